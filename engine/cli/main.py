@@ -1,0 +1,72 @@
+"""Entry point of the ``nightlamp`` command: builds the parser, runs a subcommand, maps errors.
+
+Subcommands live next to the code they drive and register themselves through a ``register``
+function; they are imported by module name so the engine never imports torch or Qt itself
+(training and desktop commands import those only when they run). Expected failures print one line
+and exit with status 2; nothing prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from engine.errors import EngineError
+
+# Packages that add subcommands; a package missing from this install (e.g. training in the app
+# bundle) is skipped.
+COMMAND_MODULES = ("engine.cli.generate", "training.cli")
+USER_ERROR = 2
+INTERRUPTED = 130
+
+
+def version() -> str:
+    try:
+        return metadata.version("nightlamp")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nightlamp",
+        description="Nightlamp: an offline assistant. Nothing leaves your machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"nightlamp {version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                continue
+            raise
+        module.register(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except EngineError as error:
+        print(f"nightlamp: error: {error}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("nightlamp: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Reads a model folder of any supported layout into a Manifest.
+
+Three layouts load: Nightlamp's own (``nightlamp.json``), onnxruntime-genai's model builder
+(``genai_config.json``), and Optimum / transformers.js exports (``config.json`` next to
+``model.onnx``, ``decoder_model_merged.onnx`` or ``onnx/model.onnx`` with
+``past_key_values.N.key/value`` inputs). Foreign configs are read as plain JSON only; nothing in a
+model folder is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ModelFormatError, ModelNotFoundError
+from engine.manifest import MANIFEST_NAME, IONames, KVCacheSpec, Manifest, read_manifest
+
+GENAI_CONFIG = "genai_config.json"
+OPTIMUM_DECODER_FILES = (
+    "model.onnx",
+    "decoder_model_merged.onnx",
+    "onnx/model.onnx",
+    "onnx/decoder_model_merged.onnx",
+    "onnx/model_quantized.onnx",
+)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFormatError(f"{path}: cannot read JSON ({error}); fix or re-create it") from None
+    if not isinstance(data, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def _require_int(path: Path, data: dict[str, Any], key: str, prefix: str = "") -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ModelFormatError(
+            f"{path}: field '{prefix}{key}' must be a positive integer, got {value!r}"
+        )
+    return value
+
+
+def _hf_chat_template(folder: Path) -> str | None:
+    """The chat template from ``tokenizer_config.json`` or ``chat_template.jinja``, if any."""
+    jinja_file = folder / "chat_template.jinja"
+    if jinja_file.is_file():
+        return jinja_file.read_text(encoding="utf-8")
+    config_file = folder / "tokenizer_config.json"
+    if not config_file.is_file():
+        return None
+    template = _read_json(config_file).get("chat_template")
+    if isinstance(template, list):  # named templates: take the default one
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) else None
+
+
+def _hf_special_tokens(folder: Path) -> dict[str, str | None]:
+    """bos/eos/pad strings from ``tokenizer_config.json`` (plain strings or AddedToken dicts)."""
+    config_file = folder / "tokenizer_config.json"
+    tokens: dict[str, str | None] = {"bos": None, "eos": None, "pad": None}
+    if config_file.is_file():
+        config = _read_json(config_file)
+        for kind in tokens:
+            value = config.get(f"{kind}_token")
+            if isinstance(value, dict):
+                value = value.get("content")
+            tokens[kind] = value if isinstance(value, str) else None
+    return tokens
+
+
+def _eos_ids(*sources: Any) -> list[int]:
+    ids: list[int] = []
+    for value in sources:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, int) and not isinstance(item, bool) and item not in ids:
+                ids.append(item)
+    return ids
+
+
+def _with_stop_ids(manifest: Manifest, stop_ids: list[int]) -> Manifest:
+    """Foreign configs name stop tokens by id; the manifest keeps them as ``<id:N>`` entries
+    that the engine resolves after loading the tokenizer."""
+    extra = tuple(f"<id:{i}>" for i in stop_ids)
+    return replace(manifest, stop_tokens=manifest.stop_tokens + extra)
+
+
+def manifest_from_genai(folder: Path) -> Manifest:
+    """Manifest for a folder written by onnxruntime-genai's model builder."""
+    path = folder / GENAI_CONFIG
+    config = _read_json(path)
+    model = config.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("decoder"), dict):
+        raise ModelFormatError(f"{path}: field 'model.decoder' is missing; not a decoder model")
+    decoder = model["decoder"]
+    inputs = decoder.get("inputs", {})
+    outputs = decoder.get("outputs", {})
+
+    def template(mapping: dict[str, Any], key: str, default: str) -> str:
+        value = mapping.get(key, default)
+        if not isinstance(value, str) or "%d" not in value:
+            raise ModelFormatError(f"{path}: field 'model.decoder.{key}' must contain '%d'")
+        return value.replace("%d", "{layer}")
+
+    cache = KVCacheSpec(
+        num_layers=_require_int(path, decoder, "num_hidden_layers", "model.decoder."),
+        num_kv_heads=_require_int(path, decoder, "num_key_value_heads", "model.decoder."),
+        head_dim=_require_int(path, decoder, "head_size", "model.decoder."),
+        past_key=template(inputs, "past_key_names", "past_key_values.%d.key"),
+        past_value=template(inputs, "past_value_names", "past_key_values.%d.value"),
+        present_key=template(outputs, "present_key_names", "present.%d.key"),
+        present_value=template(outputs, "present_value_names", "present.%d.value"),
+    )
+    filename = decoder.get("filename", "model.onnx")
+    manifest = Manifest(
+        name=folder.name,
+        architecture="decoder-transformer",
+        decoder_file=str(filename),
+        tokenizer_file="tokenizer.json",
+        vocab_size=_require_int(path, model, "vocab_size", "model."),
+        context_length=_require_int(path, model, "context_length", "model."),
+        io=IONames(
+            input_ids=inputs.get("input_ids", "input_ids"),
+            attention_mask=inputs.get("attention_mask", "attention_mask"),
+            position_ids=inputs.get("position_ids", ""),
+            logits=outputs.get("logits", "logits"),
+        ),
+        kv_cache=cache,
+        chat_template=_hf_chat_template(folder),
+        tasks=("complete", "chat"),
+        source={"format": "onnxruntime-genai", "type": model.get("type")},
+    )
+    return _with_stop_ids(_with_special_tokens(manifest, folder),
+                          _eos_ids(model.get("eos_token_id")))
+
+
+def _with_special_tokens(manifest: Manifest, folder: Path) -> Manifest:
+    tokens = _hf_special_tokens(folder)
+    return replace(manifest, bos_token=tokens["bos"], eos_token=tokens["eos"],
+                   pad_token=tokens["pad"])
+
+
+def manifest_from_optimum(folder: Path, decoder_file: str) -> Manifest:
+    """Manifest for an Optimum or transformers.js export (``config.json`` + ONNX decoder)."""
+    path = folder / "config.json"
+    config = _read_json(path)
+    heads = _require_int(path, config, "num_attention_heads")
+    hidden = _require_int(path, config, "hidden_size")
+    head_dim = config.get("head_dim") or hidden // heads
+    generation_file = folder / "generation_config.json"
+    generation = _read_json(generation_file) if generation_file.is_file() else {}
+    manifest = Manifest(
+        name=folder.name,
+        architecture="decoder-transformer",
+        decoder_file=decoder_file,
+        tokenizer_file="tokenizer.json",
+        vocab_size=_require_int(path, config, "vocab_size"),
+        context_length=_require_int(path, config, "max_position_embeddings"),
+        kv_cache=KVCacheSpec(
+            num_layers=_require_int(path, config, "num_hidden_layers"),
+            num_kv_heads=int(config.get("num_key_value_heads") or heads),
+            head_dim=int(head_dim),
+        ),
+        chat_template=_hf_chat_template(folder),
+        tasks=("complete", "chat"),
+        source={"format": "optimum", "model_type": config.get("model_type")},
+    )
+    return _with_stop_ids(_with_special_tokens(manifest, folder),
+                          _eos_ids(config.get("eos_token_id"), generation.get("eos_token_id")))
+
+
+def read_model_folder(folder: Path) -> Manifest:
+    """The manifest of a model folder of any supported layout.
+
+    Raises:
+        ModelNotFoundError: the folder does not exist or holds no known layout.
+        ModelFormatError: the layout is known but a field is wrong.
+    """
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"{folder}: no such model folder")
+    if (folder / MANIFEST_NAME).is_file():
+        manifest = read_manifest(folder)
+    elif (folder / GENAI_CONFIG).is_file():
+        manifest = manifest_from_genai(folder)
+    elif (folder / "config.json").is_file() and (
+        found := next((f for f in OPTIMUM_DECODER_FILES if (folder / f).is_file()), None)
+    ):
+        manifest = manifest_from_optimum(folder, found)
+    else:
+        raise ModelNotFoundError(
+            f"{folder}: not a model folder (no {MANIFEST_NAME}, {GENAI_CONFIG}, or config.json "
+            "with an ONNX decoder); export or import a model into it first"
+        )
+    check_inside(folder, manifest.decoder_file, "files.decoder")
+    check_inside(folder, manifest.tokenizer_file, "files.tokenizer")
+    return manifest
+
+
+def check_inside(folder: Path, relative: str, field: str) -> Path:
+    """Resolves a file named by a manifest, refusing paths that leave the folder or symlinks."""
+    candidate = folder / relative
+    root = folder.resolve()
+    resolved = candidate.resolve()
+    if candidate.is_symlink() or (root != resolved and root not in resolved.parents):
+        raise ModelFormatError(
+            f"{folder}: field '{field}' ({relative!r}) points outside the model folder or through "
+            "a symlink; model files must be plain files inside the folder"
+        )
+    return resolved

@@ -1,0 +1,212 @@
+"""Text generation: a step API (like onnxruntime-genai's) and the streaming ``generate`` iterator.
+
+``Generator`` exposes ``append_tokens`` / ``generate_next_token`` / ``is_done``; ``generate`` wraps
+it into an iterator of ``TextChunk``s that tasks, the CLI and the GUI consume. Cancellation is a
+callable checked before every token and between prefill chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.chat_template import render_chat, validate_messages
+from engine.detokenize import IncrementalDetokenizer, StopStringFilter
+from engine.errors import ConfigError
+from engine.model import Model
+from engine.runner import DecoderRunner
+from engine.sampling import SamplingSettings, build_chain
+
+FINISH_REASONS = ("stop", "length", "cancelled")
+ShouldStop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How much to generate and how to pick tokens."""
+
+    max_new_tokens: int = 256  # upper bound on generated tokens
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    stop_strings: tuple[str, ...] = ()  # generation ends before any of these strings
+    prefill_chunk: int = 256  # prompt tokens per forward pass (cancellation is checked between)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
+                or self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be a positive integer (got "
+                              f"{self.max_new_tokens!r}); e.g. 256")
+        if self.prefill_chunk < 1:
+            raise ConfigError(f"prefill_chunk must be >= 1 (got {self.prefill_chunk})")
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float  # from the call until the first token was chosen (prefill included)
+    tokens_per_s: float  # decode speed: tokens after the first over the time they took
+    total_s: float
+    device: str
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """A piece of streamed text; the last chunk carries the finish reason and the stats."""
+
+    text: str
+    finish_reason: str | None = None
+    stats: GenerationStats | None = None
+
+
+class Generator:
+    """Step-wise generation over one model (batch of one).
+
+    Usage: ``append_tokens(prompt_ids)`` then ``while not is_done(): generate_next_token()``.
+    """
+
+    def __init__(self, model: Model, config: GenerationConfig,
+                 should_stop: ShouldStop | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.should_stop = should_stop or _never
+        self.runner = DecoderRunner(model.session, model.manifest)
+        self.chain = build_chain(config.sampling)
+        self.history: list[int] = []
+        self.generated: list[int] = []
+        self.finish_reason: str | None = None
+        self._logits: np.ndarray | None = None
+
+    @property
+    def context_length(self) -> int:
+        return self.model.manifest.context_length
+
+    def append_tokens(self, token_ids: Sequence[int]) -> None:
+        """Feeds prompt (or follow-up) tokens, in chunks, checking cancellation between them.
+
+        Raises:
+            ConfigError: the tokens don't fit the model's context.
+        """
+        if not token_ids:
+            raise ConfigError("the prompt is empty; give some text to continue")
+        if self.runner.past_length + len(token_ids) >= self.context_length:
+            raise ConfigError(
+                f"the prompt is {self.runner.past_length + len(token_ids)} tokens but "
+                f"{self.model.name!r} has a context of {self.context_length}; shorten the prompt"
+            )
+        chunk = self.config.prefill_chunk
+        for start in range(0, len(token_ids), chunk):
+            if self.should_stop():
+                self.finish_reason = "cancelled"
+                return
+            self._logits = self.runner.forward(token_ids[start:start + chunk])
+        self.history.extend(token_ids)
+
+    def is_done(self) -> bool:
+        return self.finish_reason is not None
+
+    def generate_next_token(self) -> int | None:
+        """Picks the next token and runs it through the model; None once generation has ended."""
+        if self.finish_reason is not None:
+            return None
+        if self._logits is None:
+            raise ConfigError("append_tokens must be called before generate_next_token")
+        if self.should_stop():
+            self.finish_reason = "cancelled"
+            return None
+        token = self.chain.sample(self._logits, self.history)
+        if token in self.model.stop_token_ids:
+            self.finish_reason = "stop"
+            return None
+        self.history.append(token)
+        self.generated.append(token)
+        if len(self.generated) >= self.config.max_new_tokens \
+                or self.runner.past_length + 1 >= self.context_length:
+            self.finish_reason = "length"
+        else:
+            self._logits = self.runner.forward([token])
+        return token
+
+
+def prompt_ids(model: Model, prompt: str | Sequence[Mapping[str, str]]) -> list[int]:
+    """Token ids for a plain prompt (BOS prepended when the model has one) or chat messages
+    (rendered with the model's chat template, which places its own special tokens)."""
+    manifest = model.manifest
+    if isinstance(prompt, str):
+        ids = model.tokenizer.encode(prompt)
+        if model.bos_token_id is not None and (not ids or ids[0] != model.bos_token_id):
+            ids.insert(0, model.bos_token_id)
+        return ids
+    validate_messages(prompt)
+    if not manifest.chat_template:
+        raise ConfigError(
+            f"model {manifest.name!r} has no chat template; use a chat model or a plain prompt"
+        )
+    text = render_chat(manifest.chat_template, prompt, add_generation_prompt=True,
+                       bos_token=manifest.bos_token or "", eos_token=manifest.eos_token or "",
+                       source=f"{model.folder} chat template")
+    return model.tokenizer.encode(text)
+
+
+def generate(model: Model, prompt: str | Sequence[Mapping[str, str]],
+             config: GenerationConfig | None = None,
+             should_stop: ShouldStop | None = None) -> Iterator[TextChunk]:
+    """Streams generated text as it is produced.
+
+    Args:
+        model: a loaded model.
+        prompt: plain text to continue, or chat messages (``role``/``content``) for chat models.
+        config: limits and sampling settings (defaults if None).
+        should_stop: called before each token and between prefill chunks; True cancels.
+
+    Yields:
+        Text pieces that are always whole UTF-8 characters; the last chunk has ``finish_reason``
+        (``stop``, ``length`` or ``cancelled``) and ``stats``.
+    """
+    config = config or GenerationConfig()
+    started = time.perf_counter()
+    ids = prompt_ids(model, prompt)
+    generator = Generator(model, config, should_stop)
+    generator.append_tokens(ids)
+    detokenizer = IncrementalDetokenizer(model.tokenizer.decode, ids)
+    stop_filter = StopStringFilter(config.stop_strings)
+    first_token_at: float | None = None
+    last_token_at = started
+    hit_stop = False
+    while not generator.is_done():
+        token = generator.generate_next_token()
+        if token is None:
+            break
+        last_token_at = time.perf_counter()
+        if first_token_at is None:
+            first_token_at = last_token_at
+        text, hit_stop = stop_filter.feed(detokenizer.push(token))
+        if text:
+            yield TextChunk(text)
+        if hit_stop:
+            generator.finish_reason = "stop"
+            break
+    if not hit_stop:
+        tail, hit_stop = stop_filter.feed(detokenizer.flush())
+        if not hit_stop:
+            tail += stop_filter.flush()
+        if tail:
+            yield TextChunk(tail)
+    finished = time.perf_counter()
+    completed = len(generator.generated)
+    decode_time = last_token_at - (first_token_at or last_token_at)
+    stats = GenerationStats(
+        prompt_tokens=len(ids),
+        completion_tokens=completed,
+        ttft_s=(first_token_at or finished) - started,
+        tokens_per_s=(completed - 1) / decode_time if completed > 1 and decode_time > 0 else 0.0,
+        total_s=finished - started,
+        device=model.device,
+    )
+    yield TextChunk("", finish_reason=generator.finish_reason or "stop", stats=stats)

@@ -1,0 +1,136 @@
+"""Loads a model folder: manifest, tokenizer and an ONNX Runtime session on the chosen device.
+
+Everything a later step relies on is checked here, once, with errors that name the file and the
+field: the ONNX file loads, its inputs and outputs match the manifest, the tokenizer fits the
+model's vocabulary, and every stop token exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from engine.device import device_of, providers_for, quiet_session_options
+from engine.errors import ModelFormatError, TokenizerError
+from engine.formats import check_inside, read_model_folder
+from engine.manifest import MANIFEST_NAME, Manifest
+from engine.store import resolve_model
+from engine.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+_ERRORS_ONLY = 3
+
+
+@dataclass
+class Model:
+    """A loaded model; its session must be used from one thread at a time."""
+
+    folder: Path
+    manifest: Manifest
+    tokenizer: Tokenizer
+    session: ort.InferenceSession
+    device: str  # "cpu" or "cuda": what the session really runs on
+    stop_token_ids: frozenset[int]
+    bos_token_id: int | None
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+
+def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSession:
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: ONNX file is missing; re-export or re-import the model")
+    options = quiet_session_options()
+    options.log_severity_level = _ERRORS_ONLY
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers_for(device))
+    except Exception as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:300]
+        raise ModelFormatError(
+            f"{path}: ONNX Runtime cannot load this file ({reason}); re-export or re-import the "
+            "model"
+        ) from None
+
+
+def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path,
+              manifest_path: Path) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    required_inputs = [manifest.io.input_ids]
+    required_outputs = [manifest.io.logits]
+    if manifest.kv_cache:
+        for layer in range(manifest.kv_cache.num_layers):
+            required_inputs += manifest.kv_cache.past_names(layer)
+            required_outputs += manifest.kv_cache.present_names(layer)
+    for state in manifest.recurrent_state:
+        required_inputs.append(state.input)
+        required_outputs.append(state.output)
+    missing = [n for n in required_inputs if n not in inputs]
+    missing += [n for n in required_outputs if n not in outputs]
+    if missing:
+        raise ModelFormatError(
+            f"{manifest_path}: the manifest names inputs/outputs that {onnx_path.name} does not "
+            f"have ({', '.join(missing[:4])}); the manifest and ONNX file do not belong together"
+        )
+    vocab_dim = outputs[manifest.io.logits].shape[-1]
+    if isinstance(vocab_dim, int) and vocab_dim != manifest.vocab_size:
+        raise ModelFormatError(
+            f"{manifest_path}: field 'vocab_size' is {manifest.vocab_size} but {onnx_path.name} "
+            f"outputs {vocab_dim} logits; fix the manifest or re-export"
+        )
+
+
+def _stop_ids(manifest: Manifest, tokenizer: Tokenizer, manifest_path: Path) -> frozenset[int]:
+    ids = set()
+    names = list(manifest.stop_tokens) + ([manifest.eos_token] if manifest.eos_token else [])
+    for name in names:
+        if name.startswith("<id:") and name.endswith(">"):
+            ids.add(int(name[4:-1]))
+            continue
+        token_id = tokenizer.token_to_id(name)
+        if token_id is None:
+            raise TokenizerError(
+                f"{manifest_path}: stop token {name!r} is not in {tokenizer.path.name}; the "
+                "tokenizer does not belong to this model"
+            )
+        ids.add(token_id)
+    return frozenset(ids)
+
+
+def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
+               threads: int | None = None) -> Model:
+    """Loads a model folder (path or store name; None for the default model).
+
+    Args:
+        spec: folder path, model name in the store, or None for the default model.
+        device: ``auto`` (CUDA when usable, else CPU), ``cpu`` or ``cuda``.
+        threads: ONNX Runtime intra-op threads (None: ONNX Runtime's default, one per core).
+
+    Raises:
+        EngineError: a subclass naming the file and field at fault.
+    """
+    folder = resolve_model(spec)
+    manifest = read_model_folder(folder)
+    manifest_path = folder / MANIFEST_NAME
+    tokenizer = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
+    if tokenizer.vocab_size > manifest.vocab_size:
+        raise TokenizerError(
+            f"{tokenizer.path}: has {tokenizer.vocab_size} tokens but the model has "
+            f"{manifest.vocab_size}; the tokenizer does not belong to this model"
+        )
+    onnx_path = check_inside(folder, manifest.decoder_file, "files.decoder")
+    session = _session(onnx_path, device, threads)
+    _check_io(manifest, session, onnx_path, manifest_path)
+    bos_id = tokenizer.token_to_id(manifest.bos_token) if manifest.bos_token else None
+    model = Model(folder, manifest, tokenizer, session, device_of(session),
+                  _stop_ids(manifest, tokenizer, manifest_path), bos_id)
+    logger.info("loaded %s on %s", folder, model.device)
+    return model

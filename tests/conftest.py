@@ -1,0 +1,87 @@
+"""Shared fixtures: a small corpus and tiny Transformer/LSTM models trained on it in seconds.
+
+Models are trained once per test session and exported to model folders that tests only read.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+_SUBJECTS = ["the lamp", "a small model", "the night", "my computer", "the assistant",
+             "a quiet room", "the reader", "an old book"]
+_VERBS = ["lights", "reads", "summarizes", "translates", "remembers", "answers", "writes"]
+_OBJECTS = ["the page", "a long story", "every question", "the dark hallway", "our notes",
+            "the poem", "a letter", "the map"]
+_CHINESE = ["夜灯照亮了房间。", "小模型读了一本书。", "助手回答每一个问题。", "你好，世界！🌙"]
+
+
+def make_corpus_text(lines: int = 320, seed: int = 0) -> str:
+    """Deterministic English sentences with some Chinese and emoji lines mixed in."""
+    rng = random.Random(seed)
+    out = []
+    for index in range(lines):
+        if index % 8 == 7:
+            out.append(rng.choice(_CHINESE))
+        else:
+            out.append(f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_VERBS)} "
+                       f"{rng.choice(_OBJECTS)}.")
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty model store, so nothing reads or writes the user's."""
+    home = tmp_path / "nightlamp-home"
+    monkeypatch.setenv("NIGHTLAMP_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text(make_corpus_text(), encoding="utf-8")
+    return path
+
+
+TINY_OVERRIDES = {"eval_every": 40, "eval_batches": 2}
+
+
+def _train(arch: str, corpus: Path, out: Path, steps: int) -> Path:
+    from training.trainer import train_lm
+
+    train_lm(arch, [corpus], out, steps=steps, device="cpu", overrides=dict(TINY_OVERRIDES),
+             progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def transformer_checkpoint(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> Path:
+    return _train("transformer", corpus_file, tmp_path_factory.mktemp("ckpt") / "transformer", 80)
+
+
+@pytest.fixture(scope="session")
+def lstm_checkpoint(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> Path:
+    return _train("lstm", corpus_file, tmp_path_factory.mktemp("ckpt") / "lstm", 80)
+
+
+@pytest.fixture(scope="session")
+def transformer_model_dir(tmp_path_factory: pytest.TempPathFactory,
+                          transformer_checkpoint: Path) -> Path:
+    from training.export import export_checkpoint
+
+    out = tmp_path_factory.mktemp("models") / "tiny-transformer"
+    return export_checkpoint(transformer_checkpoint, out).folder
+
+
+@pytest.fixture(scope="session")
+def lstm_model_dir(tmp_path_factory: pytest.TempPathFactory, lstm_checkpoint: Path) -> Path:
+    from training.export import export_checkpoint
+
+    out = tmp_path_factory.mktemp("models") / "tiny-lstm"
+    return export_checkpoint(lstm_checkpoint, out).folder

@@ -1,0 +1,135 @@
+"""A small helper for building ONNX graphs node by node from numpy weights.
+
+Exporters and importers build decoder graphs directly from weights (as onnxruntime-genai's model
+builder does) instead of tracing PyTorch: the graph is the same whatever produced the weights
+(our trainer, a GGUF file, a Hugging Face folder), and its cache inputs are named the way the engine
+expects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from training.quantize import quantize_blockwise
+
+# onnxruntime 1.2x loads IR <= 10..13 depending on the build; IR 10 with opset 21 loads on all of
+# them (onnx >= 1.23 writes IR 14 by default, which onnxruntime-gpu 1.31 refuses).
+IR_VERSION = 10
+OPSET = 21
+# Above this size protobuf can't hold the weights; they go to an external data file.
+EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+
+ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
+
+
+class GraphBuilder:
+    """Collects nodes, initializers and graph inputs/outputs, with generated unique names."""
+
+    def __init__(self, dtype: str = "float32", weight_bits: int | None = None,
+                 block_size: int = 32) -> None:
+        self.dtype = dtype
+        self.weight_bits = weight_bits  # None: float MatMul weights; 8 or 4: MatMulNBits
+        self.block_size = block_size
+        self.np_dtype = np.dtype(dtype)
+        self.onnx_dtype = ONNX_DTYPES[dtype]
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.outputs: list[onnx.ValueInfoProto] = []
+        self._counter = 0
+        self._constants: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
+
+    def unique(self, hint: str) -> str:
+        self._counter += 1
+        return f"{hint}_{self._counter}"
+
+    def weight(self, name: str, array: np.ndarray, *, keep_dtype: bool = False) -> str:
+        """Adds a named initializer, cast to the graph's float type unless keep_dtype."""
+        if not keep_dtype and np.issubdtype(array.dtype, np.floating):
+            array = array.astype(self.np_dtype)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def const(self, value: object, dtype: str | None = None) -> str:
+        """A small constant initializer; identical constants are shared."""
+        array = np.asarray(value, dtype=dtype or self.np_dtype)
+        key = (str(array.dtype), array.tobytes(), array.shape)
+        if key not in self._constants:
+            self._constants[key] = self.weight(self.unique("const"), array, keep_dtype=True)
+        return self._constants[key]
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, name: str | None = None,
+           domain: str = "", **attrs: object) -> str:
+        """Adds a node and returns its (first) output name; use `op_multi` for several outputs."""
+        return self.op_multi(op_type, *inputs, outputs=outputs, name=name, domain=domain,
+                             **attrs)[0]
+
+    def op_multi(self, op_type: str, *inputs: str, outputs: int = 1, name: str | None = None,
+                 domain: str = "", **attrs: object) -> list[str]:
+        base = name or self.unique(op_type.lower())
+        names = [base] if outputs == 1 else [f"{base}_out{i}" for i in range(outputs)]
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), names, name=f"{base}_node",
+                             domain=domain or None, **attrs)
+        )
+        return names
+
+    def input(self, name: str, elem_type: int, shape: list[int | str]) -> str:
+        self.inputs.append(helper.make_tensor_value_info(name, elem_type, shape))
+        return name
+
+    def output(self, source: str, name: str, elem_type: int, shape: list[int | str]) -> None:
+        """Declares a graph output, renaming the producing value via Identity."""
+        self.op("Identity", source, name=name)
+        self.outputs.append(helper.make_tensor_value_info(name, elem_type, shape))
+
+    def model(self, graph_name: str) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, graph_name, self.inputs, self.outputs,
+                                  initializer=self.initializers)
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
+            producer_name="nightlamp",
+        )
+        model.ir_version = IR_VERSION
+        return model
+
+    # Common blocks -------------------------------------------------------------------------
+
+    def linear(self, x: str, name: str, weight: np.ndarray, bias: str | None = None) -> str:
+        """x @ weight + bias, with weight given as (in, out); quantized when weight_bits is set."""
+        if self.weight_bits is None:
+            y = self.op("MatMul", x, self.weight(name, weight))
+        else:
+            packed = quantize_blockwise(weight.astype(np.float32), self.weight_bits,
+                                        self.block_size)
+            y = self.op("MatMulNBits", x, self.weight(f"{name}.q", packed.data),
+                        self.weight(f"{name}.scales", packed.scales), domain="com.microsoft",
+                        K=packed.in_features, N=packed.out_features, bits=packed.bits,
+                        block_size=packed.block_size)
+        return self.op("Add", y, bias) if bias else y
+
+    def rms_norm(self, x: str, weight: str, eps: float) -> str:
+        # Same formula as the PyTorch reference: x * rsqrt(mean(x^2) + eps) * weight.
+        mean_square = self.op("ReduceMean", self.op("Mul", x, x), self.const([-1], "int64"),
+                              keepdims=1)
+        inverse_rms = self.op("Reciprocal", self.op("Sqrt", self.op("Add", mean_square,
+                                                                     self.const(eps))))
+        return self.op("Mul", self.op("Mul", x, inverse_rms), weight)
+
+    def shape_dim(self, x: str, axis: int) -> str:
+        """The size of one axis of x as a 1-element int64 tensor."""
+        return self.op("Shape", x, start=axis, end=axis + 1)
+
+
+def save_model(model: onnx.ModelProto, path: Path) -> None:
+    """Saves a model, moving weights to ``<name>.data`` when protobuf's 2 GB limit is near."""
+    if model.ByteSize() > EXTERNAL_DATA_THRESHOLD:
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=1024)
+    else:
+        onnx.save_model(model, str(path))

@@ -1,0 +1,39 @@
+"""Trains a byte-level BPE tokenizer on the training text and saves it as ``tokenizer.json``.
+
+Byte-level BPE can encode any text (every byte is in the base alphabet), so a model trained on
+English still round-trips Chinese or emoji, just with more tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+END_OF_TEXT = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+PAD = "<|pad|>"
+SPECIAL_TOKENS = (END_OF_TEXT, IM_START, IM_END, PAD)
+MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """Trains byte-level BPE with our special tokens (ids 0..3) and at most vocab_size tokens.
+
+    Raises:
+        ValueError: vocab_size smaller than the byte alphabet plus special tokens.
+    """
+    if vocab_size < MIN_VOCAB_SIZE:
+        raise ValueError(f"vocab size must be at least {MIN_VOCAB_SIZE} (got {vocab_size})")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
