@@ -128,7 +128,7 @@ def manifest_from_genai(folder: Path) -> Manifest:
         io=IONames(
             input_ids=inputs.get("input_ids", "input_ids"),
             attention_mask=inputs.get("attention_mask", "attention_mask"),
-            position_ids=inputs.get("position_ids", ""),
+            position_ids=inputs.get("position_ids", "position_ids"),  # genai's default name
             logits=outputs.get("logits", "logits"),
         ),
         kv_cache=cache,
@@ -200,6 +200,14 @@ def read_model_folder(folder: Path) -> Manifest:
     check_inside(folder, manifest.decoder_file, "files.decoder")
     check_inside(folder, manifest.tokenizer_file, "files.tokenizer")
     return manifest
+
+
+def manifest_source(folder: Path) -> Path:
+    """The file a folder's manifest is read from, for errors about what it says."""
+    for name in (MANIFEST_NAME, GENAI_CONFIG):
+        if (folder / name).is_file():
+            return folder / name
+    return folder / "config.json"
 
 
 def check_inside(folder: Path, relative: str, field: str) -> Path:

@@ -16,8 +16,8 @@ import onnxruntime as ort
 
 from engine.device import device_of, providers_for, quiet_session_options
 from engine.errors import ModelFormatError, TokenizerError
-from engine.formats import check_inside, read_model_folder
-from engine.manifest import MANIFEST_NAME, Manifest
+from engine.formats import check_inside, manifest_source, read_model_folder
+from engine.manifest import Manifest
 from engine.store import resolve_model
 from engine.tokenizer import Tokenizer
 
@@ -50,8 +50,9 @@ def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSessi
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    providers = providers_for(device)  # a DeviceError is about the device, not the file
     try:
-        return ort.InferenceSession(str(path), options, providers=providers_for(device))
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:300]
         raise ModelFormatError(
@@ -80,6 +81,35 @@ def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path
             f"{manifest_path}: the manifest names inputs/outputs that {onnx_path.name} does not "
             f"have ({', '.join(missing[:4])}); the manifest and ONNX file do not belong together"
         )
+    # The other way round too: an input the runner would never feed (e.g. the cache of a layer
+    # the manifest leaves out) would only fail at the first generation.
+    fed = {*required_inputs, manifest.io.attention_mask, manifest.io.position_ids,
+           "use_cache_branch"}
+    unfed = [n for n in inputs if n not in fed]
+    if unfed:
+        raise ModelFormatError(
+            f"{manifest_path}: {onnx_path.name} has inputs the manifest does not name "
+            f"({', '.join(unfed[:4])}); the manifest and ONNX file do not belong together"
+        )
+    # Cache and state sizes the runner builds from the manifest must fit the graph's fixed dims.
+    expected: list[tuple[str, int, int, int, str]] = []  # input, rank, axis, size, field
+    if manifest.kv_cache:
+        cache = manifest.kv_cache
+        for layer in range(cache.num_layers):
+            for name in cache.past_names(layer):  # (batch, kvH, past, D)
+                expected += [(name, 4, 1, cache.num_kv_heads, "kv_cache.num_kv_heads"),
+                             (name, 4, 3, cache.head_dim, "kv_cache.head_dim")]
+    for index, state in enumerate(manifest.recurrent_state):  # (layers, batch, size)
+        expected += [(state.input, 3, 0, state.num_layers, f"recurrent_state[{index}].num_layers"),
+                     (state.input, 3, 2, state.size, f"recurrent_state[{index}].size")]
+    for name, rank, axis, size, field in expected:
+        shape = inputs[name].shape
+        if len(shape) != rank or (isinstance(shape[axis], int) and shape[axis] != size):
+            raise ModelFormatError(
+                f"{manifest_path}: field '{field}' is {size} but input {name!r} of "
+                f"{onnx_path.name} has shape {shape}; the manifest and ONNX file do not belong "
+                "together"
+            )
     vocab_dim = outputs[manifest.io.logits].shape[-1]
     if isinstance(vocab_dim, int) and vocab_dim != manifest.vocab_size:
         raise ModelFormatError(
@@ -119,7 +149,7 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
     """
     folder = resolve_model(spec)
     manifest = read_model_folder(folder)
-    manifest_path = folder / MANIFEST_NAME
+    manifest_path = manifest_source(folder)
     tokenizer = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
     if tokenizer.vocab_size > manifest.vocab_size:
         raise TokenizerError(

@@ -80,7 +80,8 @@ class DecoderRunner:
         try:
             outputs = self.session.run(self._output_names, feeds)
         except Exception as error:
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:300]
+            # ONNX Runtime's messages span lines with the detail in the middle; keep all of it.
+            reason = " ".join(str(error).split())[:300] or type(error).__name__
             raise InferenceError(f"model {self.manifest.name!r} failed to run: {reason}") from None
         for name, value in zip(self._output_names[1:], outputs[1:], strict=True):
             self._state[self._feedback[name]] = value

@@ -297,7 +297,8 @@ class SamplingSettings:
     top_k: int = 40  # keep the k most likely tokens; 0 = disabled
     top_p: float = 0.95  # nucleus mass to keep; 1.0 = disabled
     min_p: float = 0.05  # drop tokens below min_p * the top probability; 0 = disabled
-    repetition_penalty: float = 1.1  # > 1 discourages repeats; 1.0 = disabled
+    # > 1 discourages repeats; 1.0 = disabled so temperature 0 is plain greedy (as in llama.cpp)
+    repetition_penalty: float = 1.0
     seed: int | None = None  # fixed seed for reproducible output; None = random
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,19 @@ def make_corpus_text(lines: int = 320, seed: int = 0) -> str:
             out.append(f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_VERBS)} "
                        f"{rng.choice(_OBJECTS)}.")
     return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_threaded_torch() -> Iterator[None]:
+    """PyTorch on one thread: the tiny models do thousands of small products, and with one
+    OpenMP thread per core any other busy process (or ONNX Runtime's spinning pool in the same
+    process) makes each parallel region wait for a descheduled thread (1 s became 100 s)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

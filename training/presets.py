@@ -63,7 +63,7 @@ def model_preset(arch: str, preset: str) -> dict[str, int]:
     """Model hyper-parameters of a preset (vocab size is set from the trained tokenizer)."""
     check_choice("architecture", arch, ARCHITECTURES)
     check_choice("preset", preset, PRESETS)
-    return {_MODEL_PRESETS[arch][preset]}
+    return dict(_MODEL_PRESETS[arch][preset])
 
 
 def train_preset(preset: str) -> TrainConfig:

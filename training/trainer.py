@@ -36,7 +36,8 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
-    span = max(1, config.steps - config.warmup_steps)
+    # The last step trained is steps - 1: it is the one that must reach the floor.
+    span = max(1, config.steps - 1 - config.warmup_steps)
     progress = min(1.0, (step - config.warmup_steps) / span)
     floor = config.lr * config.min_lr_ratio
     return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * progress))
@@ -141,6 +142,10 @@ def train_lm(arch: str, corpus: list[Path], out: Path, *, preset: str | None = N
         if ckpt.has_checkpoint(out):
             raise ConfigError(f"{out} already holds a checkpoint; pass --resume to continue it "
                               "or choose another --out")
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            # Saving swaps the whole folder in, which would delete whatever else is in it.
+            raise ConfigError(f"{out} exists and is not an empty folder; choose a new or empty "
+                              "--out (checkpoints replace their whole folder)")
         preset = preset or "tiny"
         config = train_preset(preset)
     for key, value in (overrides or {}).items():

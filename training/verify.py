@@ -93,7 +93,9 @@ def verify_export(folder: Path, model: nn.Module, prompts: list[list[int]], prec
         prompts: token-id prompts (each shorter than the context minus ``steps``).
         precision: the folder's precision; only fp32 must match within the tolerance.
     """
-    engine_model = load_model(folder, device="cpu")
+    # One thread: PyTorch runs in this process too, and ONNX Runtime's spinning pool would
+    # compete with it for the cores.
+    engine_model = load_model(folder, device="cpu", threads=1)
     runner = DecoderRunner(engine_model.session, engine_model.manifest)
     context = engine_model.manifest.context_length
     report = VerifyReport(precision=precision, max_abs_logit_diff=0.0, cached_step_max_abs_diff=0.0,

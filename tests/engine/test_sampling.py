@@ -241,7 +241,7 @@ def test_default_settings() -> None:
         40,
         0.95,
         0.05,
-        1.1,
+        1.0,
         None,
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -300,7 +300,7 @@ def test_edge_values_are_accepted(settings: SamplingSettings) -> None:
 
 
 def test_build_chain_order() -> None:
-    chain = build_chain(SamplingSettings(seed=3))
+    chain = build_chain(SamplingSettings(seed=3, repetition_penalty=1.1))
     assert chain.processors == (
         RepetitionPenalty(1.1),
         Temperature(0.7),

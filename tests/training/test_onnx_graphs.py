@@ -1,0 +1,384 @@
+"""The ONNX graphs built from weights against the PyTorch models they describe.
+
+Random-weight models, no training: each graph runs in ONNX Runtime on the CPU and its logits must
+match PyTorch's (allclose) for a whole prompt, for a prompt split into prefill + cached decode,
+and for a left-padded batch. Quantized graphs must equal numpy with the dequantized weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto
+from torch import nn
+
+from engine.manifest import KVCacheSpec
+from training.decoder_graph import DecoderShape, build_decoder_graph
+from training.lstm import LSTMLM, LSTMConfig
+from training.lstm_graph import LSTMShape, build_lstm_graph
+from training.onnx_graph import IR_VERSION, GraphBuilder
+from training.quantize import dequantize_blockwise, quantize_blockwise
+from training.transformer import TransformerConfig, TransformerLM
+
+VOCAB = 97
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def _numpy_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().float().numpy().copy() for k, v in model.state_dict().items()}
+
+
+# Transformer decoder -------------------------------------------------------------------------
+
+CASES = {
+    # id: (config changes, add q/k/v biases, graph dtype)
+    "gqa-4-2": ({"num_heads": 4, "num_kv_heads": 2}, False, "float32"),
+    "mha-4-4": ({"num_heads": 4, "num_kv_heads": 4}, False, "float32"),
+    "mqa-4-1": ({"num_heads": 4, "num_kv_heads": 1}, False, "float32"),
+    "untied": ({"tie_embeddings": False}, False, "float32"),
+    "qkv-bias": ({}, True, "float32"),
+    "float16": ({}, False, "float16"),
+}
+
+
+class _Decoder:
+    """A random TransformerLM, its weights as the graph builder wants them, and its session."""
+
+    def __init__(self, changes: dict[str, object], biases: bool, dtype: str,
+                 weight_bits: int | None = None, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        fields = {"vocab_size": VOCAB, "context_length": 64, "hidden_size": 32, "num_layers": 2,
+                  "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 40, "rope_theta": 100.0}
+        self.config = TransformerConfig(**{**fields, **changes})
+        self.model = TransformerLM(self.config).eval()
+        # Larger weights than the init so attention is far from uniform and bugs show.
+        with torch.no_grad():
+            for name, parameter in self.model.named_parameters():
+                if name.endswith("proj.weight"):
+                    parameter.normal_(0, 0.15)
+                elif name.endswith("embed_tokens.weight") or name == "lm_head.weight":
+                    parameter.normal_(0, 1.0)
+        if biases:
+            for block in self.model.layers:
+                attn = block.self_attn
+                for kind in ("q_proj", "k_proj", "v_proj"):
+                    old = getattr(attn, kind)
+                    new = nn.Linear(old.in_features, old.out_features, bias=True)
+                    with torch.no_grad():
+                        new.weight.copy_(old.weight)
+                        new.bias.normal_(0, 0.5)
+                    setattr(attn, kind, new)
+        self.weights = _numpy_weights(self.model)
+        if biases:
+            assert "layers.1.self_attn.k_proj.bias" in self.weights
+        c = self.config
+        self.shape = DecoderShape(VOCAB, c.hidden_size, c.num_layers, c.num_heads,
+                                  c.num_kv_heads, c.head_dim, c.rope_theta, c.rms_eps,
+                                  c.tie_embeddings)
+        self.graph, self.cache = build_decoder_graph(self.weights, self.shape, dtype=dtype,
+                                                     weight_bits=weight_bits)
+        self.np_dtype = np.dtype(dtype)
+        self.session = _session(self.graph)
+
+    def torch_logits(self, ids: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(torch.from_numpy(ids)).numpy()
+
+    def empty_past(self, batch: int) -> dict[str, np.ndarray]:
+        shape = (batch, self.config.num_kv_heads, 0, self.config.head_dim)
+        return {name: np.zeros(shape, self.np_dtype) for layer in range(self.config.num_layers)
+                for name in self.cache.past_names(layer)}
+
+    def run(self, ids: np.ndarray, past: dict[str, np.ndarray], mask: np.ndarray | None = None,
+            positions: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Runs new tokens after ``past``; returns logits and the next call's past."""
+        batch, new = ids.shape
+        past_length = next(iter(past.values())).shape[2]
+        if mask is None:
+            mask = np.ones((batch, past_length + new), np.int64)
+        if positions is None:
+            positions = np.broadcast_to(np.arange(past_length, past_length + new), (batch, new))
+        feeds = {"input_ids": ids, "attention_mask": mask,
+                 "position_ids": np.ascontiguousarray(positions, dtype=np.int64), **past}
+        names = [o.name for o in self.session.get_outputs()]
+        outputs = dict(zip(names, self.session.run(names, feeds), strict=True))
+        following = {}
+        for layer in range(self.config.num_layers):
+            for past_name, present_name in zip(self.cache.past_names(layer),
+                                               self.cache.present_names(layer), strict=True):
+                following[past_name] = outputs[present_name]
+        return outputs["logits"], following
+
+
+def _tolerance(dtype: str) -> dict[str, float]:
+    return {"rtol": 1e-4, "atol": 1e-4} if dtype == "float32" else {"rtol": 2e-2, "atol": 5e-2}
+
+
+def _prompt(batch: int, length: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, VOCAB, (batch, length), dtype=np.int64)
+
+
+@pytest.fixture(scope="module", params=list(CASES), ids=list(CASES))
+def decoder(request: pytest.FixtureRequest) -> _Decoder:
+    changes, biases, dtype = CASES[request.param]
+    return _Decoder(changes, biases, dtype, seed=len(request.param))
+
+
+def test_decoder_graph_is_valid_ir10_with_dynamic_dims(decoder: _Decoder) -> None:
+    assert decoder.graph.ir_version == IR_VERSION == 10
+    onnx.checker.check_model(decoder.graph, full_check=True)
+    inputs = {i.name: i for i in decoder.graph.graph.input}
+
+    def dims(value: onnx.ValueInfoProto) -> list[str | int]:
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert dims(inputs["input_ids"]) == ["batch", "sequence"]
+    assert dims(inputs["attention_mask"]) == ["batch", "total_length"]
+    assert dims(inputs["position_ids"]) == ["batch", "sequence"]
+    past_key = inputs["past_key_values.0.key"]
+    assert dims(past_key) == ["batch", decoder.config.num_kv_heads, "past_length",
+                              decoder.config.head_dim]
+    outputs = [o.name for o in decoder.graph.graph.output]
+    assert outputs[0] == "logits"
+    assert set(outputs[1:]) == {f"present.{layer}.{kind}" for layer in range(2)
+                                for kind in ("key", "value")}
+    logits = decoder.graph.graph.output[0]
+    assert logits.type.tensor_type.elem_type == TensorProto.FLOAT  # float32 even for fp16 graphs
+    cache_type = TensorProto.FLOAT16 if decoder.np_dtype == np.float16 else TensorProto.FLOAT
+    assert past_key.type.tensor_type.elem_type == cache_type
+    assert decoder.cache == KVCacheSpec(2, decoder.config.num_kv_heads, decoder.config.head_dim,
+                                        dtype=str(decoder.np_dtype))
+
+
+@pytest.mark.parametrize(("batch", "length"), [(1, 1), (1, 13), (3, 9)])
+def test_decoder_full_prompt_matches_pytorch(decoder: _Decoder, batch: int, length: int) -> None:
+    ids = _prompt(batch, length)
+    logits, present = decoder.run(ids, decoder.empty_past(batch))
+    expected = decoder.torch_logits(ids)
+    assert logits.dtype == np.float32
+    assert logits.shape == (batch, length, VOCAB)
+    np.testing.assert_allclose(logits, expected, **_tolerance(str(decoder.np_dtype)))
+    assert present["past_key_values.1.value"].shape == (batch, decoder.config.num_kv_heads,
+                                                        length, decoder.config.head_dim)
+    if decoder.np_dtype == np.float32:
+        assert np.array_equal(logits.argmax(-1), expected.argmax(-1))
+
+
+@pytest.mark.parametrize("split", [1, 5, 11])
+def test_decoder_prefill_then_cached_decode_matches_full_run(decoder: _Decoder,
+                                                             split: int) -> None:
+    ids = _prompt(2, 12, seed=split)
+    full = decoder.torch_logits(ids)
+    prefill, past = decoder.run(ids[:, :split], decoder.empty_past(2))
+    pieces = [prefill]
+    for position in range(split, 12):  # then one token at a time, feeding the cache back
+        step, past = decoder.run(ids[:, position:position + 1], past)
+        pieces.append(step)
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), full,
+                               **_tolerance(str(decoder.np_dtype)))
+    assert past["past_key_values.0.key"].shape[2] == 12
+
+
+def test_decoder_left_padded_batch_matches_unpadded_rows(decoder: _Decoder) -> None:
+    pad = 3
+    short, long = _prompt(1, 6, seed=7)[0], _prompt(1, 9, seed=8)[0]
+    ids = np.stack([np.concatenate([np.full(pad, 5), short]), long]).astype(np.int64)
+    mask = np.array([[0] * pad + [1] * 6, [1] * 9], np.int64)
+    # Padded tokens get position 1 like Hugging Face's cumsum; real tokens start at 0.
+    positions = np.stack([np.concatenate([np.ones(pad), np.arange(6)]), np.arange(9)])
+    logits, past = decoder.run(ids, decoder.empty_past(2), mask, positions)
+    tolerance = _tolerance(str(decoder.np_dtype))
+    np.testing.assert_allclose(logits[0, pad:], decoder.torch_logits(short[None])[0], **tolerance)
+    np.testing.assert_allclose(logits[1], decoder.torch_logits(long[None])[0], **tolerance)
+
+    # One more token each, through the cache, with the mask grown by one real position.
+    following = np.array([[11], [12]], np.int64)
+    step, _ = decoder.run(following, past, np.concatenate([mask, np.ones((2, 1), np.int64)], 1),
+                          np.array([[6], [9]]))
+    np.testing.assert_allclose(
+        step[0, 0], decoder.torch_logits(np.append(short, 11)[None])[0, -1], **tolerance)
+    np.testing.assert_allclose(
+        step[1, 0], decoder.torch_logits(np.append(long, 12)[None])[0, -1], **tolerance)
+
+
+def test_decoder_bias_weights_are_used() -> None:
+    """The biased graph differs from the same weights without biases (the biases are read)."""
+    with_bias = _Decoder({}, True, "float32", seed=4)
+    without = {k: v for k, v in with_bias.weights.items() if not k.endswith("proj.bias")}
+    graph, _ = build_decoder_graph(without, with_bias.shape)
+    ids = _prompt(1, 6)
+    feeds = {"input_ids": ids, "attention_mask": np.ones((1, 6), np.int64),
+             "position_ids": np.arange(6)[None], **with_bias.empty_past(1)}
+    plain = _session(graph).run(["logits"], feeds)[0]
+    biased, _ = with_bias.run(ids, with_bias.empty_past(1))
+    assert np.abs(plain - biased).max() > 1e-2
+
+
+# Quantized decoder -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_decoder_matches_pytorch_with_dequantized_weights(bits: int) -> None:
+    decoder = _Decoder({"hidden_size": 48, "intermediate_size": 72}, False, "float32",
+                       weight_bits=bits, seed=bits)
+    nodes = [n.op_type for n in decoder.graph.graph.node]
+    assert nodes.count("MatMulNBits") == 2 * 7  # q k v o gate up down per layer
+    # The same model with every projection replaced by what the packed weights represent.
+    with torch.no_grad():
+        for name, parameter in decoder.model.named_parameters():
+            if name.endswith("proj.weight"):
+                packed = quantize_blockwise(parameter.numpy().T.copy(), bits)
+                parameter.copy_(torch.from_numpy(dequantize_blockwise(packed).T.copy()))
+    ids = _prompt(2, 10)
+    logits, _ = decoder.run(ids, decoder.empty_past(2))
+    np.testing.assert_allclose(logits, decoder.torch_logits(ids), rtol=1e-4, atol=1e-4)
+
+
+# LSTM --------------------------------------------------------------------------------------
+
+
+def _lstm(layers: int, weight_bits: int | None = None) -> tuple[LSTMLM, ort.InferenceSession]:
+    torch.manual_seed(layers)
+    config = LSTMConfig(vocab_size=VOCAB, embed_size=24, hidden_size=40, num_layers=layers)
+    model = LSTMLM(config).eval()
+    with torch.no_grad():
+        model.embed.weight.normal_(0, 1.0)
+    graph, states = build_lstm_graph(_numpy_weights(model), LSTMShape(VOCAB, 24, 40, layers),
+                                     weight_bits)
+    assert graph.ir_version == 10
+    onnx.checker.check_model(graph, full_check=True)
+    assert [(s.input, s.output, s.num_layers, s.size) for s in states] == [
+        ("state_h", "state_h_out", layers, 40), ("state_c", "state_c_out", layers, 40)]
+    return model, _session(graph)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_lstm_graph_carries_state_across_calls(layers: int) -> None:
+    model, session = _lstm(layers)
+    ids = _prompt(2, 14, seed=layers)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(ids)).numpy()
+    state = {"state_h": np.zeros((layers, 2, 40), np.float32),
+             "state_c": np.zeros((layers, 2, 40), np.float32)}
+    pieces = []
+    for start, end in [(0, 5), (5, 6), (6, 7), (7, 14)]:  # prefill, decode, decode, a chunk
+        logits, h, c = session.run(["logits", "state_h_out", "state_c_out"],
+                                   {"input_ids": ids[:, start:end], **state})
+        state = {"state_h": h, "state_c": c}
+        pieces.append(logits)
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), expected, rtol=1e-4, atol=1e-5)
+    assert np.array_equal(np.concatenate(pieces, axis=1).argmax(-1), expected.argmax(-1))
+
+
+def test_lstm_graph_state_outputs_equal_pytorch_state() -> None:
+    model, session = _lstm(2)
+    ids = _prompt(1, 7)
+    with torch.no_grad():
+        _, (h, c) = model.lstm(model.embed(torch.from_numpy(ids)))
+    zeros = np.zeros((2, 1, 40), np.float32)
+    _, h_out, c_out = session.run(None, {"input_ids": ids, "state_h": zeros, "state_c": zeros})
+    np.testing.assert_allclose(h_out, h.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c_out, c.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_lstm_head_matches_dequantized_projection(bits: int) -> None:
+    model, session = _lstm(2, weight_bits=bits)
+    with torch.no_grad():
+        packed = quantize_blockwise(model.proj.weight.numpy().T.copy(), bits)
+        model.proj.weight.copy_(torch.from_numpy(dequantize_blockwise(packed).T.copy()))
+        ids = _prompt(1, 6)
+        expected = model(torch.from_numpy(ids)).numpy()
+    zeros = np.zeros((2, 1, 40), np.float32)
+    logits = session.run(["logits"], {"input_ids": ids, "state_h": zeros, "state_c": zeros})[0]
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+# MatMulNBits and block quantization --------------------------------------------------------
+
+
+def _linear_graph(weight: np.ndarray, bits: int, block_size: int) -> ort.InferenceSession:
+    g = GraphBuilder("float32", bits, block_size)
+    x = g.input("x", TensorProto.FLOAT, ["rows", weight.shape[0]])
+    g.output(g.linear(x, "w", weight), "y", TensorProto.FLOAT, ["rows", weight.shape[1]])
+    model = g.model("linear")
+    assert [n.op_type for n in model.graph.node] == ["MatMulNBits", "Identity"]
+    onnx.checker.check_model(model)
+    return _session(model)
+
+
+QUANT_SHAPES = [  # (K, N, block_size): K a multiple of the block and not
+    (64, 24, 32), (40, 8, 32), (72, 33, 32), (7, 5, 32), (100, 16, 16), (96, 10, 64),
+]
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize(("k", "n", "block_size"), QUANT_SHAPES)
+def test_matmulnbits_equals_numpy_with_dequantized_weights(bits: int, k: int, n: int,
+                                                           block_size: int) -> None:
+    rng = np.random.default_rng(k * n + bits)
+    weight = rng.normal(0, 1, (k, n)).astype(np.float32)
+    x = rng.normal(0, 1, (5, k)).astype(np.float32)
+    packed = quantize_blockwise(weight, bits, block_size)
+    blocks = -(-k // block_size)
+    assert packed.data.dtype == np.uint8
+    assert packed.data.shape == (n, blocks, block_size * bits // 8)
+    assert packed.scales.shape == (n * blocks,)
+    y = _linear_graph(weight, bits, block_size).run(["y"], {"x": x})[0]
+    np.testing.assert_allclose(y, x @ dequantize_blockwise(packed), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize(("k", "n", "block_size"), QUANT_SHAPES)
+def test_blockwise_quantization_error_is_at_most_half_a_step(bits: int, k: int, n: int,
+                                                             block_size: int) -> None:
+    rng = np.random.default_rng(k + n + bits)
+    weight = rng.normal(0, 1, (k, n)).astype(np.float32)
+    weight[:, 0] *= 100  # one column with a very different range gets its own scales
+    packed = quantize_blockwise(weight, bits, block_size)
+    restored = dequantize_blockwise(packed)
+    assert restored.shape == (k, n)
+    blocks = -(-k // block_size)
+    scales = packed.scales.reshape(n, blocks)
+    # Each block's scale maps its largest magnitude to the top code (127 or 7).
+    top = (1 << (bits - 1)) - 1
+    padded = np.zeros((blocks * block_size, n), np.float32)
+    padded[:k] = weight
+    block_max = np.abs(padded.T.reshape(n, blocks, block_size)).max(-1)
+    np.testing.assert_allclose(scales, block_max / top, rtol=1e-6)
+    per_element = np.repeat(scales, block_size, axis=1)[:, :k].T  # (K, N)
+    error = np.abs(restored - weight)
+    assert (error <= per_element / 2 * (1 + 1e-5) + 1e-7).all(), error.max()
+    assert error.max() > 0  # not trivially exact
+
+
+def test_quantize_zero_block_and_bad_bits() -> None:
+    weight = np.zeros((32, 2), np.float32)
+    weight[:, 1] = np.linspace(-1, 1, 32)
+    packed = quantize_blockwise(weight, 4)
+    restored = dequantize_blockwise(packed)
+    assert np.array_equal(restored[:, 0], np.zeros(32))
+    np.testing.assert_allclose(restored[:, 1], weight[:, 1], atol=1 / 7 / 2 + 1e-6)
+    with pytest.raises(ValueError, match="bits"):
+        quantize_blockwise(weight, 3)
+
+
+def test_four_bit_packing_is_low_nibble_first() -> None:
+    # Integers in -7..7 with a largest magnitude of 7: scale 1, codes value + 8 (midpoint).
+    column = (np.arange(32) % 15 - 7).astype(np.float32)
+    packed = quantize_blockwise(column[:, None], 4)
+    assert packed.scales.tolist() == [1.0]
+    codes = column.astype(np.int64) + 8
+    expected = (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8)
+    assert np.array_equal(packed.data.reshape(-1), expected)
+    np.testing.assert_allclose(dequantize_blockwise(packed)[:, 0], column)
