@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from training.quantize import quantize_blockwise
+from training.quantize import PackedWeight, quantize_blockwise
 
 # onnxruntime 1.2x loads IR <= 10..13 depending on the build; IR 10 with opset 21 loads on all of
 # them (onnx >= 1.23 writes IR 14 by default, which onnxruntime-gpu 1.31 refuses).
@@ -100,17 +100,24 @@ class GraphBuilder:
 
     # Common blocks -------------------------------------------------------------------------
 
-    def linear(self, x: str, name: str, weight: np.ndarray, bias: str | None = None) -> str:
-        """x @ weight + bias, with weight given as (in, out); quantized when weight_bits is set."""
-        if self.weight_bits is None:
+    def linear(self, x: str, name: str, weight: np.ndarray | PackedWeight,
+               bias: str | None = None) -> str:
+        """x @ weight + bias.
+
+        ``weight`` is a float (in, out) array, quantized here when ``weight_bits`` is set, or an
+        already packed block-quantized weight (e.g. repacked losslessly from a GGUF file).
+        """
+        if isinstance(weight, np.ndarray) and self.weight_bits is None:
             y = self.op("MatMul", x, self.weight(name, weight))
         else:
-            packed = quantize_blockwise(weight.astype(np.float32), self.weight_bits,
-                                        self.block_size)
-            y = self.op("MatMulNBits", x, self.weight(f"{name}.q", packed.data),
-                        self.weight(f"{name}.scales", packed.scales), domain="com.microsoft",
-                        K=packed.in_features, N=packed.out_features, bits=packed.bits,
-                        block_size=packed.block_size)
+            packed = weight if isinstance(weight, PackedWeight) else quantize_blockwise(
+                weight.astype(np.float32), self.weight_bits or 8, self.block_size)
+            inputs = [x, self.weight(f"{name}.q", packed.data),
+                      self.weight(f"{name}.scales", packed.scales)]
+            if packed.zero_points is not None:
+                inputs.append(self.weight(f"{name}.zero_points", packed.zero_points))
+            y = self.op("MatMulNBits", *inputs, domain="com.microsoft", K=packed.in_features,
+                        N=packed.out_features, bits=packed.bits, block_size=packed.block_size)
         return self.op("Add", y, bias) if bias else y
 
     def rms_norm(self, x: str, weight: str, eps: float) -> str:

@@ -23,6 +23,9 @@ class PackedWeight:
     out_features: int  # N
     bits: int
     block_size: int
+    # Float zero points (N * blocks,): value = (q - zero_point) * scale. None means the type's
+    # midpoint (8 or 128). Float zero points let GGUF's Q4_1 (q * d + m) map exactly.
+    zero_points: np.ndarray | None = None
 
 
 def quantize_blockwise(weight: np.ndarray, bits: int, block_size: int = 32) -> PackedWeight:
@@ -50,7 +53,10 @@ def dequantize_blockwise(packed: PackedWeight) -> np.ndarray:
     q = packed.data
     if packed.bits == 4:
         q = np.stack([q & 0x0F, q >> 4], axis=-1).reshape(*q.shape[:-1], -1)
-    midpoint = 1 << (packed.bits - 1)
     blocks = q.shape[1]
-    values = (q.astype(np.float32) - midpoint) * packed.scales.reshape(-1, blocks)[..., None]
+    if packed.zero_points is None:
+        zero = np.float32(1 << (packed.bits - 1))
+    else:
+        zero = packed.zero_points.reshape(-1, blocks)[..., None]
+    values = (q.astype(np.float32) - zero) * packed.scales.reshape(-1, blocks)[..., None]
     return values.reshape(packed.out_features, -1)[:, :packed.in_features].T
