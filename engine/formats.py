@@ -46,7 +46,7 @@ def _require_int(path: Path, data: dict[str, Any], key: str, prefix: str = "") -
     return value
 
 
-def _hf_chat_template(folder: Path) -> str | None:
+def hf_chat_template(folder: Path) -> str | None:
     """The chat template from ``tokenizer_config.json`` or ``chat_template.jinja``, if any."""
     jinja_file = folder / "chat_template.jinja"
     if jinja_file.is_file():
@@ -61,7 +61,7 @@ def _hf_chat_template(folder: Path) -> str | None:
     return template if isinstance(template, str) else None
 
 
-def _hf_special_tokens(folder: Path) -> dict[str, str | None]:
+def hf_special_tokens(folder: Path) -> dict[str, str | None]:
     """bos/eos/pad strings from ``tokenizer_config.json`` (plain strings or AddedToken dicts)."""
     config_file = folder / "tokenizer_config.json"
     tokens: dict[str, str | None] = {"bos": None, "eos": None, "pad": None}
@@ -132,7 +132,7 @@ def manifest_from_genai(folder: Path) -> Manifest:
             logits=outputs.get("logits", "logits"),
         ),
         kv_cache=cache,
-        chat_template=_hf_chat_template(folder),
+        chat_template=hf_chat_template(folder),
         tasks=("complete", "chat"),
         source={"format": "onnxruntime-genai", "type": model.get("type")},
     )
@@ -141,7 +141,7 @@ def manifest_from_genai(folder: Path) -> Manifest:
 
 
 def _with_special_tokens(manifest: Manifest, folder: Path) -> Manifest:
-    tokens = _hf_special_tokens(folder)
+    tokens = hf_special_tokens(folder)
     return replace(manifest, bos_token=tokens["bos"], eos_token=tokens["eos"],
                    pad_token=tokens["pad"])
 
@@ -167,7 +167,7 @@ def manifest_from_optimum(folder: Path, decoder_file: str) -> Manifest:
             num_kv_heads=int(config.get("num_key_value_heads") or heads),
             head_dim=int(head_dim),
         ),
-        chat_template=_hf_chat_template(folder),
+        chat_template=hf_chat_template(folder),
         tasks=("complete", "chat"),
         source={"format": "optimum", "model_type": config.get("model_type")},
     )

