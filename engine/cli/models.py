@@ -123,6 +123,10 @@ class _ProgressPrinter:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         percent = 100 * done // total if total else 100
+        if not sys.stderr.isatty():  # a log file gets one line per stage, not every step
+            if done >= total:
+                print(f"{stage}: done", file=sys.stderr)
+            return
         line = f"\r{stage}: {percent:3d}%"
         if line != self.last:
             sys.stderr.write(line + ("\n" if done >= total else ""))
