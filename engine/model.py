@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import onnxruntime as ort
 
 from engine.device import device_of, providers_for, quiet_session_options
-from engine.errors import ModelFormatError, TokenizerError
+from engine.errors import ConfigError, ModelFormatError, TokenizerError
 from engine.formats import check_inside, manifest_source, read_model_folder
 from engine.manifest import Manifest
+from engine.memory import check_fits
 from engine.store import resolve_model
 from engine.tokenizer import Tokenizer
 
@@ -136,19 +137,26 @@ def _stop_ids(manifest: Manifest, tokenizer: Tokenizer, manifest_path: Path) -> 
 
 
 def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
-               threads: int | None = None) -> Model:
+               threads: int | None = None, context_length: int | None = None) -> Model:
     """Loads a model folder (path or store name; None for the default model).
 
     Args:
         spec: folder path, model name in the store, or None for the default model.
         device: ``auto`` (CUDA when usable, else CPU), ``cpu`` or ``cuda``.
         threads: ONNX Runtime intra-op threads (None: ONNX Runtime's default, one per core).
+        context_length: use at most this many tokens of context (None: the model's own);
+            a shorter context needs less memory for the KV cache.
 
     Raises:
         EngineError: a subclass naming the file and field at fault.
     """
     folder = resolve_model(spec)
     manifest = read_model_folder(folder)
+    if context_length is not None:
+        if context_length < 2:
+            raise ConfigError(f"context length must be at least 2 tokens (got {context_length})")
+        manifest = replace(manifest, context_length=min(context_length, manifest.context_length))
+    check_fits(folder, manifest, manifest.context_length)
     manifest_path = manifest_source(folder)
     tokenizer = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
     if tokenizer.vocab_size > manifest.vocab_size:

@@ -29,6 +29,8 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--context", type=int, default=None,
+                        help="context length in tokens (default: the model's)")
     parser.set_defaults(handler=run)
 
 
@@ -50,7 +52,7 @@ def fit_to_context(model: Model, messages: list[dict[str, str]], reserve: int,
 def run(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise ConfigError(f"--max-tokens must be >= 1 (got {args.max_tokens})")
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, context_length=args.context)
     config = GenerationConfig(max_new_tokens=args.max_tokens,
                               sampling=SamplingSettings(temperature=args.temperature))
     messages: list[dict[str, str]] = []

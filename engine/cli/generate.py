@@ -36,6 +36,8 @@ def register(subcommands: Any) -> None:
                         help="stop before this text (repeatable)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument("--context", type=int, default=None,
+                        help="context length in tokens (default: the model's)")
     parser.add_argument("--chat", action="store_true",
                         help="send PROMPT as a user message through the chat template")
     parser.add_argument("--system", default=None, help="system prompt (with --chat)")
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     config = GenerationConfig(max_new_tokens=args.max_tokens, sampling=sampling,
                               stop_strings=tuple(args.stop))
     prompt = _prompt(args)
-    model = load_model(args.model, device=args.device, threads=args.threads)
+    model = load_model(args.model, device=args.device, threads=args.threads,
+                       context_length=args.context)
     pieces: list[str] = []
     for chunk in generate(model, prompt, config):
         pieces.append(chunk.text)
