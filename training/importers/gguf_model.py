@@ -9,6 +9,7 @@ int4/int8, quantized again by the graph builder. The report says which tensor we
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -66,30 +67,67 @@ def _take_rows(weight: np.ndarray | PackedWeight, index: np.ndarray) -> np.ndarr
                         zero_points)
 
 
-def _hyper(metadata: dict[str, Any], arch: str, key: str, default: Any = None) -> Any:
+def _hyper(metadata: dict[str, Any], arch: str, key: str, default: Any = None,
+           kind: type[int] | type[float] = int) -> Any:
+    """A hyperparameter, which is always a positive number (KeyError if missing, ValueError if
+    not a positive number of that kind: int() of a hostile value could crash or stall)."""
     value = metadata.get(f"{arch}.{key}", default)
     if value is None:
         raise KeyError(f"{arch}.{key}")
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0 or (kind is int and value != int(value)):
+        shown = repr(value) if isinstance(value, (int, float)) else type(value).__name__
+        raise ValueError(f"'{arch}.{key}' must be a positive {kind.__name__}, got {shown}")
+    return kind(value)
 
 
 def _shape(metadata: dict[str, Any], arch: str, vocab_size: int, tied: bool,
            rope_factors: np.ndarray | None) -> DecoderShape:
-    hidden = int(_hyper(metadata, arch, "embedding_length"))
-    heads = int(_hyper(metadata, arch, "attention.head_count"))
-    return DecoderShape(
+    hidden = _hyper(metadata, arch, "embedding_length")
+    heads = _hyper(metadata, arch, "attention.head_count")
+    shape = DecoderShape(
         vocab_size=vocab_size,
         hidden_size=hidden,
-        num_layers=int(_hyper(metadata, arch, "block_count")),
+        num_layers=_hyper(metadata, arch, "block_count"),
         num_heads=heads,
-        num_kv_heads=int(_hyper(metadata, arch, "attention.head_count_kv", heads)),
-        head_dim=int(_hyper(metadata, arch, "attention.key_length",
-                            _hyper(metadata, arch, "rope.dimension_count", hidden // heads))),
-        rope_theta=float(_hyper(metadata, arch, "rope.freq_base", 10000.0)),
-        rms_eps=float(_hyper(metadata, arch, "attention.layer_norm_rms_epsilon", 1e-5)),
+        num_kv_heads=_hyper(metadata, arch, "attention.head_count_kv", heads),
+        head_dim=_hyper(metadata, arch, "attention.key_length",
+                        _hyper(metadata, arch, "rope.dimension_count", max(hidden // heads, 1))),
+        rope_theta=_hyper(metadata, arch, "rope.freq_base", 10000.0, float),
+        rms_eps=_hyper(metadata, arch, "attention.layer_norm_rms_epsilon", 1e-5, float),
         tie_embeddings=tied,
         rope_freq_factors=None if rope_factors is None else tuple(float(f) for f in rope_factors),
     )
+    if shape.num_heads % shape.num_kv_heads or shape.head_dim % 2:
+        raise ValueError(f"{heads} query heads, {shape.num_kv_heads} key/value heads of "
+                         f"{shape.head_dim} dimensions don't make a valid attention layer")
+    if rope_factors is not None and rope_factors.size != shape.head_dim // 2:
+        raise ValueError(f"'rope_freqs.weight' has {rope_factors.size} values, expected "
+                         f"{shape.head_dim // 2}")
+    return shape
+
+
+def _expected_shapes(shape: DecoderShape, ffn: int) -> dict[str, tuple[int, ...]]:
+    """(rows, columns) of every tensor, by GGUF name suffix, as the metadata implies."""
+    q, kv = shape.num_heads * shape.head_dim, shape.num_kv_heads * shape.head_dim
+    hidden, vocab = shape.hidden_size, shape.vocab_size
+    return {
+        "token_embd.weight": (vocab, hidden), "output.weight": (vocab, hidden),
+        "output_norm.weight": (hidden,), "attn_norm.weight": (hidden,),
+        "ffn_norm.weight": (hidden,),
+        "attn_q.weight": (q, hidden), "attn_k.weight": (kv, hidden), "attn_v.weight": (kv, hidden),
+        "attn_q.bias": (q,), "attn_k.bias": (kv,), "attn_v.bias": (kv,),
+        "attn_output.weight": (hidden, q), "ffn_gate.weight": (ffn, hidden),
+        "ffn_up.weight": (ffn, hidden), "ffn_down.weight": (hidden, ffn),
+    }
+
+
+def _check_shape(name: str, weight: np.ndarray | PackedWeight, expected: tuple[int, ...]) -> None:
+    actual = (weight.out_features, weight.in_features) if isinstance(weight, PackedWeight) \
+        else tuple(weight.shape)
+    if actual != expected:
+        raise ValueError(f"tensor {name!r} has shape {actual} but the metadata implies {expected}")
 
 
 class _TensorLoader:
@@ -151,37 +189,49 @@ def read_gguf_model(path: Path, precision: str = "int4",
             rope_factors = loader.float_tensor("rope_freqs.weight").reshape(-1) \
                 if "rope_freqs.weight" in gguf.tensors else None
             shape = _shape(metadata, arch, tokenizer.get_vocab_size(), tied, rope_factors)
-            weights = _read_weights(gguf, loader, shape, arch, progress)
+            expected = _expected_shapes(shape, _hyper(metadata, arch, "feed_forward_length"))
+            weights = _read_weights(gguf, loader, shape, expected, arch, progress)
+            context = _hyper(metadata, arch, "context_length", 2048)
         except KeyError as error:
             raise ModelFormatError(f"{path}: missing {error.args[0]!r}; the file is incomplete "
                                    "or not a supported model") from None
-        context = int(_hyper(metadata, arch, "context_length", 2048))
+        except ValueError as error:
+            raise ModelFormatError(f"{path}: {error}; the file is damaged or not a supported "
+                                   "model") from None
+        template = metadata.get("tokenizer.chat_template")
+        if template is not None and not isinstance(template, str):
+            raise ModelFormatError(f"{path}: 'tokenizer.chat_template' must be text, got "
+                                   f"{type(template).__name__}")
         return ImportedModel(
             name=_suggested_name(metadata, path),
             shape=shape,
             weights=weights,
             tokenizer=tokenizer,
             context_length=context,
-            chat_template=metadata.get("tokenizer.chat_template"),
+            chat_template=template,
             bos_token=specials.get("bos") if add_bos else None,
             eos_token=specials.get("eos"),
             pad_token=specials.get("pad"),
             stop_tokens=stop_tokens,
-            license=str(metadata.get("general.license", "unknown")),
+            license=_text(metadata, "general.license") or "unknown",
             source={"format": "gguf", "file": path.name, "architecture": arch,
-                    "name": metadata.get("general.name")},
+                    "name": _text(metadata, "general.name")},
             tensor_report=loader.report,
         )
 
 
-def _read_weights(gguf: GGUFFile, loader: _TensorLoader, shape: DecoderShape, arch: str,
+def _read_weights(gguf: GGUFFile, loader: _TensorLoader, shape: DecoderShape,
+                  expected: dict[str, tuple[int, ...]], arch: str,
                   progress: Progress) -> dict[str, np.ndarray | PackedWeight]:
     weights: dict[str, np.ndarray | PackedWeight] = {}
-    weights["embed_tokens.weight"] = loader.float_tensor("token_embd.weight")
-    weights["norm.weight"] = loader.float_tensor("output_norm.weight")
+    for name, key in (("token_embd.weight", "embed_tokens.weight"),
+                      ("output_norm.weight", "norm.weight")):
+        weights[key] = loader.float_tensor(name)
+        _check_shape(name, weights[key], expected[name])
     head_source = "token_embd.weight" if shape.tie_embeddings else "output.weight"
     if loader.bits is not None or not shape.tie_embeddings:
         weights["lm_head.weight"] = loader.matmul_weight(head_source)
+        _check_shape(head_source, weights["lm_head.weight"], expected[head_source])
         if isinstance(weights["lm_head.weight"], np.ndarray) and shape.tie_embeddings:
             del weights["lm_head.weight"]  # the builder quantizes the tied embedding itself
     # llama.cpp permutes Llama's q/k rows; Qwen2 uses NeoX-style rotary and is stored as is.
@@ -196,13 +246,22 @@ def _read_weights(gguf: GGUFFile, loader: _TensorLoader, shape: DecoderShape, ar
                 raise KeyError(name)
             is_matrix = gguf_suffix.endswith(".weight") and "norm" not in gguf_suffix
             weight = loader.matmul_weight(name) if is_matrix else loader.float_tensor(name)
+            _check_shape(name, weight, expected[gguf_suffix])
             if permute and gguf_suffix.startswith(("attn_q.", "attn_k.")):
                 heads = shape.num_heads if gguf_suffix.startswith("attn_q") else shape.num_kv_heads
                 rows = weight.out_features if isinstance(weight, PackedWeight) else weight.shape[0]
                 weight = _take_rows(weight, _unpermute_index(rows, heads))
             weights[f"layers.{layer}.{hf_suffix}"] = weight
+    if any(name.startswith(f"blk.{shape.num_layers}.") for name in gguf.tensors):
+        raise ValueError(f"the file has tensors for more layers than its block_count "
+                         f"({shape.num_layers})")
     progress("reading tensors", shape.num_layers, shape.num_layers)
     return weights
+
+
+def _text(metadata: dict[str, Any], key: str) -> str | None:
+    value = metadata.get(key)
+    return value if isinstance(value, str) else None
 
 
 def _suggested_name(metadata: dict[str, Any], path: Path) -> str:

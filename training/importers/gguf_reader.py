@@ -174,10 +174,11 @@ class GGUFFile:
             offset = cursor.u64(f"tensor {name!r} offset")
             raw_infos.append((name, dims, ggml_type, offset))
         alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
-        # An integer only: int() of a string or an array would raise something else entirely.
-        if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment <= 0 \
-                or alignment & (alignment - 1):
-            raise cursor.fail(f"general.alignment {alignment!r} is not a power of two")
+        if isinstance(alignment, bool) or not isinstance(alignment, int):  # int() could crash
+            raise cursor.fail(f"general.alignment is a {type(alignment).__name__}, not an "
+                              "integer")
+        if alignment <= 0 or alignment & (alignment - 1):
+            raise cursor.fail(f"general.alignment {alignment} is not a power of two")
         data_start = -(-cursor.pos // alignment) * alignment
         data_size = cursor.size - data_start
         tensors: dict[str, TensorInfo] = {}
@@ -202,6 +203,7 @@ class GGUFFile:
                 "Q5_K, Q6_K); use a file with another quantization"
             )
         try:
+            tensor_nbytes(ggml_type, dims[0])  # rows are whole blocks (llama.cpp checks it too)
             nbytes = tensor_nbytes(ggml_type, elements)
         except ValueError as error:
             raise cursor.fail(f"tensor {name!r}: {error}") from None
