@@ -82,8 +82,9 @@ def write_model_folder(model: ImportedModel, out: Path, precision: str, *,
                        int8_activations: bool = True) -> Path:
     """Builds the graph for ``precision`` and writes the whole folder atomically.
 
-    ``int8_activations`` lets int4/int8 layers compute with int8-quantized activations, as
-    llama.cpp does: several times faster on CPUs; turn it off for exact-weight comparisons.
+    ``int8_activations`` lets 8-bit layers (the output head, Q8_0 tensors, int8 models) compute
+    with int8-quantized activations, as llama.cpp does: 10-100x faster on CPUs; turn it off for
+    exact-weight comparisons. 4-bit layers always compute with float activations.
     """
     weight_bits(precision)  # validates the name
     dtype, bits = _GRAPH_SETTINGS[precision]
