@@ -45,6 +45,8 @@ def register(subcommands: Any) -> None:
     imports.add_argument("--precision", choices=IMPORT_PRECISIONS, default="int4",
                          help="int4 (default, CPU), int8, fp16 (CUDA) or fp32 (reference)")
     imports.add_argument("--force", action="store_true", help="replace a model of that name")
+    imports.add_argument("--no-check", action="store_true",
+                         help="skip the check against a numpy forward pass of the weights")
     imports.set_defaults(handler=run_import)
     pull = actions.add_parser("pull", help=f"download and install a catalog model (e.g. "
                                            f"{DEFAULT_MODEL_NAME})")
@@ -134,24 +136,28 @@ class _ProgressPrinter:
             self.last = line
 
 
-def _print_report(folder: Path, model: Any) -> None:
+def _print_report(folder: Path, model: Any, check: Any) -> None:
     report = model.tensor_report
     for kind in ("repacked", "requantized", "dequantized"):
         if report.get(kind):
             print(f"{kind}: {len(report[kind])} tensors", file=sys.stderr)
+    if check is not None:
+        print(check.summary(), file=sys.stderr)
     print(f"installed: {folder}")
 
 
 def run_import(args: argparse.Namespace) -> int:
     service = importlib.import_module(IMPORTER_MODULE)
     result = service.import_model(args.path, args.name, args.precision, args.force,
-                                  _ProgressPrinter())
-    _print_report(result.folder, result.model)
+                                  _ProgressPrinter(), check=not args.no_check)
+    _print_report(result.folder, result.model, result.check)
     return 0
 
 
 def run_pull(args: argparse.Namespace) -> int:
     service = importlib.import_module(IMPORTER_MODULE)
-    folder, changed = service.pull_model(args.name, progress=_ProgressPrinter())
-    print(f"{'installed' if changed else 'already installed'}: {folder}")
+    folder, check = service.pull_model(args.name, progress=_ProgressPrinter())
+    if check is not None:
+        print(check.summary(), file=sys.stderr)
+    print(f"{'installed' if check else 'already installed'}: {folder}")
     return 0

@@ -359,6 +359,9 @@ def test_fp32_import_matches_transformers(tmp_path: Path, vocabulary: Vocabulary
     case = build_gguf(tmp_path / f"tiny-{arch}.gguf", _config(arch, qtype, tied), vocabulary,
                       qtype)
     result = import_model(case.path, "tiny", precision="fp32")
+    # The import's own check against a numpy forward pass of the same weights.
+    assert result.check is not None and result.check.greedy_identical
+    assert result.check.max_abs_logit_diff < 1e-3 and result.check.top1_agreement == 1.0
     report = _report(result.folder)
     assert report["precision"] == "fp32" and report["int8_activations"] is False
     assert not report["repacked"] and not report["requantized"]
@@ -445,8 +448,11 @@ def test_int4_requantizes_what_it_cannot_repack(tmp_path: Path, vocabulary: Voca
     report = _report(result.folder)
     assert not report["repacked"]
     assert "blk.1.ffn_down.weight (Q5_1)" in report["requantized"]
+    check = report.pop("check")
     assert report == {"precision": "int4", "int8_activations": True,
                       **result.model.tensor_report}
+    # The numpy check compares with the float weights, so it sees the requantization error.
+    assert check == result.check.to_json() and 0 < check["max_abs_logit_diff"] < 10
     model = load_model(result.folder, device="cpu", threads=1)
     assert len(engine_greedy(model, [5, 6, 7, 8], 4)) >= 1
 

