@@ -1,0 +1,24 @@
+"""``nightlamp gui``: opens the desktop app (``--screenshot`` for a headless picture of it)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subcommands: Any) -> None:
+    parser = subcommands.add_parser("gui", help="open the desktop app")
+    parser.add_argument("-m", "--model", default=None, help="model to load (default model if "
+                        "left out)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--screenshot", type=Path, metavar="PATH",
+                        help="save a PNG of the window and exit")
+    parser.add_argument("--prompt", default=None, help="with --screenshot: answer this first")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktop.app import run as run_app  # Qt loads only when the app is wanted
+
+    return run_app(args.model, args.device, args.screenshot, args.prompt)

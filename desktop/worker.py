@@ -1,0 +1,137 @@
+"""The inference worker: owns the model and runs every load and generation on its own thread.
+
+One ``InferenceWorker`` is created without a parent and moved to one ``QThread`` at start-up;
+only that thread touches ONNX Runtime. The UI talks to it through queued signals and answers come
+back the same way, carrying plain Python data and the request id they answer (the UI drops stale
+ones). Cancelling is a ``threading.Event`` the UI sets directly: a queued "cancel" signal would
+wait behind the generation it is meant to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.errors import EngineError
+from engine.generation import GenerationConfig, TextChunk, generate
+from engine.model import Model, load_model
+
+logger = logging.getLogger(__name__)
+
+LoadFunction = Callable[..., Model]
+GenerateFunction = Callable[..., Iterator[TextChunk]]
+
+
+class InferenceWorker(QObject):
+    """Loads models and generates text on the worker thread.
+
+    Requests (connect from the UI, delivered queued): ``load_model_requested(request_id, spec,
+    device)``, ``generate_requested(request_id, task, params)`` where params has ``prompt`` (text
+    or chat messages) and ``config`` (a GenerationConfig).
+    Answers: ``model_loaded(request_id, info)``, ``token_generated(request_id, text)``,
+    ``finished(request_id, reason, stats)``, ``failed(request_id, message)``,
+    ``progress(request_id, stage, done, total)``. Every request ends with exactly one of
+    ``model_loaded`` / ``finished`` / ``failed``.
+    """
+
+    load_model_requested = Signal(int, str, str)
+    generate_requested = Signal(int, str, object)
+    model_loaded = Signal(int, object)
+    token_generated = Signal(int, str)
+    finished = Signal(int, str, object)
+    failed = Signal(int, str)
+    progress = Signal(int, str, int, int)
+
+    def __init__(self, load: LoadFunction = load_model,
+                 generate_fn: GenerateFunction = generate) -> None:
+        super().__init__()  # no parent: it is moved to its own thread
+        self.cancel_event = threading.Event()
+        self._load = load
+        self._generate = generate_fn
+        self._model: Model | None = None
+        self.load_model_requested.connect(self._on_load)
+        self.generate_requested.connect(self._on_generate)
+
+    def cancel(self) -> None:
+        """Stops the running generation at the next token (safe from any thread)."""
+        self.cancel_event.set()
+
+    @Slot(int, str, str)
+    def _on_load(self, request_id: int, spec: str, device: str) -> None:
+        started = time.perf_counter()
+        try:
+            self.progress.emit(request_id, "loading", 0, 1)
+            model = self._load(spec or None, device=device or "auto")
+        except EngineError as error:
+            self.failed.emit(request_id, str(error))
+            return
+        except Exception as error:  # the UI must hear about every request, whatever happened
+            logger.exception("loading %s failed", spec)
+            self.failed.emit(request_id, f"could not load the model: {error}")
+            return
+        self._model = model
+        self.progress.emit(request_id, "loading", 1, 1)
+        self.model_loaded.emit(request_id, {
+            "name": model.name, "device": model.device, "folder": str(model.folder),
+            "context_length": model.manifest.context_length,
+            "precision": model.manifest.precision, "tasks": list(model.manifest.tasks),
+            "load_s": time.perf_counter() - started,
+        })
+
+    @Slot(int, str, object)
+    def _on_generate(self, request_id: int, task: str, params: dict[str, Any]) -> None:
+        if self._model is None:
+            self.failed.emit(request_id, "no model is loaded yet; pick one in Models")
+            return
+        self.cancel_event.clear()
+        config = params.get("config") or GenerationConfig()
+        try:
+            for chunk in self._generate(self._model, params["prompt"], config,
+                                        self.cancel_event.is_set):
+                if chunk.text:
+                    self.token_generated.emit(request_id, chunk.text)
+                if chunk.finish_reason is not None:
+                    stats = asdict(chunk.stats) if chunk.stats else {}
+                    self.finished.emit(request_id, chunk.finish_reason, stats)
+                    return
+            self.finished.emit(request_id, "stop", {})
+        except EngineError as error:
+            self.failed.emit(request_id, str(error))
+        except Exception as error:
+            logger.exception("%s request %d failed", task, request_id)
+            self.failed.emit(request_id, f"generation failed: {error}")
+
+
+class WorkerThread:
+    """Starts the worker on its own QThread and shuts it down cleanly."""
+
+    def __init__(self, worker: InferenceWorker) -> None:
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("nightlamp-inference")
+        worker.moveToThread(self.thread)
+        # Qt's pattern for workers: destroy it on its own thread once that thread ends, not
+        # later from Python's garbage collector on another thread (which crashed at exit).
+        self.thread.finished.connect(worker.deleteLater)
+        self.thread.start()
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        """Cancels any generation, ends the thread's event loop and waits for it."""
+        self.worker.cancel()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
+
+    def __del__(self) -> None:
+        # A window dropped without being closed must not destroy a running QThread (Qt aborts
+        # the whole process when that happens).
+        try:
+            if self.thread.isRunning():
+                self.stop()
+        except RuntimeError:
+            pass  # the C++ thread object is already gone

@@ -1,0 +1,119 @@
+"""The main window with a real tiny model (or a slow fake engine where timing matters)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests_desktop_fakes import fake_model, slow_generate
+
+from desktop.main_window import MainWindow
+from desktop.worker import InferenceWorker
+
+
+@pytest.fixture
+def windows() -> Iterator[list[MainWindow]]:
+    """Windows a test opens; each is closed (stopping its worker thread) afterwards."""
+    opened: list[MainWindow] = []
+    yield opened
+    for window in opened:
+        window.close()
+
+
+def _ready(qtbot: Any, window: MainWindow) -> None:
+    if window.model_info is None:
+        with qtbot.waitSignal(window.model_ready, timeout=30_000):
+            pass
+
+
+def test_chat_answers_with_the_model_and_shows_speed(qtbot: Any, windows: list[MainWindow],
+                                                     transformer_model_dir: Path) -> None:
+    window = MainWindow(model=str(transformer_model_dir), device="cpu")
+    windows.append(window)
+    qtbot.addWidget(window)
+    window.show()
+    _ready(qtbot, window)
+    assert "tiny-transformer" in window.model_label.text()
+    assert "ready" in window.model_label.text()
+    window.chat.input.setPlainText("The lamp")
+    with qtbot.waitSignal(window.answer_finished, timeout=30_000):
+        window.chat.send()
+    qtbot.waitUntil(lambda: not window.chat.generating, timeout=5000)
+    roles = [m["role"] for m in window.chat.messages]
+    assert roles == ["user", "assistant"]
+    assert window.chat.messages[1]["status"] == "complete"
+    assert window.chat.last_answer()
+    assert "tok/s" in window.speed_label.text()
+    assert window.chat.send_button.isEnabled() and not window.chat.stop_button.isEnabled()
+
+
+def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) -> None:
+    window = MainWindow(worker=InferenceWorker(load=fake_model, generate_fn=slow_generate))
+    windows.append(window)
+    qtbot.addWidget(window)
+    _ready(qtbot, window)
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    with qtbot.waitSignal(window.answer_finished, timeout=2000):
+        window.chat.stop_button.click()
+    qtbot.waitUntil(lambda: not window.chat.generating, timeout=2000)
+    assert window.chat.messages[-1]["status"] == "cancelled"
+    assert "(stopped)" in window.chat.markdown()
+
+
+def test_switching_model_mid_answer_cancels_it_and_drops_stale_tokens(
+        qtbot: Any, windows: list[MainWindow]) -> None:
+    window = MainWindow(worker=InferenceWorker(load=fake_model, generate_fn=slow_generate))
+    windows.append(window)
+    qtbot.addWidget(window)
+    _ready(qtbot, window)
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    with qtbot.waitSignal(window.model_ready, timeout=5000):
+        window.load_model("another")
+    text_after_switch = window.chat.messages[-1]["content"]
+    qtbot.wait(200)  # any late tokens of the old request must be ignored
+    assert window.chat.messages[-1]["content"] == text_after_switch
+    assert window.model_info is not None
+
+
+def test_a_bad_model_shows_an_error_and_the_app_keeps_working(qtbot: Any, tmp_path: Path,
+                                                              windows: list[MainWindow],
+                                                              transformer_model_dir: Path,
+                                                              ) -> None:
+    (tmp_path / "empty").mkdir()
+    window = MainWindow(model=str(tmp_path / "empty"), device="cpu")
+    windows.append(window)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.model_failed, timeout=30_000):
+        pass
+    assert "not a model folder" in window.model_label.text()
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    assert window.chat.messages[-1]["status"] == "failed"
+    assert "not ready" in window.chat.notice.text()
+    window.load_model(str(transformer_model_dir), "cpu")
+    _ready(qtbot, window)
+    assert "ready" in window.model_label.text()
+
+
+def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path) -> None:
+    png = tmp_path / "shot.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "gui", "-m", str(transformer_model_dir),
+         "--device", "cpu", "--screenshot", str(png), "--prompt", "The lamp"],
+        capture_output=True, text=True, timeout=240,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(png))
+    assert image.width() >= 800 and image.height() >= 600

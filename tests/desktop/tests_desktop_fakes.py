@@ -1,0 +1,50 @@
+"""Fake engine pieces for desktop tests, where only the threading and UI are under test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from engine.generation import GenerationStats, TextChunk
+
+
+def fake_model(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for engine.model.load_model where only the worker's plumbing is under test."""
+    manifest = SimpleNamespace(context_length=64, precision="fp32", tasks=("chat",))
+    return SimpleNamespace(name="fake", device="cpu", folder="/nowhere", manifest=manifest)
+
+
+def slow_generate(model: Any, prompt: Any, config: Any,
+                  should_stop: Any) -> Iterator[TextChunk]:
+    """A fake engine: one token every 20 ms, up to 500, honouring should_stop."""
+    count = 0
+    for count in range(1, 501):
+        if should_stop():
+            break
+        time.sleep(0.02)
+        yield TextChunk(f"t{count} ")
+    reason = "cancelled" if should_stop() else "length"
+    yield TextChunk("", reason, GenerationStats(1, count, 0.01, 50.0, 1.0, "cpu"))
+
+
+class Relay(QObject):
+    """Re-emits a worker's answers on the GUI thread, so tests can wait on them safely.
+
+    A plain Python callable connected to a signal from another thread runs on that thread;
+    pytest-qt's waiting helpers must run on the GUI thread.
+    """
+
+    model_loaded = Signal(int, object)
+    token_generated = Signal(int, str)
+    finished = Signal(int, str, object)
+    failed = Signal(int, str)
+
+    def __init__(self, worker: Any) -> None:
+        super().__init__()
+        queued = Qt.ConnectionType.QueuedConnection
+        for name in ("model_loaded", "token_generated", "finished", "failed"):
+            getattr(worker, name).connect(getattr(self, name), queued)
