@@ -31,6 +31,7 @@ class ChatPanel(QWidget):
 
     send_requested = Signal(list)  # the messages to answer (role/content dicts)
     stop_requested = Signal()
+    messages_removed = Signal(list)  # stored ids of messages taken away (regenerate)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,8 +85,10 @@ class ChatPanel(QWidget):
     def regenerate(self) -> None:
         if self.generating or not self.messages:
             return
+        removed = []
         while self.messages and self.messages[-1]["role"] == "assistant":
-            self.messages.pop()
+            removed.append(self.messages.pop().get("id"))
+        self.messages_removed.emit([i for i in removed if i is not None])
         if self.messages:
             self._start_answer()
 

@@ -7,15 +7,20 @@ dropped, so switching models or stopping never mixes two answers.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QTabWidget, QWidget
 
 from desktop.chat_panel import ChatPanel
+from desktop.conversation_list import ConversationList
+from desktop.history import HistoryError, HistoryStore
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig
 from engine.sampling import SamplingSettings
+from engine.store import home
 
 
 class MainWindow(QMainWindow):
@@ -26,7 +31,7 @@ class MainWindow(QMainWindow):
     answer_finished = Signal(str)  # complete / cancelled / failed
 
     def __init__(self, worker: InferenceWorker | None = None, model: str | None = None,
-                 device: str = "auto") -> None:
+                 device: str = "auto", history_path: Path | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Nightlamp")
         self.resize(980, 700)
@@ -39,7 +44,12 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.chat = ChatPanel()
-        self.tabs.addTab(self.chat, self.tr("Chat"))
+        self.conversations = ConversationList()
+        chat_page = QWidget()
+        chat_layout = QHBoxLayout(chat_page)
+        chat_layout.addWidget(self.conversations)
+        chat_layout.addWidget(self.chat, 1)
+        self.tabs.addTab(chat_page, self.tr("Chat"))
         self.setCentralWidget(self.tabs)
         self.model_label = QLabel(self.tr("No model"))
         self.speed_label = QLabel("")
@@ -48,11 +58,103 @@ class MainWindow(QMainWindow):
 
         self.chat.send_requested.connect(self._generate_chat)
         self.chat.stop_requested.connect(self.stop)
+        self.chat.messages_removed.connect(self._forget_messages)
+        self.conversations.selected.connect(self.open_conversation)
+        self.conversations.new_requested.connect(self.new_conversation)
+        self.conversations.rename_requested.connect(self._rename)
+        self.conversations.delete_requested.connect(self._delete)
+        self.conversations.search_changed.connect(lambda _text: self._refresh_list())
+        self.store = self._open_history(history_path or home() / "history.sqlite3")
+        self.conversation_id: int | None = None
+        self._start_history()
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.token_generated.connect(self._on_token)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.load_model(model, device)
+
+    # History ----------------------------------------------------------------------------
+
+    def _open_history(self, path: Path) -> HistoryStore:
+        try:
+            store = HistoryStore.open(path, recover=True)
+        except HistoryError as error:  # e.g. a newer version's file: leave it untouched
+            self.chat.show_notice(self.tr("{error}. Chats of this session will not be kept.")
+                                  .format(error=error))
+            return HistoryStore.open(Path(tempfile.mkdtemp(prefix="nightlamp-")) / "history.db")
+        if store.recovered_from is not None:
+            self.chat.show_notice(self.tr("The chat history was damaged; it was moved to {path} "
+                                          "and a new one started.").format(
+                path=store.recovered_from))
+        return store
+
+    def _start_history(self) -> None:
+        interrupted = self.store.recover_interrupted()
+        if interrupted:
+            self.chat.show_notice(self.tr("{count} answer(s) were interrupted when Nightlamp "
+                                          "last closed; what had arrived is kept.")
+                                  .format(count=interrupted))
+        existing = self.store.list_conversations()
+        if existing:
+            self.open_conversation(existing[0].id)
+        else:
+            self.new_conversation()
+
+    def _refresh_list(self) -> None:
+        search = self.conversations.search.text()
+        self.conversations.show_conversations(self.store.list_conversations(search),
+                                              self.conversation_id)
+
+    def new_conversation(self) -> None:
+        self.stop()
+        self.conversation_id = self.store.create_conversation().id
+        self.chat.set_messages([])
+        self._refresh_list()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            return
+        self.stop()  # switching conversations cancels the answer in flight
+        self._active_generation = None
+        self.chat.set_generating(False)
+        self.conversation_id = conversation_id
+        self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
+                                 "status": m.status}
+                                for m in self.store.messages(conversation_id)])
+        self._refresh_list()
+
+    def _rename(self, conversation_id: int, title: str) -> None:
+        self.store.rename(conversation_id, title)
+
+    def _delete(self, conversation_id: int) -> None:
+        self.store.delete_conversation(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.conversation_id = None
+            remaining = self.store.list_conversations()
+            if remaining:
+                self.open_conversation(remaining[0].id)
+            else:
+                self.new_conversation()
+        self._refresh_list()
+
+    def _forget_messages(self, ids: list[int]) -> None:
+        if ids:
+            self.store.delete_messages_from(min(ids))
+
+    def _save_prompt_messages(self) -> None:
+        """Stores messages the user added since the last answer, and opens the new answer."""
+        assert self.conversation_id is not None
+        for message in self.chat.messages[:-1]:
+            if "id" not in message:
+                message["id"] = self.store.add_message(self.conversation_id, message["role"],
+                                                       message["content"]).id
+        conversation = self.store.get_conversation(self.conversation_id)
+        first = next((m["content"] for m in self.chat.messages if m["role"] == "user"), "")
+        if conversation.title == "New chat" and first:
+            self.store.rename(self.conversation_id, first.splitlines()[0][:48])
+            self._refresh_list()
+        answer = self.store.begin_assistant_message(self.conversation_id)
+        self.chat.messages[-1]["id"] = answer.id
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -75,6 +177,7 @@ class MainWindow(QMainWindow):
             self.chat.show_notice(self.tr("The model is not ready yet."))
             return
         self.worker.cancel()  # a newer request wins
+        self._save_prompt_messages()
         request = self._active_generation = self._new_id()
         config = GenerationConfig(max_new_tokens=512, sampling=SamplingSettings(temperature=0.7))
         self.chat.show_notice("")
@@ -104,6 +207,7 @@ class MainWindow(QMainWindow):
             return
         self._active_generation = None
         status = "cancelled" if reason == "cancelled" else "complete"
+        self._store_answer(status, stats)
         self.chat.finish_answer(status)
         if stats:
             self.speed_label.setText(self.tr("{speed:.1f} tok/s · first token {ttft:.2f} s")
@@ -117,11 +221,20 @@ class MainWindow(QMainWindow):
             self.model_failed.emit(message)
         elif request == self._active_generation:
             self._active_generation = None
+            self._store_answer("failed", None)
             self.chat.finish_answer("failed")
             self.chat.show_notice(message)
             self.answer_finished.emit("failed")
 
+    def _store_answer(self, status: str, stats: dict[str, Any] | None) -> None:
+        answer = self.chat.messages[-1] if self.chat.messages else None
+        if answer is not None and answer.get("status") == "streaming" and "id" in answer:
+            self.store.finish_message(answer["id"], answer["content"], status, stats)
+
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.worker_thread.stop()
+        if self._active_generation is not None:
+            self._store_answer("cancelled", None)
+        self.store.close()
         super().closeEvent(event)
 

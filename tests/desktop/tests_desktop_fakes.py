@@ -20,9 +20,9 @@ def fake_model(*args: Any, **kwargs: Any) -> Any:
 
 def slow_generate(model: Any, prompt: Any, config: Any,
                   should_stop: Any) -> Iterator[TextChunk]:
-    """A fake engine: one token every 20 ms, up to 500, honouring should_stop."""
+    """A fake engine: one token every 20 ms, up to 150, honouring should_stop."""
     count = 0
-    for count in range(1, 501):
+    for count in range(1, 151):
         if should_stop():
             break
         time.sleep(0.02)
@@ -48,3 +48,11 @@ class Relay(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         for name in ("model_loaded", "token_generated", "finished", "failed"):
             getattr(worker, name).connect(getattr(self, name), queued)
+
+
+def quick_generate(model: Any, prompt: Any, config: Any,
+                   should_stop: Any) -> Iterator[TextChunk]:
+    """A fake engine that answers at once with five tokens."""
+    for index in range(5):
+        yield TextChunk(f"w{index} ")
+    yield TextChunk("", "stop", GenerationStats(1, 5, 0.01, 500.0, 0.01, "cpu"))

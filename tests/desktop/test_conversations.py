@@ -1,0 +1,135 @@
+"""Conversations in the window: stored as they happen, survive a restart, new/rename/delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from tests_desktop_fakes import fake_model, quick_generate, slow_generate
+
+from desktop.history import HistoryStore
+from desktop.main_window import MainWindow
+from desktop.worker import InferenceWorker
+
+
+@pytest.fixture
+def open_window(qtbot: Any, tmp_path: Path) -> Iterator[Any]:
+    opened: list[MainWindow] = []
+
+    def make(worker: InferenceWorker | None = None, model: str | None = None,
+             slow: bool = False) -> MainWindow:
+        engine = slow_generate if slow else quick_generate
+        window = MainWindow(worker=worker or InferenceWorker(load=fake_model, generate_fn=engine),
+                            model=model, device="cpu", history_path=tmp_path / "history.db")
+        qtbot.addWidget(window)
+        opened.append(window)
+        if window.model_info is None:
+            with qtbot.waitSignal(window.model_ready, timeout=30_000):
+                pass
+        return window
+
+    yield make
+    for window in opened:
+        window.close()
+
+
+def _ask(qtbot: Any, window: MainWindow, text: str) -> None:
+    window.chat.input.setPlainText(text)
+    with qtbot.waitSignal(window.answer_finished, timeout=30_000):
+        window.chat.send()
+
+
+def test_a_conversation_survives_a_restart(qtbot: Any, open_window: Any,
+                                           transformer_model_dir: Path) -> None:
+    window = open_window(worker=InferenceWorker(), model=str(transformer_model_dir))
+    _ask(qtbot, window, "The lamp reads")
+    answer = window.chat.last_answer()
+    assert answer
+    window.close()
+    again = open_window(worker=InferenceWorker(), model=str(transformer_model_dir))
+    assert [m["role"] for m in again.chat.messages] == ["user", "assistant"]
+    assert again.chat.messages[0]["content"] == "The lamp reads"
+    assert again.chat.messages[1]["content"] == answer
+    assert again.conversations.list.count() == 1
+    assert again.conversations.list.item(0).text() == "The lamp reads"  # titled from it
+
+
+def test_a_stopped_answer_is_kept_and_marked(qtbot: Any, open_window: Any,
+                                             tmp_path: Path) -> None:
+    window = open_window(slow=True)
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    with qtbot.waitSignal(window.answer_finished, timeout=2000):
+        window.stop()
+    window.close()
+    store = HistoryStore.open(tmp_path / "history.db")
+    conversation = store.list_conversations()[0]
+    stored = store.messages(conversation.id)
+    assert [m.status for m in stored] == ["complete", "cancelled"]
+    assert stored[1].content.startswith("t1 ")
+    store.close()
+
+
+def test_an_answer_cut_by_a_crash_is_recovered_as_interrupted(qtbot: Any, open_window: Any,
+                                                             tmp_path: Path) -> None:
+    store = HistoryStore.open(tmp_path / "history.db")
+    conversation = store.create_conversation("Before the crash")
+    store.add_message(conversation.id, "user", "hi")
+    partial = store.begin_assistant_message(conversation.id)
+    store.update_streaming(partial.id, "half an ans")
+    store.close()  # the app died here: the answer is still 'streaming'
+    window = open_window()
+    assert window.chat.messages[-1]["status"] == "interrupted"
+    assert window.chat.messages[-1]["content"] == "half an ans"
+    assert "interrupted" in window.chat.notice.text()
+    assert "(interrupted)" in window.chat.markdown()
+
+
+def test_new_rename_search_and_delete(qtbot: Any, open_window: Any,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    window = open_window()
+    _ask(qtbot, window, "first topic")
+    window.conversations.new_button.click()
+    _ask(qtbot, window, "second topic")
+    assert window.conversations.list.count() == 2
+    item = window.conversations.list.currentItem()
+    item.setText("Renamed")
+    assert window.store.get_conversation(window.conversation_id).title == "Renamed"
+    window.conversations.search.setText("first")
+    assert window.conversations.list.count() == 1
+    window.conversations.search.setText("")
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *args: QMessageBox.StandardButton.Yes)
+    deleted = window.conversation_id
+    window.conversations.delete_button.click()
+    assert window.conversation_id != deleted
+    assert [c.title for c in window.store.list_conversations()] == ["first topic"]
+    assert window.chat.messages[0]["content"] == "first topic"
+
+
+def test_switching_conversation_mid_answer_cancels_it(qtbot: Any, open_window: Any) -> None:
+    window = open_window(slow=True)
+    _ask(qtbot, window, "first topic")
+    first = window.conversation_id
+    window.conversations.new_button.click()
+    window.chat.input.setPlainText("second")
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    window.open_conversation(first)
+    assert not window.chat.generating
+    assert window.chat.messages[0]["content"] == "first topic"
+    qtbot.wait(150)  # late tokens of the cancelled answer must not land here
+    assert all(m["status"] != "streaming" for m in window.chat.messages)
+
+
+def test_regenerate_replaces_the_stored_answer(qtbot: Any, open_window: Any) -> None:
+    window = open_window()
+    _ask(qtbot, window, "hello")
+    with qtbot.waitSignal(window.answer_finished, timeout=30_000):
+        window.chat.regenerate_button.click()
+    stored = window.store.messages(window.conversation_id)
+    assert [m.role for m in stored] == ["user", "assistant"]
