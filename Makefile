@@ -10,10 +10,10 @@ TORCH_CPU ?= torch==2.13.0
 
 .PHONY: run test lint setup-app setup-dev clean
 
-# Prepares the default model once (a no-op afterwards), then starts a chat with it.
+# Prepares the default model once (a no-op afterwards), then opens the desktop app.
 run: $(APP_STAMP)
 	$(BIN)/nightlamp models pull
-	$(BIN)/nightlamp chat
+	$(BIN)/nightlamp gui
 
 test: $(DEV_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
