@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
+
+from engine.errors import ConfigError
 
 
 def register(subcommands: Any) -> None:
@@ -18,7 +22,18 @@ def register(subcommands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def _has_display() -> bool:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run(args: argparse.Namespace) -> int:
+    if not _has_display():
+        if args.screenshot is None:
+            raise ConfigError("no display found (DISPLAY / WAYLAND_DISPLAY are not set); run "
+                              "'nightlamp chat' to chat in the terminal, or use --screenshot")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
     from desktop.app import run as run_app  # Qt loads only when the app is wanted
 
     return run_app(args.model, args.device, args.screenshot, args.prompt)

@@ -117,3 +117,15 @@ def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path) -> Non
 
     image = QImage(str(png))
     assert image.width() >= 800 and image.height() >= 600
+
+
+def test_gui_without_a_display_says_what_to_do(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli.main import main
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main(["gui"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nightlamp: error: no display found") and "nightlamp chat" in err
