@@ -27,7 +27,8 @@ OPTIMUM_DECODER_FILES = (
 )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file whose top level is an object; errors name the file (ModelFormatError)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -54,7 +55,7 @@ def hf_chat_template(folder: Path) -> str | None:
     config_file = folder / "tokenizer_config.json"
     if not config_file.is_file():
         return None
-    template = _read_json(config_file).get("chat_template")
+    template = read_json_object(config_file).get("chat_template")
     if isinstance(template, list):  # named templates: take the default one
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
         template = named.get("default")
@@ -66,7 +67,7 @@ def hf_special_tokens(folder: Path) -> dict[str, str | None]:
     config_file = folder / "tokenizer_config.json"
     tokens: dict[str, str | None] = {"bos": None, "eos": None, "pad": None}
     if config_file.is_file():
-        config = _read_json(config_file)
+        config = read_json_object(config_file)
         for kind in tokens:
             value = config.get(f"{kind}_token")
             if isinstance(value, dict):
@@ -94,7 +95,7 @@ def _with_stop_ids(manifest: Manifest, stop_ids: list[int]) -> Manifest:
 def manifest_from_genai(folder: Path) -> Manifest:
     """Manifest for a folder written by onnxruntime-genai's model builder."""
     path = folder / GENAI_CONFIG
-    config = _read_json(path)
+    config = read_json_object(path)
     model = config.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("decoder"), dict):
         raise ModelFormatError(f"{path}: field 'model.decoder' is missing; not a decoder model")
@@ -149,12 +150,12 @@ def _with_special_tokens(manifest: Manifest, folder: Path) -> Manifest:
 def manifest_from_optimum(folder: Path, decoder_file: str) -> Manifest:
     """Manifest for an Optimum or transformers.js export (``config.json`` + ONNX decoder)."""
     path = folder / "config.json"
-    config = _read_json(path)
+    config = read_json_object(path)
     heads = _require_int(path, config, "num_attention_heads")
     hidden = _require_int(path, config, "hidden_size")
     head_dim = config.get("head_dim") or hidden // heads
     generation_file = folder / "generation_config.json"
-    generation = _read_json(generation_file) if generation_file.is_file() else {}
+    generation = read_json_object(generation_file) if generation_file.is_file() else {}
     manifest = Manifest(
         name=folder.name,
         architecture="decoder-transformer",

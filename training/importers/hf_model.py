@@ -17,7 +17,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from engine.errors import ModelFormatError
-from engine.formats import hf_chat_template, hf_special_tokens
+from engine.formats import hf_chat_template, hf_special_tokens, read_json_object
 from training.decoder_graph import DecoderShape
 from training.importers.imported import ImportedModel, Progress, no_progress, weight_bits
 from training.quantize import PackedWeight
@@ -27,16 +27,6 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
 _MAX_HEADER = 100 * 1024 * 1024
 STOP_TOKEN_CANDIDATES = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFormatError(f"{path}: cannot read JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ModelFormatError(f"{path}: expected a JSON object")
-    return data
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -80,7 +70,7 @@ def _check_folder(folder: Path) -> dict[str, Any]:
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ModelFormatError(f"{folder}: no config.json; not a Hugging Face model folder")
-    config = _read_json(config_path)
+    config = read_json_object(config_path)
     architectures = config.get("architectures") or []
     architecture = architectures[0] if architectures else config.get("model_type", "<missing>")
     if architecture not in SUPPORTED_CLASSES:
