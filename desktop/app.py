@@ -48,7 +48,7 @@ def screenshot(window: MainWindow, path: Path, prompt: str | None) -> int:
         window.chat.send()
         _wait_for([window.answer_finished], SCREENSHOT_TIMEOUT_MS)
     QApplication.processEvents()
-    window.chat.render()
+    window.chat.refresh()
     QApplication.processEvents()
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path)):

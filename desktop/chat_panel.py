@@ -65,14 +65,14 @@ class ChatPanel(QWidget):
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(50)
-        self._render_timer.timeout.connect(self.render)
+        self._render_timer.timeout.connect(self.refresh)
         self.set_generating(False)
 
     # Conversation state ------------------------------------------------------------------
 
     def set_messages(self, messages: list[dict[str, Any]]) -> None:
         self.messages = [dict(m) for m in messages]
-        self.render()
+        self.refresh()
 
     def send(self) -> None:
         text = self.input.toPlainText().strip()
@@ -96,7 +96,7 @@ class ChatPanel(QWidget):
         prompt = [{"role": m["role"], "content": m["content"]} for m in self.messages]
         self.messages.append({"role": "assistant", "content": "", "status": "streaming"})
         self.set_generating(True)
-        self.render()
+        self.refresh()
         self.send_requested.emit(prompt)
 
     def append_token(self, text: str) -> None:
@@ -109,7 +109,7 @@ class ChatPanel(QWidget):
         if self.messages and self.messages[-1]["status"] == "streaming":
             self.messages[-1]["status"] = status
         self.set_generating(False)
-        self.render()
+        self.refresh()
 
     def set_generating(self, generating: bool) -> None:
         self.generating = generating
@@ -131,7 +131,7 @@ class ChatPanel(QWidget):
             parts.append(f"**{title}**{mark}\n\n{body}")
         return "\n\n---\n\n".join(parts)
 
-    def render(self) -> None:
+    def refresh(self) -> None:
         scrollbar = self.view.verticalScrollBar()
         at_bottom = scrollbar.value() >= scrollbar.maximum() - 4
         self.view.setMarkdown(self.markdown())

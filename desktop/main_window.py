@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QTabWidget, QWid
 from desktop.chat_panel import ChatPanel
 from desktop.conversation_list import ConversationList
 from desktop.history import HistoryError, HistoryStore
+from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig
 from engine.sampling import SamplingSettings
@@ -50,6 +51,11 @@ class MainWindow(QMainWindow):
         chat_layout.addWidget(self.conversations)
         chat_layout.addWidget(self.chat, 1)
         self.tabs.addTab(chat_page, self.tr("Chat"))
+        self.summarize = SummarizePanel()
+        self.translate = TranslatePanel()
+        self.tabs.addTab(self.summarize, self.tr("Summarize"))
+        self.tabs.addTab(self.translate, self.tr("Translate"))
+        self._target: ChatPanel | TaskPanel | None = None  # who receives the active answer
         self.setCentralWidget(self.tabs)
         self.model_label = QLabel(self.tr("No model"))
         self.speed_label = QLabel("")
@@ -59,6 +65,9 @@ class MainWindow(QMainWindow):
         self.chat.send_requested.connect(self._generate_chat)
         self.chat.stop_requested.connect(self.stop)
         self.chat.messages_removed.connect(self._forget_messages)
+        for panel in (self.summarize, self.translate):
+            panel.run_requested.connect(lambda messages, p=panel: self._generate_task(p, messages))
+            panel.stop_requested.connect(self.stop)
         self.conversations.selected.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.rename_requested.connect(self._rename)
@@ -115,8 +124,8 @@ class MainWindow(QMainWindow):
         if conversation_id == self.conversation_id:
             return
         self.stop()  # switching conversations cancels the answer in flight
-        self._active_generation = None
-        self.chat.set_generating(False)
+        if self._target is self.chat:
+            self._finish_target("cancelled", "")
         self.conversation_id = conversation_id
         self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
                                  "status": m.status}
@@ -176,13 +185,39 @@ class MainWindow(QMainWindow):
             self.chat.finish_answer("failed")
             self.chat.show_notice(self.tr("The model is not ready yet."))
             return
-        self.worker.cancel()  # a newer request wins
         self._save_prompt_messages()
-        request = self._active_generation = self._new_id()
-        config = GenerationConfig(max_new_tokens=512, sampling=SamplingSettings(temperature=0.7))
         self.chat.show_notice("")
-        self.worker.generate_requested.emit(request, "chat",
-                                            {"prompt": messages, "config": config})
+        self._start(self.chat, "chat", messages, temperature=0.7)
+
+    def _generate_task(self, panel: TaskPanel, messages: list[dict[str, str]]) -> None:
+        if self.model_info is None:
+            panel.finish("failed", self.tr("The model is not ready yet."))
+            return
+        task = "summarize" if panel is self.summarize else "translate"
+        self._start(panel, task, messages, temperature=0.2)
+
+    def _start(self, target: ChatPanel | TaskPanel, task: str,
+               messages: list[dict[str, str]], temperature: float) -> None:
+        self.worker.cancel()  # a newer request wins
+        if self._target is not None and self._target is not target:
+            self._finish_target("cancelled", "")
+        request = self._active_generation = self._new_id()
+        self._target = target
+        config = GenerationConfig(max_new_tokens=512,
+                                  sampling=SamplingSettings(temperature=temperature))
+        self.worker.generate_requested.emit(request, task, {"prompt": messages, "config": config})
+
+    def _finish_target(self, status: str, message: str,
+                       stats: dict[str, Any] | None = None) -> None:
+        target, self._target = self._target, None
+        self._active_generation = None
+        if target is self.chat:
+            self._store_answer(status, stats)
+            self.chat.finish_answer(status)
+            if status == "failed":
+                self.chat.show_notice(message)
+        elif isinstance(target, TaskPanel):
+            target.finish(status, message)
 
     def stop(self) -> None:
         if self._active_generation is not None:
@@ -199,16 +234,14 @@ class MainWindow(QMainWindow):
         self.model_ready.emit(info)
 
     def _on_token(self, request: int, text: str) -> None:
-        if request == self._active_generation:
-            self.chat.append_token(text)
+        if request == self._active_generation and self._target is not None:
+            self._target.append_token(text)
 
     def _on_finished(self, request: int, reason: str, stats: dict[str, Any]) -> None:
         if request != self._active_generation:
             return
-        self._active_generation = None
         status = "cancelled" if reason == "cancelled" else "complete"
-        self._store_answer(status, stats)
-        self.chat.finish_answer(status)
+        self._finish_target(status, "", stats)
         if stats:
             self.speed_label.setText(self.tr("{speed:.1f} tok/s · first token {ttft:.2f} s")
                                      .format(speed=stats["tokens_per_s"], ttft=stats["ttft_s"]))
@@ -220,10 +253,7 @@ class MainWindow(QMainWindow):
                                      .format(message=message))
             self.model_failed.emit(message)
         elif request == self._active_generation:
-            self._active_generation = None
-            self._store_answer("failed", None)
-            self.chat.finish_answer("failed")
-            self.chat.show_notice(message)
+            self._finish_target("failed", message)
             self.answer_finished.emit("failed")
 
     def _store_answer(self, status: str, stats: dict[str, Any] | None) -> None:
@@ -233,7 +263,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.worker_thread.stop()
-        if self._active_generation is not None:
+        if self._target is self.chat:
             self._store_answer("cancelled", None)
         self.store.close()
         super().closeEvent(event)
