@@ -39,13 +39,22 @@ def _wait_for(signals: list, timeout_ms: int) -> bool:
     return bool(fired)
 
 
-def screenshot(window: MainWindow, path: Path, prompt: str | None) -> int:
-    """Waits for the model, optionally answers one prompt, saves a PNG of the window."""
+PANELS = ("chat", "summarize", "translate")
+
+
+def screenshot(window: MainWindow, path: Path, prompt: str | None, panel: str = "chat") -> int:
+    """Waits for the model, optionally runs one prompt in the panel, saves a PNG of the window."""
+    window.tabs.setCurrentIndex(PANELS.index(panel))
     if window.model_info is None:
         _wait_for([window.model_ready, window.model_failed], SCREENSHOT_TIMEOUT_MS)
     if prompt and window.model_info is not None:
-        window.chat.input.setPlainText(prompt)
-        window.chat.send()
+        if panel == "chat":
+            window.chat.input.setPlainText(prompt)
+            window.chat.send()
+        else:
+            task = window.summarize if panel == "summarize" else window.translate
+            task.source.setPlainText(prompt)
+            task.run()
         _wait_for([window.answer_finished], SCREENSHOT_TIMEOUT_MS)
     QApplication.processEvents()
     window.chat.refresh()
@@ -59,12 +68,12 @@ def screenshot(window: MainWindow, path: Path, prompt: str | None) -> int:
 
 
 def run(model: str | None = None, device: str = "auto", screenshot_path: Path | None = None,
-        prompt: str | None = None) -> int:
+        prompt: str | None = None, panel: str = "chat") -> int:
     app = application()
     window = MainWindow(model=model, device=device)
     window.show()
     if screenshot_path is not None:
-        code = screenshot(window, screenshot_path, prompt)
+        code = screenshot(window, screenshot_path, prompt, panel)
     else:
         code = app.exec()
     window.close()

@@ -19,6 +19,8 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--screenshot", type=Path, metavar="PATH",
                         help="save a PNG of the window and exit")
     parser.add_argument("--prompt", default=None, help="with --screenshot: answer this first")
+    parser.add_argument("--panel", choices=("chat", "summarize", "translate"), default="chat",
+                        help="with --screenshot: the panel to show (and run --prompt in)")
     parser.set_defaults(handler=run)
 
 
@@ -36,4 +38,4 @@ def run(args: argparse.Namespace) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
     from desktop.app import run as run_app  # Qt loads only when the app is wanted
 
-    return run_app(args.model, args.device, args.screenshot, args.prompt)
+    return run_app(args.model, args.device, args.screenshot, args.prompt, args.panel)

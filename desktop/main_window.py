@@ -187,24 +187,27 @@ class MainWindow(QMainWindow):
             return
         self._save_prompt_messages()
         self.chat.show_notice("")
-        self._start(self.chat, "chat", messages, temperature=0.7)
+        self._start(self.chat, "chat", messages, SamplingSettings(temperature=0.7,
+                                                                   repetition_penalty=1.1))
 
     def _generate_task(self, panel: TaskPanel, messages: list[dict[str, str]]) -> None:
         if self.model_info is None:
             panel.finish("failed", self.tr("The model is not ready yet."))
             return
         task = "summarize" if panel is self.summarize else "translate"
-        self._start(panel, task, messages, temperature=0.2)
+        # Summaries and translations want faithful text: cooler sampling, and a repetition
+        # penalty small models need on long outputs (SmolLM2 loops without one).
+        self._start(panel, task, messages, SamplingSettings(temperature=0.3,
+                                                            repetition_penalty=1.15))
 
     def _start(self, target: ChatPanel | TaskPanel, task: str,
-               messages: list[dict[str, str]], temperature: float) -> None:
+               messages: list[dict[str, str]], sampling: SamplingSettings) -> None:
         self.worker.cancel()  # a newer request wins
         if self._target is not None and self._target is not target:
             self._finish_target("cancelled", "")
         request = self._active_generation = self._new_id()
         self._target = target
-        config = GenerationConfig(max_new_tokens=512,
-                                  sampling=SamplingSettings(temperature=temperature))
+        config = GenerationConfig(max_new_tokens=512, sampling=sampling)
         self.worker.generate_requested.emit(request, task, {"prompt": messages, "config": config})
 
     def _finish_target(self, status: str, message: str,

@@ -103,11 +103,12 @@ def test_a_bad_model_shows_an_error_and_the_app_keeps_working(qtbot: Any, tmp_pa
     assert "ready" in window.model_label.text()
 
 
-def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path) -> None:
+@pytest.mark.parametrize("panel", ["chat", "summarize"])
+def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path, panel: str) -> None:
     png = tmp_path / "shot.png"
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "gui", "-m", str(transformer_model_dir),
-         "--device", "cpu", "--screenshot", str(png), "--prompt", "The lamp"],
+         "--device", "cpu", "--screenshot", str(png), "--prompt", "The lamp", "--panel", panel],
         capture_output=True, text=True, timeout=240,
         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
     )
