@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.worker.token_generated.connect(self._on_token)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
+        self.worker.context_trimmed.connect(self._on_trimmed)
         self.load_model(model, device)
 
     # History ----------------------------------------------------------------------------
@@ -208,7 +209,8 @@ class MainWindow(QMainWindow):
         request = self._active_generation = self._new_id()
         self._target = target
         config = GenerationConfig(max_new_tokens=512, sampling=sampling)
-        self.worker.generate_requested.emit(request, task, {"prompt": messages, "config": config})
+        self.worker.generate_requested.emit(request, task, {"prompt": messages, "config": config,
+                                                            "fit_context": task == "chat"})
 
     def _finish_target(self, status: str, message: str,
                        stats: dict[str, Any] | None = None) -> None:
@@ -235,6 +237,12 @@ class MainWindow(QMainWindow):
         self.model_label.setText(self.tr("{name} · {device} · ready").format(
             name=info["name"], device=info["device"].upper()))
         self.model_ready.emit(info)
+
+    def _on_trimmed(self, request: int, dropped: int) -> None:
+        if request == self._active_generation and self._target is self.chat:
+            self.chat.show_notice(self.tr("The {count} oldest messages no longer fit the model's "
+                                          "context and were left out of the prompt; they are "
+                                          "still here.").format(count=dropped))
 
     def _on_token(self, request: int, text: str) -> None:
         if request == self._active_generation and self._target is not None:

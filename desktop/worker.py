@@ -18,6 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from engine.conversation import fit_to_context
 from engine.errors import EngineError
 from engine.generation import GenerationConfig, TextChunk, generate
 from engine.model import Model, load_model
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 LoadFunction = Callable[..., Model]
 GenerateFunction = Callable[..., Iterator[TextChunk]]
+FitFunction = Callable[..., tuple[list[dict[str, str]], int]]
+# Tokens kept free for the answer when old turns are left out of a long conversation's prompt.
+ANSWER_RESERVE = 256
 
 
 class InferenceWorker(QObject):
@@ -47,13 +51,16 @@ class InferenceWorker(QObject):
     finished = Signal(int, str, object)
     failed = Signal(int, str)
     progress = Signal(int, str, int, int)
+    context_trimmed = Signal(int, int)  # request id, how many old messages were left out
 
     def __init__(self, load: LoadFunction = load_model,
-                 generate_fn: GenerateFunction = generate) -> None:
+                 generate_fn: GenerateFunction = generate,
+                 fit_context: FitFunction = fit_to_context) -> None:
         super().__init__()  # no parent: it is moved to its own thread
         self.cancel_event = threading.Event()
         self._load = load
         self._generate = generate_fn
+        self._fit = fit_context
         self._model: Model | None = None
         self.load_model_requested.connect(self._on_load)
         self.generate_requested.connect(self._on_generate)
@@ -91,8 +98,15 @@ class InferenceWorker(QObject):
             return
         self.cancel_event.clear()
         config = params.get("config") or GenerationConfig()
+        prompt = params["prompt"]
         try:
-            for chunk in self._generate(self._model, params["prompt"], config,
+            if params.get("fit_context"):  # tokenizing a long conversation: here, not in the UI
+                reserve = min(config.max_new_tokens, ANSWER_RESERVE,
+                              self._model.manifest.context_length // 4)
+                prompt, dropped = self._fit(self._model, prompt, reserve)
+                if dropped:
+                    self.context_trimmed.emit(request_id, dropped)
+            for chunk in self._generate(self._model, prompt, config,
                                         self.cancel_event.is_set):
                 if chunk.text:
                     self.token_generated.emit(request_id, chunk.text)

@@ -12,10 +12,11 @@ import sys
 import threading
 from typing import Any
 
+from engine.conversation import fit_to_context
 from engine.device import DEVICES
 from engine.errors import ConfigError
-from engine.generation import GenerationConfig, generate, prompt_ids
-from engine.model import Model, load_model
+from engine.generation import GenerationConfig, generate
+from engine.model import load_model
 from engine.sampling import SamplingSettings
 
 HELP = "Type a message. /reset starts over, /exit leaves; Ctrl-C stops an answer."
@@ -32,21 +33,6 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--context", type=int, default=None,
                         help="context length in tokens (default: the model's)")
     parser.set_defaults(handler=run)
-
-
-def fit_to_context(model: Model, messages: list[dict[str, str]], reserve: int,
-                   ) -> tuple[list[dict[str, str]], int]:
-    """Drops the oldest turns (never the system prompt or the last message) until the prompt
-    leaves ``reserve`` tokens for the answer; returns the messages and how many were dropped."""
-    system = [m for m in messages[:1] if m["role"] == "system"]
-    turns = messages[len(system):]
-    dropped = 0
-    while len(turns) > 1:
-        if len(prompt_ids(model, system + turns)) + reserve < model.manifest.context_length:
-            break
-        turns = turns[1:]
-        dropped += 1
-    return system + turns, dropped
 
 
 def run(args: argparse.Namespace) -> int:

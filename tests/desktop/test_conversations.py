@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
-from tests_desktop_fakes import fake_model, quick_generate, slow_generate
+from tests_desktop_fakes import fake_worker, quick_generate, slow_generate
 
 from desktop.history import HistoryStore
 from desktop.main_window import MainWindow
@@ -22,7 +22,7 @@ def open_window(qtbot: Any, tmp_path: Path) -> Iterator[Any]:
     def make(worker: InferenceWorker | None = None, model: str | None = None,
              slow: bool = False) -> MainWindow:
         engine = slow_generate if slow else quick_generate
-        window = MainWindow(worker=worker or InferenceWorker(load=fake_model, generate_fn=engine),
+        window = MainWindow(worker=worker or fake_worker(engine),
                             model=model, device="cpu", history_path=tmp_path / "history.db")
         qtbot.addWidget(window)
         opened.append(window)
@@ -133,3 +133,16 @@ def test_regenerate_replaces_the_stored_answer(qtbot: Any, open_window: Any) -> 
         window.chat.regenerate_button.click()
     stored = window.store.messages(window.conversation_id)
     assert [m.role for m in stored] == ["user", "assistant"]
+
+
+def test_a_long_conversation_leaves_old_turns_out_and_says_so(
+        qtbot: Any, open_window: Any, transformer_model_dir: Path) -> None:
+    window = open_window(worker=InferenceWorker(), model=str(transformer_model_dir))
+    notices = []
+    for _ in range(4):
+        _ask(qtbot, window, "The reader writes a long letter about the map and the lamp.")
+        notices.append(window.chat.notice.text())
+    assert any("no longer fit" in text for text in notices)
+    # Nothing was deleted: every turn is still shown and stored.
+    assert len(window.chat.messages) == 8
+    assert len(window.store.messages(window.conversation_id)) == 8

@@ -8,17 +8,16 @@ from typing import Any
 
 import pytest
 from PySide6.QtGui import QGuiApplication
-from tests_desktop_fakes import fake_model, quick_generate, slow_generate
+from tests_desktop_fakes import fake_worker, quick_generate, slow_generate
 
 from desktop.main_window import MainWindow
 from desktop.task_panels import SummarizePanel, TranslatePanel
-from desktop.worker import InferenceWorker
 
 
 @pytest.fixture
 def window(qtbot: Any, request: pytest.FixtureRequest) -> Iterator[MainWindow]:
     engine = slow_generate if getattr(request, "param", "") == "slow" else quick_generate
-    made = MainWindow(worker=InferenceWorker(load=fake_model, generate_fn=engine))
+    made = MainWindow(worker=fake_worker(engine))
     qtbot.addWidget(made)
     with qtbot.waitSignal(made.model_ready, timeout=10_000):
         pass

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
-from tests_desktop_fakes import Relay, fake_model, slow_generate
+from tests_desktop_fakes import Relay, fake_model, fake_worker, slow_generate
 
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig, TextChunk
@@ -58,7 +58,7 @@ def test_tokens_stream_in_order_then_finished(qtbot: Any, running: Any,
 
 
 def test_stop_ends_with_cancelled_quickly(qtbot: Any) -> None:
-    worker = InferenceWorker(load=fake_model, generate_fn=slow_generate)
+    worker = fake_worker(slow_generate)
     relay = Relay(worker)
     thread = WorkerThread(worker)
     try:
@@ -77,7 +77,7 @@ def test_stop_ends_with_cancelled_quickly(qtbot: Any) -> None:
 
 
 def test_event_loop_never_stalls_while_generating(qtbot: Any) -> None:
-    worker = InferenceWorker(load=fake_model, generate_fn=slow_generate)
+    worker = fake_worker(slow_generate)
     relay = Relay(worker)
     thread = WorkerThread(worker)
     gaps: list[int] = []
@@ -127,7 +127,7 @@ def test_an_unexpected_error_still_ends_the_request(qtbot: Any) -> None:
         raise RuntimeError("boom")
         yield TextChunk("")  # pragma: no cover
 
-    worker = InferenceWorker(load=fake_model, generate_fn=explode)
+    worker = fake_worker(explode)
     relay = Relay(worker)
     thread = WorkerThread(worker)
     try:

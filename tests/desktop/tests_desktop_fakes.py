@@ -56,3 +56,15 @@ def quick_generate(model: Any, prompt: Any, config: Any,
     for index in range(5):
         yield TextChunk(f"w{index} ")
     yield TextChunk("", "stop", GenerationStats(1, 5, 0.01, 500.0, 0.01, "cpu"))
+
+
+def no_trim(model: Any, messages: Any, reserve: int) -> tuple[Any, int]:
+    """A fake model has no tokenizer: keep every message."""
+    return messages, 0
+
+
+def fake_worker(generate_fn: Any) -> Any:
+    """A worker with the fake model and the given fake engine."""
+    from desktop.worker import InferenceWorker
+
+    return InferenceWorker(load=fake_model, generate_fn=generate_fn, fit_context=no_trim)

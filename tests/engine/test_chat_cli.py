@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.chat import fit_to_context
 from engine.cli.main import main
+from engine.conversation import fit_to_context
 from engine.generation import prompt_ids
 from engine.model import load_model
 
