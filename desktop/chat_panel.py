@@ -14,6 +14,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QTextBrowser,
@@ -32,11 +33,17 @@ class ChatPanel(QWidget):
     send_requested = Signal(list)  # the messages to answer (role/content dicts)
     stop_requested = Signal()
     messages_removed = Signal(list)  # stored ids of messages taken away (regenerate)
+    system_prompt_changed = Signal(str)
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.messages: list[dict[str, Any]] = []
         self.generating = False
+        self.system_prompt = QLineEdit()
+        self.system_prompt.setPlaceholderText(
+            self.tr("System prompt for this conversation (optional)"))
+        self.export_button = QPushButton(self.tr("Export…"))
         self.view = QTextBrowser()
         self.view.setOpenExternalLinks(False)  # nothing leaves the machine, not even a click
         self.view.setObjectName("chatView")
@@ -53,13 +60,20 @@ class ChatPanel(QWidget):
         buttons.addWidget(self.notice, 1)
         for button in (self.regenerate_button, self.stop_button, self.send_button):
             buttons.addWidget(button)
+        header = QHBoxLayout()
+        header.addWidget(self.system_prompt, 1)
+        header.addWidget(self.export_button)
         layout = QVBoxLayout(self)
+        layout.addLayout(header)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.input)
         layout.addLayout(buttons)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(self.stop_requested)
         self.regenerate_button.clicked.connect(self.regenerate)
+        self.export_button.clicked.connect(self.export_requested)
+        self.system_prompt.editingFinished.connect(
+            lambda: self.system_prompt_changed.emit(self.system_prompt.text().strip()))
         QShortcut(QKeySequence("Ctrl+Return"), self, self.send)
         QShortcut(QKeySequence("Escape"), self, self.stop_requested.emit)
         self._render_timer = QTimer(self)
@@ -93,7 +107,9 @@ class ChatPanel(QWidget):
             self._start_answer()
 
     def _start_answer(self) -> None:
-        prompt = [{"role": m["role"], "content": m["content"]} for m in self.messages]
+        system = self.system_prompt.text().strip()
+        prompt = [{"role": "system", "content": system}] if system else []
+        prompt += [{"role": m["role"], "content": m["content"]} for m in self.messages]
         self.messages.append({"role": "assistant", "content": "", "status": "streaming"})
         self.set_generating(True)
         self.refresh()

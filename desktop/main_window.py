@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QWidget,
+)
 
 from desktop.chat_panel import ChatPanel
 from desktop.conversation_list import ConversationList
@@ -65,6 +72,8 @@ class MainWindow(QMainWindow):
         self.chat.send_requested.connect(self._generate_chat)
         self.chat.stop_requested.connect(self.stop)
         self.chat.messages_removed.connect(self._forget_messages)
+        self.chat.system_prompt_changed.connect(self._set_system_prompt)
+        self.chat.export_requested.connect(self._choose_export)
         for panel in (self.summarize, self.translate):
             panel.run_requested.connect(lambda messages, p=panel: self._generate_task(p, messages))
             panel.stop_requested.connect(self.stop)
@@ -118,6 +127,7 @@ class MainWindow(QMainWindow):
     def new_conversation(self) -> None:
         self.stop()
         self.conversation_id = self.store.create_conversation().id
+        self.chat.system_prompt.clear()
         self.chat.set_messages([])
         self._refresh_list()
 
@@ -128,6 +138,8 @@ class MainWindow(QMainWindow):
         if self._target is self.chat:
             self._finish_target("cancelled", "")
         self.conversation_id = conversation_id
+        self.chat.system_prompt.setText(self.store.get_conversation(conversation_id)
+                                        .system_prompt)
         self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
                                  "status": m.status}
                                 for m in self.store.messages(conversation_id)])
@@ -146,6 +158,28 @@ class MainWindow(QMainWindow):
             else:
                 self.new_conversation()
         self._refresh_list()
+
+    def _set_system_prompt(self, text: str) -> None:
+        if self.conversation_id is not None:
+            self.store.set_system_prompt(self.conversation_id, text)
+
+    def export_conversation(self, path: Path) -> bool:
+        """Writes the current conversation as Markdown; False (with a notice) on failure."""
+        if self.conversation_id is None:
+            return False
+        try:
+            path.write_text(self.store.export_markdown(self.conversation_id), encoding="utf-8")
+        except OSError as error:
+            self.chat.show_notice(self.tr("{name}: cannot be saved ({error})")
+                                  .format(name=path.name, error=error.strerror))
+            return False
+        return True
+
+    def _choose_export(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, self.tr("Export conversation"),
+                                              "conversation.md", self.tr("Markdown (*.md)"))
+        if name:
+            self.export_conversation(Path(name))
 
     def _forget_messages(self, ids: list[int]) -> None:
         if ids:

@@ -146,3 +146,34 @@ def test_a_long_conversation_leaves_old_turns_out_and_says_so(
     # Nothing was deleted: every turn is still shown and stored.
     assert len(window.chat.messages) == 8
     assert len(window.store.messages(window.conversation_id)) == 8
+
+
+def test_system_prompt_is_sent_stored_and_restored(qtbot: Any, open_window: Any) -> None:
+    seen: list[Any] = []
+
+    def recording(model: Any, prompt: Any, config: Any, should_stop: Any) -> Any:
+        seen.append(prompt)
+        return quick_generate(model, prompt, config, should_stop)
+
+    window = open_window(worker=fake_worker(recording))
+    window.chat.system_prompt.setText("Answer like a pirate.")
+    window.chat.system_prompt.editingFinished.emit()
+    _ask(qtbot, window, "hello")
+    assert seen[-1][0] == {"role": "system", "content": "Answer like a pirate."}
+    assert seen[-1][1] == {"role": "user", "content": "hello"}
+    pirate = window.conversation_id
+    window.conversations.new_button.click()
+    assert window.chat.system_prompt.text() == ""
+    window.open_conversation(pirate)
+    assert window.chat.system_prompt.text() == "Answer like a pirate."
+
+
+def test_export_to_markdown(qtbot: Any, open_window: Any, tmp_path: Path) -> None:
+    window = open_window()
+    _ask(qtbot, window, "hello")
+    target = tmp_path / "chat.md"
+    assert window.export_conversation(target)
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# hello") and "## You" in text and "w0 w1 w2 w3 w4" in text
+    assert not window.export_conversation(tmp_path / "missing" / "chat.md")
+    assert "cannot be saved" in window.chat.notice.text()
