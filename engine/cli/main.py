@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -52,14 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _wants_desktop(parser: argparse.ArgumentParser) -> bool:
+    """Plain ``nightlamp`` from a terminal on a desktop opens the app; elsewhere it prints help."""
+    has_gui = "gui" in parser.format_usage() or "gui" in parser.format_help()
+    on_screen = not sys.platform.startswith("linux") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return has_gui and on_screen and sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
+        if _wants_desktop(parser):
+            args = parser.parse_args(["gui"])
+        else:
+            parser.print_help()
+            return 0
     try:
         return int(args.handler(args) or 0)
     except EngineError as error:

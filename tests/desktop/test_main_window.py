@@ -129,3 +129,26 @@ def test_gui_without_a_display_says_what_to_do(monkeypatch: pytest.MonkeyPatch,
     assert main(["gui"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nightlamp: error: no display found") and "nightlamp chat" in err
+
+
+@pytest.mark.parametrize(("tty", "display", "opens"), [(True, ":0", True), (False, ":0", False),
+                                                       (True, None, False)])
+def test_plain_nightlamp_opens_the_app_only_from_a_desktop_terminal(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tty: bool,
+        display: str | None, opens: bool) -> None:
+    import desktop.cli
+    from engine.cli.main import main
+
+    calls: list[object] = []
+    monkeypatch.setattr(desktop.cli, "run", lambda args: calls.append(args) or 0)
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", display)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: tty, raising=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: tty, raising=False)
+    assert main([]) == 0
+    assert bool(calls) is opens
+    assert ("usage: nightlamp" in capsys.readouterr().out) is not opens
