@@ -310,6 +310,8 @@ class MainWindow(QMainWindow):
         self.worker_thread.stop()
         if self._target is self.chat:
             self._store_answer("cancelled", None)
+        # Answers still queued for this window are dropped: nothing may touch the closed store.
+        self._target = self._active_generation = self._active_load = None
         self.store.close()
         super().closeEvent(event)
 

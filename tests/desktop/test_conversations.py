@@ -177,3 +177,17 @@ def test_export_to_markdown(qtbot: Any, open_window: Any, tmp_path: Path) -> Non
     assert text.startswith("# hello") and "## You" in text and "w0 w1 w2 w3 w4" in text
     assert not window.export_conversation(tmp_path / "missing" / "chat.md")
     assert "cannot be saved" in window.chat.notice.text()
+
+
+def test_closing_mid_answer_keeps_it_and_ignores_late_tokens(qtbot: Any, open_window: Any,
+                                                             tmp_path: Path) -> None:
+    window = open_window(slow=True)
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    window.close()
+    qtbot.wait(100)  # a queued 'finished' of the cancelled answer may arrive: it is dropped
+    store = HistoryStore.open(tmp_path / "history.db")
+    stored = store.messages(store.list_conversations()[0].id)
+    assert stored[-1].status == "cancelled" and stored[-1].content.startswith("t1 ")
+    store.close()
