@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.conversations.rename_requested.connect(self._rename)
         self.conversations.delete_requested.connect(self._delete)
         self.conversations.search_changed.connect(lambda _text: self._refresh_list())
+        self._add_shortcuts()
         self.store = self._open_history(history_path or home() / "history.sqlite3")
         self.conversation_id: int | None = None
         self._start_history()
@@ -91,6 +93,23 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self.worker.context_trimmed.connect(self._on_trimmed)
         self.load_model(model, device)
+
+    def _add_shortcuts(self) -> None:
+        """Ctrl+1..3 switch panels, Ctrl+N starts a chat, Ctrl+Shift+C copies the last answer
+        (Ctrl+Enter sends and Esc stops, in the chat panel)."""
+        for index in range(self.tabs.count()):
+            QShortcut(QKeySequence(f"Ctrl+{index + 1}"), self,
+                      lambda i=index: self.tabs.setCurrentIndex(i))
+        QShortcut(QKeySequence("Ctrl+N"), self, self._new_chat_from_keyboard)
+        QShortcut(QKeySequence("Ctrl+Shift+C"), self, self.copy_last_answer)
+
+    def _new_chat_from_keyboard(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.new_conversation()
+        self.chat.input.setFocus()
+
+    def copy_last_answer(self) -> None:
+        QGuiApplication.clipboard().setText(self.chat.last_answer())
 
     # History ----------------------------------------------------------------------------
 

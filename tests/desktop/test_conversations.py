@@ -191,3 +191,25 @@ def test_closing_mid_answer_keeps_it_and_ignores_late_tokens(qtbot: Any, open_wi
     stored = store.messages(store.list_conversations()[0].id)
     assert stored[-1].status == "cancelled" and stored[-1].content.startswith("t1 ")
     store.close()
+
+
+def test_keyboard_shortcuts(qtbot: Any, open_window: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    window = open_window()
+    window.show()
+    qtbot.waitExposed(window)
+    _ask(qtbot, window, "hello")
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == 1
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == 2
+    qtbot.keyClick(window, Qt.Key.Key_C,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert QGuiApplication.clipboard().text() == "w0 w1 w2 w3 w4 "
+    before = window.conversation_id
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == 0 and window.conversation_id != before
+    assert window.chat.messages == []
