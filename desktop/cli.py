@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli.main import has_display
 from engine.errors import ConfigError
 
 
@@ -24,14 +24,8 @@ def register(subcommands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _has_display() -> bool:
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def run(args: argparse.Namespace) -> int:
-    if not _has_display():
+    if not (os.environ.get("QT_QPA_PLATFORM") or has_display()):
         if args.screenshot is None:
             raise ConfigError("no display found (DISPLAY / WAYLAND_DISPLAY are not set); run "
                               "'nightlamp chat' to chat in the terminal, or use --screenshot")

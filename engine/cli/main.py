@@ -50,15 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subcommands)
+    parser.set_defaults(available_commands=tuple(subcommands.choices))
     return parser
 
 
-def _wants_desktop(parser: argparse.ArgumentParser) -> bool:
+def has_display() -> bool:
+    """Whether a window can be shown: always off Linux, else when X11 or Wayland is there."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _wants_desktop(args: argparse.Namespace) -> bool:
     """Plain ``nightlamp`` from a terminal on a desktop opens the app; elsewhere it prints help."""
-    has_gui = "gui" in parser.format_usage() or "gui" in parser.format_help()
-    on_screen = not sys.platform.startswith("linux") or bool(
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return has_gui and on_screen and sys.stdin.isatty() and sys.stdout.isatty()
+    return ("gui" in args.available_commands and has_display() and sys.stdin.isatty()
+            and sys.stdout.isatty())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
-        if _wants_desktop(parser):
+        if _wants_desktop(args):
             args = parser.parse_args(["gui"])
         else:
             parser.print_help()
