@@ -230,13 +230,7 @@ def _byte_level_tokenizer(
 def _sentencepiece_tokenizer(
     metadata: Mapping[str, Any], tokens: list[str], types: list[int]
 ) -> Tokenizer:
-    scores = _list(metadata, SCORES_KEY)
-    if len(scores) != len(tokens):
-        raise ValueError(
-            f"'{SCORES_KEY}' has {len(scores)} entries but '{TOKENS_KEY}' has {len(tokens)}"
-        )
-    if not all(isinstance(s, numbers.Real) and not isinstance(s, bool) for s in scores):
-        raise ValueError(f"'{SCORES_KEY}' must be a list of numbers")
+    scores = _per_token_list(metadata, SCORES_KEY, len(tokens), numbers.Real, "numbers")
     vocab: dict[str, int] = {}
     for token_id, token in enumerate(tokens):
         _put(vocab, token, token_id)
@@ -331,13 +325,7 @@ def _vocabulary(metadata: Mapping[str, Any]) -> tuple[list[str], list[int]]:
     tokens = [t or f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
     if TYPES_KEY not in metadata:
         return tokens, [NORMAL] * len(tokens)  # llama.cpp: without types every token is normal
-    types = _list(metadata, TYPES_KEY)
-    if len(types) != len(tokens):
-        raise ValueError(
-            f"'{TYPES_KEY}' has {len(types)} entries but '{TOKENS_KEY}' has {len(tokens)}"
-        )
-    if not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in types):
-        raise ValueError(f"'{TYPES_KEY}' must be a list of integers")
+    types = _per_token_list(metadata, TYPES_KEY, len(tokens), numbers.Integral, "integers")
     return tokens, [int(k) for k in types]
 
 
@@ -374,6 +362,17 @@ def _list(metadata: Mapping[str, Any], key: str) -> list[Any]:
         problem = "is missing" if value is None else f"must be a list, got {type(value).__name__}"
         raise ValueError(f"'{key}' {problem}")
     return list(value)
+
+
+def _per_token_list(metadata: Mapping[str, Any], key: str, count: int, kind: type,
+                    kind_name: str) -> list[Any]:
+    """A list with one entry of ``kind`` per token (scores, token types)."""
+    values = _list(metadata, key)
+    if len(values) != count:
+        raise ValueError(f"'{key}' has {len(values)} entries but '{TOKENS_KEY}' has {count}")
+    if not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"'{key}' must be a list of {kind_name}")
+    return values
 
 
 def _flag(metadata: Mapping[str, Any], key: str, *, default: bool) -> bool:
