@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop.chat_panel import ChatPanel
 from desktop.conversation_list import ConversationList
+from desktop.files import save_text
 from desktop.history import HistoryError, HistoryStore
 from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
 from desktop.worker import InferenceWorker, WorkerThread
@@ -186,13 +187,10 @@ class MainWindow(QMainWindow):
         """Writes the current conversation as Markdown; False (with a notice) on failure."""
         if self.conversation_id is None:
             return False
-        try:
-            path.write_text(self.store.export_markdown(self.conversation_id), encoding="utf-8")
-        except OSError as error:
-            self.chat.show_notice(self.tr("{name}: cannot be saved ({error})")
-                                  .format(name=path.name, error=error.strerror))
-            return False
-        return True
+        problem = save_text(path, self.store.export_markdown(self.conversation_id))
+        if problem:
+            self.chat.show_notice(problem)
+        return problem is None
 
     def _choose_export(self) -> None:
         name, _ = QFileDialog.getSaveFileName(self, self.tr("Export conversation"),

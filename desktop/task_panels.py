@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.files import save_text
+
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 MAX_TEXT_FILE = 5 * 1024 * 1024
 LENGTHS = {"short": "in two or three sentences", "medium": "in one paragraph",
@@ -126,13 +128,10 @@ class TaskPanel(QWidget):
         return True
 
     def save_result(self, path: Path) -> bool:
-        try:
-            path.write_text(self._text, encoding="utf-8")
-        except OSError as error:
-            self.notice.setText(self.tr("{name}: cannot be saved ({error})")
-                                .format(name=path.name, error=error.strerror))
-            return False
-        return True
+        problem = save_text(path, self._text)
+        if problem:
+            self.notice.setText(problem)
+        return problem is None
 
     def _choose_file(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, self.tr("Open a text file"), "",
