@@ -9,16 +9,27 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop.fonts import install_fonts
+from desktop.i18n import install_translators
 from desktop.main_window import MainWindow
+from desktop.settings import AppSettings
+from desktop.theme import apply_theme
 
 SCREENSHOT_TIMEOUT_MS = 180_000
 
 
-def application() -> QApplication:
+def application(settings: AppSettings, language: str | None = None,
+                theme: str | None = None) -> QApplication:
+    """The QApplication with our fonts, theme and UI language (``language`` / ``theme``
+    override the saved choices for this run)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
     app.setApplicationName("Nightlamp")
     app.setOrganizationName("nightlamp")
-    return app  # type: ignore[return-value]
+    install_fonts(app)
+    apply_theme(app, theme or settings.theme)
+    install_translators(app, language or settings.language)
+    return app
 
 
 def _wait_for(signals: list, timeout_ms: int) -> bool:
@@ -39,15 +50,16 @@ def _wait_for(signals: list, timeout_ms: int) -> bool:
     return bool(fired)
 
 
-PANELS = ("chat", "summarize", "translate")
+PANELS = ("chat", "summarize", "translate", "models")
 
 
 def screenshot(window: MainWindow, path: Path, prompt: str | None, panel: str = "chat") -> int:
     """Waits for the model, optionally runs one prompt in the panel, saves a PNG of the window."""
-    window.tabs.setCurrentIndex(PANELS.index(panel))
-    if window.model_info is None:
+    if window.pages.currentWidget() is window.tabs:
+        window.tabs.setCurrentIndex(PANELS.index(panel))
+    if window.model_info is None and window.pages.currentWidget() is window.tabs:
         _wait_for([window.model_ready, window.model_failed], SCREENSHOT_TIMEOUT_MS)
-    if prompt and window.model_info is not None:
+    if prompt and window.model_info is not None and panel != "models":
         if panel == "chat":
             window.chat.input.setPlainText(prompt)
             window.chat.send()
@@ -67,12 +79,15 @@ def screenshot(window: MainWindow, path: Path, prompt: str | None, panel: str = 
     return 0
 
 
-def run(model: str | None = None, device: str = "auto", screenshot_path: Path | None = None,
-        prompt: str | None = None, panel: str = "chat") -> int:
-    app = application()
-    window = MainWindow(model=model, device=device)
+def run(model: str | None = None, device: str | None = None,
+        screenshot_path: Path | None = None, prompt: str | None = None, panel: str = "chat",
+        language: str | None = None, theme: str | None = None) -> int:
+    settings = AppSettings()
+    app = application(settings, language, theme)
+    window = MainWindow(model=model, device=device, settings=settings)
     window.show()
     if screenshot_path is not None:
+        window.resize(1040, 720)  # the same picture whatever size the window was left at
         code = screenshot(window, screenshot_path, prompt, panel)
     else:
         code = app.exec()

@@ -1,17 +1,20 @@
-"""The Chat panel: a conversation view, an input box, Send / Stop / Regenerate.
+"""The Chat panel: a conversation view, an input box, Send / Stop / Regenerate / Edit.
 
 The panel owns no model: it asks the controller to generate and receives tokens back through
 signals; it only ever touches its own widgets, on the GUI thread. Streamed text is re-rendered at
-most every 50 ms so long answers don't flood the event loop.
+most every 50 ms so long answers don't flood the event loop. It also holds the conversation's
+:class:`ChatSettings` (the main window stores them) and puts a "Copy code" link after every
+fenced code block.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
+    QDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -22,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
-STATUS_MARKS = {"cancelled": " *(stopped)*", "failed": " *(failed)*",
-                "interrupted": " *(interrupted)*"}
+from desktop.chat_markdown import add_copy_links
+from desktop.chat_settings import ChatSettings, ChatSettingsDialog
+
+NOTICE_MS = 3000  # how long a passing notice ("Code copied") stays
 
 
 class ChatPanel(QWidget):
@@ -32,36 +36,50 @@ class ChatPanel(QWidget):
 
     send_requested = Signal(list)  # the messages to answer (role/content dicts)
     stop_requested = Signal()
-    messages_removed = Signal(list)  # stored ids of messages taken away (regenerate)
+    messages_removed = Signal(list)  # stored ids of messages taken away (regenerate, edit)
     system_prompt_changed = Signal(str)
     export_requested = Signal()
+    settings_changed = Signal(dict)  # ChatSettings.to_dict() after the user pressed OK
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.messages: list[dict[str, Any]] = []
         self.generating = False
+        self.settings = ChatSettings()
+        self._code_blocks: list[str] = []  # code of the blocks the view shows, copy:1 first
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText(
             self.tr("System prompt for this conversation (optional)"))
+        self.settings_button = QPushButton(self.tr("Settings…"))
         self.export_button = QPushButton(self.tr("Export…"))
         self.view = QTextBrowser()
-        self.view.setOpenExternalLinks(False)  # nothing leaves the machine, not even a click
+        # Nothing leaves the machine, not even a click: no link is ever followed, the panel
+        # handles the few it makes itself (copy:N) and ignores every other one.
+        self.view.setOpenExternalLinks(False)
+        self.view.setOpenLinks(False)
         self.view.setObjectName("chatView")
         self.input = QPlainTextEdit()
-        self.input.setPlaceholderText(self.tr("Message Nightlamp… (Ctrl+Enter to send)"))
+        self.input.setPlaceholderText(self.tr("Message Nightlamp… (Ctrl+Enter to send, "
+                                              "Up to edit the last message)"))
         self.input.setMaximumHeight(110)
+        self.input.installEventFilter(self)
         self.send_button = QPushButton(self.tr("Send"))
         self.stop_button = QPushButton(self.tr("Stop"))
         self.regenerate_button = QPushButton(self.tr("Regenerate"))
+        self.edit_button = QPushButton(self.tr("Edit"))
+        self.edit_button.setToolTip(self.tr("Take back your last message to change and resend "
+                                            "it (Up in an empty input box)"))
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setObjectName("chatNotice")
         buttons = QHBoxLayout()
         buttons.addWidget(self.notice, 1)
-        for button in (self.regenerate_button, self.stop_button, self.send_button):
+        for button in (self.edit_button, self.regenerate_button, self.stop_button,
+                       self.send_button):
             buttons.addWidget(button)
         header = QHBoxLayout()
         header.addWidget(self.system_prompt, 1)
+        header.addWidget(self.settings_button)
         header.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
@@ -71,7 +89,10 @@ class ChatPanel(QWidget):
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(self.stop_requested)
         self.regenerate_button.clicked.connect(self.regenerate)
+        self.edit_button.clicked.connect(self.edit_last)
+        self.settings_button.clicked.connect(self.open_settings)
         self.export_button.clicked.connect(self.export_requested)
+        self.view.anchorClicked.connect(self._on_anchor)
         self.system_prompt.editingFinished.connect(
             lambda: self.system_prompt_changed.emit(self.system_prompt.text().strip()))
         QShortcut(QKeySequence("Ctrl+Return"), self, self.send)
@@ -80,12 +101,19 @@ class ChatPanel(QWidget):
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(50)
         self._render_timer.timeout.connect(self.refresh)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.setInterval(NOTICE_MS)
+        self._notice_timer.timeout.connect(self._clear_passing_notice)
+        self._passing_notice = ""
+        self.set_settings(self.settings)
         self.set_generating(False)
 
     # Conversation state ------------------------------------------------------------------
 
     def set_messages(self, messages: list[dict[str, Any]]) -> None:
         self.messages = [dict(m) for m in messages]
+        self._update_buttons()
         self.refresh()
 
     def send(self) -> None:
@@ -105,6 +133,40 @@ class ChatPanel(QWidget):
         self.messages_removed.emit([i for i in removed if i is not None])
         if self.messages:
             self._start_answer()
+
+    def edit_last(self) -> None:
+        """Takes the last user message (and the answers after it) back into the input box.
+
+        The main window deletes the emitted ids from the history; sending the edited text then
+        works like any new message.
+        """
+        if self.generating:
+            return
+        users = [i for i, m in enumerate(self.messages) if m["role"] == "user"]
+        if not users:
+            return
+        removed = self.messages[users[-1]:]
+        del self.messages[users[-1]:]
+        self.messages_removed.emit([m["id"] for m in removed if m.get("id") is not None])
+        # A draft already in the box is kept after the message, not silently replaced.
+        draft = self.input.toPlainText()
+        text = removed[0]["content"] + (f"\n\n{draft}" if draft.strip() else "")
+        self.input.setPlainText(text)
+        self.input.moveCursor(QTextCursor.MoveOperation.End)
+        self.input.setFocus()
+        self._update_buttons()
+        self.refresh()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        # Up in an empty input box edits the last message, as in most chat apps; anywhere else
+        # Up moves the cursor as usual.
+        if (watched is self.input and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Up
+                and event.modifiers() == Qt.KeyboardModifier.NoModifier
+                and not self.input.toPlainText().strip() and self.edit_button.isEnabled()):
+            self.edit_last()
+            return True
+        return super().eventFilter(watched, event)
 
     def _start_answer(self) -> None:
         system = self.system_prompt.text().strip()
@@ -129,30 +191,105 @@ class ChatPanel(QWidget):
 
     def set_generating(self, generating: bool) -> None:
         self.generating = generating
-        self.send_button.setEnabled(not generating)
-        self.stop_button.setEnabled(generating)
-        self.regenerate_button.setEnabled(not generating and bool(self.messages))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        idle = not self.generating
+        self.send_button.setEnabled(idle)
+        self.stop_button.setEnabled(self.generating)
+        self.regenerate_button.setEnabled(idle and bool(self.messages))
+        self.edit_button.setEnabled(idle and any(m["role"] == "user" for m in self.messages))
 
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)
 
+    def _show_passing_notice(self, text: str) -> None:
+        self._passing_notice = text
+        self.show_notice(text)
+        self._notice_timer.start()
+
+    def _clear_passing_notice(self) -> None:
+        # Only if nothing newer (an error, say) replaced it meanwhile.
+        if self.notice.text() == self._passing_notice:
+            self.show_notice("")
+
+    # Settings ----------------------------------------------------------------------------
+
+    def set_settings(self, settings: ChatSettings) -> None:
+        """Shows the settings of the conversation just opened (emits nothing)."""
+        self.settings = settings
+        self.settings_button.setToolTip(self.settings_summary())
+
+    def settings_summary(self) -> str:
+        """One line describing the active settings (the Settings button's tooltip)."""
+        s = self.settings
+        context = (self.tr("model default") if s.context_length == 0
+                   else str(s.context_length))
+        top_k = self.tr("off") if s.top_k == 0 else str(s.top_k)
+        return self.tr("Temperature {temperature:g} · top-p {top_p:g} · top-k {top_k} · "
+                       "up to {max_tokens} tokens · context {context} · "
+                       "repetition penalty {penalty:g}").format(
+            temperature=s.temperature, top_p=s.top_p, top_k=top_k, max_tokens=s.max_tokens,
+            context=context, penalty=s.repetition_penalty)
+
+    def open_settings(self) -> None:
+        """Edits the settings in a dialog; OK stores them and emits ``settings_changed``."""
+        dialog = ChatSettingsDialog(self.settings, self)
+        try:
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            self.set_settings(dialog.value())
+        finally:
+            dialog.deleteLater()
+        self.settings_changed.emit(self.settings.to_dict())
+
     # Rendering ---------------------------------------------------------------------------
 
-    def markdown(self) -> str:
-        parts = []
+    def _role_title(self, role: str) -> str:
+        # Literal tr() strings, so pyside6-lupdate finds them.
+        titles = {"user": self.tr("You"), "assistant": self.tr("Assistant"),
+                  "system": self.tr("System")}
+        return titles.get(role, role)
+
+    def _status_mark(self, status: str) -> str:
+        marks = {"cancelled": self.tr("(stopped)"), "failed": self.tr("(failed)"),
+                 "interrupted": self.tr("(interrupted)")}
+        return f" *{marks[status]}*" if status in marks else ""
+
+    def _render(self) -> tuple[str, list[str]]:
+        """The view's Markdown and the code of its blocks (item N-1 for link copy:N)."""
+        parts: list[str] = []
+        blocks: list[str] = []
+        label = self.tr("Copy code")
         for message in self.messages:
-            title = self.tr(ROLE_TITLES.get(message["role"], message["role"]))
-            mark = STATUS_MARKS.get(message.get("status", ""), "")
-            body = message["content"] or ("…" if message.get("status") == "streaming" else "")
+            title = self._role_title(message["role"])
+            mark = self._status_mark(message.get("status", ""))
+            body, code = add_copy_links(message["content"], label, first=len(blocks) + 1)
+            blocks += code
+            if not body and message.get("status") == "streaming":
+                body = "…"
             parts.append(f"**{title}**{mark}\n\n{body}")
-        return "\n\n---\n\n".join(parts)
+        return "\n\n---\n\n".join(parts), blocks
+
+    def markdown(self) -> str:
+        return self._render()[0]
 
     def refresh(self) -> None:
         scrollbar = self.view.verticalScrollBar()
         at_bottom = scrollbar.value() >= scrollbar.maximum() - 4
-        self.view.setMarkdown(self.markdown())
+        text, self._code_blocks = self._render()
+        self.view.setMarkdown(text)
         if at_bottom:
             scrollbar.setValue(scrollbar.maximum())
+
+    def _on_anchor(self, url: QUrl) -> None:
+        """A clicked link: copy:N copies code block N; any other link is ignored."""
+        if url.scheme() != "copy" or not url.path().isdigit():
+            return
+        number = int(url.path())
+        if 1 <= number <= len(self._code_blocks):
+            QGuiApplication.clipboard().setText(self._code_blocks[number - 1])
+            self._show_passing_notice(self.tr("Code copied"))
 
     def last_answer(self) -> str:
         answers = [m["content"] for m in self.messages if m["role"] == "assistant"]

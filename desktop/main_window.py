@@ -7,6 +7,7 @@ dropped, so switching models or stopping never mixes two answers.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,26 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QStackedWidget,
     QTabWidget,
     QWidget,
 )
 
 from desktop.chat_panel import ChatPanel
+from desktop.chat_settings import ChatSettings
+from desktop.choices import PANELS
 from desktop.conversation_list import ConversationList
 from desktop.files import save_text
 from desktop.history import HistoryError, HistoryStore
+from desktop.menus import Menus
+from desktop.models_panel import ModelsPanel
+from desktop.settings import AppSettings
 from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
+from desktop.welcome import WelcomePage
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig
 from engine.sampling import SamplingSettings
-from engine.store import home
+from engine.store import home, installed_models, models_dir
 
 
 class MainWindow(QMainWindow):
@@ -41,15 +49,24 @@ class MainWindow(QMainWindow):
     answer_finished = Signal(str)  # complete / cancelled / failed
 
     def __init__(self, worker: InferenceWorker | None = None, model: str | None = None,
-                 device: str = "auto", history_path: Path | None = None) -> None:
+                 device: str | None = None, history_path: Path | None = None,
+                 settings: AppSettings | None = None) -> None:
+        """``model`` and ``device`` override the saved choices for this run (``-m``)."""
         super().__init__()
         self.setWindowTitle("Nightlamp")
-        self.resize(980, 700)
+        self.resize(1040, 720)
+        self.settings = settings or AppSettings()
+        self.device = device or self.settings.device
+        # The model each panel uses ("" = the default model); -m applies to all of them.
+        self.panel_models = {panel: model if model is not None else
+                             self.settings.panel_model(panel) for panel in PANELS}
         self.worker = worker or InferenceWorker()
         self.worker_thread = WorkerThread(self.worker)
         self._next_id = 0
         self._active_generation: int | None = None
         self._active_load: int | None = None
+        self._current_spec: str | None = None  # the model the worker has (or is loading)
+        self._removing: dict[str, str] = {}  # folder -> name, waiting for the worker to let go
         self.model_info: dict[str, Any] | None = None
 
         self.tabs = QTabWidget()
@@ -63,9 +80,17 @@ class MainWindow(QMainWindow):
         self.summarize = SummarizePanel()
         self.translate = TranslatePanel()
         self.tabs.addTab(self.summarize, self.tr("Summarize"))
-        self.tabs.addTab(self.translate, self.tr("Translate"))
+        translate_title = self.tr("Translate")  # own line: lupdate misreads "self.translate, tr("
+        self.tabs.addTab(self.translate, translate_title)
+        self.models = ModelsPanel()
+        self.tabs.addTab(self.models, self.tr("Models"))
         self._target: ChatPanel | TaskPanel | None = None  # who receives the active answer
-        self.setCentralWidget(self.tabs)
+        self.welcome = WelcomePage()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.tabs)
+        self.pages.addWidget(self.welcome)
+        self.setCentralWidget(self.pages)
+        self.menus = Menus(self, self.settings)
         self.model_label = QLabel(self.tr("No model"))
         self.speed_label = QLabel("")
         self.statusBar().addWidget(self.model_label, 1)
@@ -75,6 +100,7 @@ class MainWindow(QMainWindow):
         self.chat.stop_requested.connect(self.stop)
         self.chat.messages_removed.connect(self._forget_messages)
         self.chat.system_prompt_changed.connect(self._set_system_prompt)
+        self.chat.settings_changed.connect(self._set_chat_settings)
         self.chat.export_requested.connect(self._choose_export)
         for panel in (self.summarize, self.translate):
             panel.run_requested.connect(lambda messages, p=panel: self._generate_task(p, messages))
@@ -93,7 +119,27 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.context_trimmed.connect(self._on_trimmed)
-        self.load_model(model, device)
+        self.worker.released.connect(self._on_released)
+        self.models.panel_model_changed.connect(self._choose_panel_model)
+        self.models.device_changed.connect(self._choose_device)
+        self.models.models_changed.connect(self._models_changed)
+        self.models.remove_requested.connect(self.remove_model)
+        self.models.refresh(self.panel_models, self.device)
+        self.welcome.model_installed.connect(self._models_changed)
+        self.welcome.import_requested.connect(self._show_models_panel)
+        self._restore_window()
+        if model is None and not installed_models():
+            self.pages.setCurrentWidget(self.welcome)  # first run: offer a model, not an error
+        else:
+            self.load_model(self.panel_models["chat"], self.device)
+
+    def _restore_window(self) -> None:
+        geometry, state, tab = self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self.tabs.setCurrentIndex(min(tab, self.tabs.count() - 1))
 
     def _add_shortcuts(self) -> None:
         """Ctrl+1..3 switch panels, Ctrl+N starts a chat, Ctrl+Shift+C copies the last answer
@@ -148,6 +194,7 @@ class MainWindow(QMainWindow):
         self.stop()
         self.conversation_id = self.store.create_conversation().id
         self.chat.system_prompt.clear()
+        self.chat.set_settings(ChatSettings())
         self.chat.set_messages([])
         self._refresh_list()
 
@@ -158,8 +205,9 @@ class MainWindow(QMainWindow):
         if self._target is self.chat:
             self._finish_target("cancelled", "")
         self.conversation_id = conversation_id
-        self.chat.system_prompt.setText(self.store.get_conversation(conversation_id)
-                                        .system_prompt)
+        conversation = self.store.get_conversation(conversation_id)
+        self.chat.system_prompt.setText(conversation.system_prompt)
+        self.chat.set_settings(ChatSettings.from_dict(conversation.settings))
         self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
                                  "status": m.status}
                                 for m in self.store.messages(conversation_id)])
@@ -182,6 +230,10 @@ class MainWindow(QMainWindow):
     def _set_system_prompt(self, text: str) -> None:
         if self.conversation_id is not None:
             self.store.set_system_prompt(self.conversation_id, text)
+
+    def _set_chat_settings(self, settings: dict[str, Any]) -> None:
+        if self.conversation_id is not None:
+            self.store.set_settings(self.conversation_id, settings)
 
     def export_conversation(self, path: Path) -> bool:
         """Writes the current conversation as Markdown; False (with a notice) on failure."""
@@ -223,45 +275,109 @@ class MainWindow(QMainWindow):
 
     # Requests ---------------------------------------------------------------------------
 
-    def load_model(self, spec: str | None, device: str = "auto") -> int:
+    def load_model(self, spec: str | None, device: str | None = None) -> int:
         """Loads a model in the background (cancelling a running generation first)."""
         self.stop()
+        if device is not None:
+            self.device = device
         request = self._active_load = self._new_id()
+        self._current_spec = spec or ""
         self.model_info = None
         self.model_label.setText(self.tr("Loading model…"))
-        self.worker.load_model_requested.emit(request, spec or "", device)
+        self.worker.load_model_requested.emit(request, spec or "", self.device)
         return request
 
+    # Models panel -----------------------------------------------------------------------
+
+    def _show_models_panel(self) -> None:
+        self.pages.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentWidget(self.models)
+
+    def _choose_panel_model(self, panel: str, name: str) -> None:
+        self.panel_models[panel] = name
+        self.settings.set_panel_model(panel, name)
+        if self._active_generation is None and name != self._current_spec:
+            self.load_model(name)  # have it ready; the other panels switch when they run
+
+    def _choose_device(self, device: str) -> None:
+        self.settings.device = device
+        self.load_model(self._current_spec or self.panel_models["chat"], device)
+
+    def _models_changed(self) -> None:
+        self.models.refresh()
+        if self.pages.currentWidget() is self.welcome and installed_models():
+            self.pages.setCurrentWidget(self.tabs)
+        if self.model_info is None and installed_models():
+            self.load_model(self.panel_models["chat"])
+
+    def remove_model(self, name: str) -> None:
+        """Deletes an installed model once the worker has closed its sessions."""
+        self.stop()
+        folder = models_dir() / name
+        self._removing[str(folder)] = name
+        self.worker.release_requested.emit(str(folder))
+
+    def _on_released(self, folder: str) -> None:
+        name = self._removing.pop(folder, None)
+        if name is None:
+            return
+        if self.model_info is not None and self.model_info["folder"] == folder:
+            self.model_info = None
+            self._current_spec = None
+            self.model_label.setText(self.tr("No model"))
+        try:
+            shutil.rmtree(folder)
+            self.models.jobs.status.setText(self.tr("Removed {name}.").format(name=name))
+        except OSError as error:
+            self.models.jobs.status.setText(self.tr("{name} could not be removed: {error}")
+                                            .format(name=name, error=error))
+        self.models.refresh()
+        if not installed_models():
+            self.pages.setCurrentWidget(self.welcome)
+
+    def _not_ready(self, task: str) -> bool:
+        """True when the model this task needs is the one still loading or failed to load."""
+        return self.model_info is None and self.panel_models[task] == self._current_spec
+
     def _generate_chat(self, messages: list[dict[str, str]]) -> None:
-        if self.model_info is None:
+        if self._not_ready("chat"):
             self.chat.finish_answer("failed")
             self.chat.show_notice(self.tr("The model is not ready yet."))
             return
         self._save_prompt_messages()
         self.chat.show_notice("")
-        self._start(self.chat, "chat", messages, SamplingSettings(temperature=0.7,
-                                                                   repetition_penalty=1.1))
+        chosen = self.chat.settings  # this conversation's own sampling settings
+        self._start(self.chat, "chat", messages, chosen.sampling(),
+                    max_tokens=chosen.max_tokens, context_limit=chosen.context_length)
 
     def _generate_task(self, panel: TaskPanel, messages: list[dict[str, str]]) -> None:
-        if self.model_info is None:
+        task = "summarize" if panel is self.summarize else "translate"
+        if self._not_ready(task):
             panel.finish("failed", self.tr("The model is not ready yet."))
             return
-        task = "summarize" if panel is self.summarize else "translate"
         # Summaries and translations want faithful text: cooler sampling, and a repetition
         # penalty small models need on long outputs (SmolLM2 loops without one).
         self._start(panel, task, messages, SamplingSettings(temperature=0.3,
                                                             repetition_penalty=1.15))
 
     def _start(self, target: ChatPanel | TaskPanel, task: str,
-               messages: list[dict[str, str]], sampling: SamplingSettings) -> None:
+               messages: list[dict[str, str]], sampling: SamplingSettings,
+               max_tokens: int = 512, context_limit: int = 0) -> None:
         self.worker.cancel()  # a newer request wins
         if self._target is not None and self._target is not target:
             self._finish_target("cancelled", "")
         request = self._active_generation = self._new_id()
         self._target = target
-        config = GenerationConfig(max_new_tokens=512, sampling=sampling)
-        self.worker.generate_requested.emit(request, task, {"prompt": messages, "config": config,
-                                                            "fit_context": task == "chat"})
+        config = GenerationConfig(max_new_tokens=max_tokens, sampling=sampling)
+        params: dict[str, Any] = {"prompt": messages, "config": config,
+                                  "fit_context": task == "chat", "context_limit": context_limit}
+        spec = self.panel_models[task]
+        if spec != self._current_spec:  # this panel uses another model: the worker switches
+            params.update(model=spec, device=self.device)
+            self._current_spec = spec
+            self.model_info = None
+            self.model_label.setText(self.tr("Loading model…"))
+        self.worker.generate_requested.emit(request, task, params)
 
     def _finish_target(self, status: str, message: str,
                        stats: dict[str, Any] | None = None) -> None:
@@ -282,11 +398,13 @@ class MainWindow(QMainWindow):
     # Answers ----------------------------------------------------------------------------
 
     def _on_model_loaded(self, request: int, info: dict[str, Any]) -> None:
-        if request != self._active_load:
+        if request not in (self._active_load, self._active_generation):
             return
         self.model_info = info
         self.model_label.setText(self.tr("{name} · {device} · ready").format(
             name=info["name"], device=info["device"].upper()))
+        self.models.set_device_in_use(self.tr("{device} ({name})").format(
+            device=info["device"].upper(), name=info["name"]))
         self.model_ready.emit(info)
 
     def _on_trimmed(self, request: int, dropped: int) -> None:
@@ -310,11 +428,13 @@ class MainWindow(QMainWindow):
         self.answer_finished.emit(status)
 
     def _on_failed(self, request: int, message: str) -> None:
+        if request == self._active_generation and self.model_info is None:
+            self._active_load = request  # the panel's model failed to load: say so below too
         if request == self._active_load:
             self.model_label.setText(self.tr("Model failed to load: {message}")
                                      .format(message=message))
             self.model_failed.emit(message)
-        elif request == self._active_generation:
+        if request == self._active_generation:
             self._finish_target("failed", message)
             self.answer_finished.emit("failed")
 
@@ -324,6 +444,9 @@ class MainWindow(QMainWindow):
             self.store.finish_message(answer["id"], answer["content"], status, stats)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        self.settings.save_window_state(self.saveGeometry(), self.saveState(),
+                                        self.tabs.currentIndex())
+        self.settings.sync()
         self.worker_thread.stop()
         if self._target is self.chat:
             self._store_answer("cancelled", None)

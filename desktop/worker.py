@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
@@ -30,6 +31,9 @@ GenerateFunction = Callable[..., Iterator[TextChunk]]
 FitFunction = Callable[..., tuple[list[dict[str, str]], int]]
 # Tokens kept free for the answer when old turns are left out of a long conversation's prompt.
 ANSWER_RESERVE = 256
+# Models kept loaded at once: a different model per panel switches without reloading, while
+# memory stays bounded (the least recently used one is dropped first).
+MODELS_KEPT = 2
 
 
 class InferenceWorker(QObject):
@@ -37,7 +41,8 @@ class InferenceWorker(QObject):
 
     Requests (connect from the UI, delivered queued): ``load_model_requested(request_id, spec,
     device)``, ``generate_requested(request_id, task, params)`` where params has ``prompt`` (text
-    or chat messages) and ``config`` (a GenerationConfig).
+    or chat messages) and ``config`` (a GenerationConfig); with ``model`` (a spec, "" = default)
+    and ``device`` it first switches to that model, announcing it with ``model_loaded``.
     Answers: ``model_loaded(request_id, info)``, ``token_generated(request_id, text)``,
     ``finished(request_id, reason, stats)``, ``failed(request_id, message)``,
     ``progress(request_id, stage, done, total)``. Every request ends with exactly one of
@@ -52,6 +57,8 @@ class InferenceWorker(QObject):
     failed = Signal(int, str)
     progress = Signal(int, str, int, int)
     context_trimmed = Signal(int, int)  # request id, how many old messages were left out
+    release_requested = Signal(str)  # a model folder about to be removed
+    released = Signal(str)
 
     def __init__(self, load: LoadFunction = load_model,
                  generate_fn: GenerateFunction = generate,
@@ -62,8 +69,10 @@ class InferenceWorker(QObject):
         self._generate = generate_fn
         self._fit = fit_context
         self._model: Model | None = None
+        self._loaded: OrderedDict[tuple[str, str], Model] = OrderedDict()
         self.load_model_requested.connect(self._on_load)
         self.generate_requested.connect(self._on_generate)
+        self.release_requested.connect(self._on_release)
 
     def cancel(self) -> None:
         """Stops the running generation at the next token (safe from any thread)."""
@@ -71,28 +80,55 @@ class InferenceWorker(QObject):
 
     @Slot(int, str, str)
     def _on_load(self, request_id: int, spec: str, device: str) -> None:
+        self._switch_model(request_id, spec, device)
+
+    def _switch_model(self, request_id: int, spec: str, device: str) -> bool:
+        """Makes ``spec`` the current model (from the kept ones, or loading it) and announces it
+        with ``model_loaded``; on failure emits ``failed`` and returns False."""
         started = time.perf_counter()
+        key = (spec, device or "auto")
         try:
-            self.progress.emit(request_id, "loading", 0, 1)
-            model = self._load(spec or None, device=device or "auto")
+            model = self._loaded.get(key)
+            if model is None:
+                self.progress.emit(request_id, "loading", 0, 1)
+                while len(self._loaded) >= MODELS_KEPT:  # free memory before loading another
+                    self._loaded.popitem(last=False)
+                model = self._load(spec or None, device=key[1])
+                self._loaded[key] = model
         except EngineError as error:
             self.failed.emit(request_id, str(error))
-            return
+            return False
         except Exception as error:  # the UI must hear about every request, whatever happened
             logger.exception("loading %s failed", spec)
             self.failed.emit(request_id, f"could not load the model: {error}")
-            return
+            return False
+        self._loaded.move_to_end(key)
         self._model = model
         self.progress.emit(request_id, "loading", 1, 1)
         self.model_loaded.emit(request_id, {
-            "name": model.name, "device": model.device, "folder": str(model.folder),
-            "context_length": model.manifest.context_length,
+            "spec": spec, "name": model.name, "device": model.device,
+            "folder": str(model.folder), "context_length": model.manifest.context_length,
             "precision": model.manifest.precision, "tasks": list(model.manifest.tasks),
             "load_s": time.perf_counter() - started,
         })
+        return True
+
+    @Slot(str)
+    def _on_release(self, folder: str) -> None:
+        """Closes the sessions of the model in ``folder`` (before it is deleted: Windows can't
+        delete files a session holds open) and says so with ``released``."""
+        for key, model in list(self._loaded.items()):
+            if str(model.folder) == folder:
+                del self._loaded[key]
+        if self._model is not None and str(self._model.folder) == folder:
+            self._model = None
+        self.released.emit(folder)
 
     @Slot(int, str, object)
     def _on_generate(self, request_id: int, task: str, params: dict[str, Any]) -> None:
+        if "model" in params and not self._switch_model(request_id, params["model"],
+                                                        params.get("device", "auto")):
+            return
         if self._model is None:
             self.failed.emit(request_id, "no model is loaded yet; pick one in Models")
             return
@@ -101,8 +137,11 @@ class InferenceWorker(QObject):
         prompt = params["prompt"]
         try:
             if params.get("fit_context"):  # tokenizing a long conversation: here, not in the UI
-                reserve = min(config.max_new_tokens, ANSWER_RESERVE,
-                              self._model.manifest.context_length // 4)
+                context = self._model.manifest.context_length
+                limit = params.get("context_limit") or context
+                # A smaller context chosen by the user counts as a larger reserve.
+                reserve = min(config.max_new_tokens, ANSWER_RESERVE, context // 4)
+                reserve += max(0, context - min(limit, context))
                 prompt, dropped = self._fit(self._model, prompt, reserve)
                 if dropped:
                     self.context_trimmed.emit(request_id, dropped)

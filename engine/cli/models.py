@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelNotFoundError
-from engine.formats import read_model_folder
-from engine.store import DEFAULT_MODEL_NAME, default_model_name, installed_models, models_dir
+from engine.model_list import describe_model, list_models
+from engine.store import DEFAULT_MODEL_NAME, installed_models, models_dir
 
 IMPORT_PRECISIONS = ("int4", "int8", "fp16", "fp32")
 # Imported by name when an import or pull runs: it needs onnx, which the engine itself doesn't.
@@ -47,36 +47,17 @@ def register(subcommands: Any) -> None:
     imports.add_argument("--force", action="store_true", help="replace a model of that name")
     imports.add_argument("--no-check", action="store_true",
                          help="skip the check against a numpy forward pass of the weights")
+    imports.add_argument("--json-progress", action="store_true", help=argparse.SUPPRESS)
     imports.set_defaults(handler=run_import)
     pull = actions.add_parser("pull", help=f"download and install a catalog model (e.g. "
                                            f"{DEFAULT_MODEL_NAME})")
     pull.add_argument("name", nargs="?", default=DEFAULT_MODEL_NAME)
+    pull.add_argument("--json-progress", action="store_true", help=argparse.SUPPRESS)
     pull.set_defaults(handler=run_pull)
 
 
-def _size_on_disk(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def _describe(name: str) -> dict[str, Any]:
-    folder = models_dir() / name
-    manifest = read_model_folder(folder)
-    return {
-        "name": name, "architecture": manifest.architecture,
-        "parameters": manifest.source.get("parameters"), "precision": manifest.precision,
-        "size_mb": round(_size_on_disk(folder) / 1e6, 1), "context": manifest.context_length,
-        "tasks": list(manifest.tasks), "license": manifest.license, "path": str(folder),
-        "default": name == default_model_name(), "source": manifest.source,
-    }
-
-
 def run_list(args: argparse.Namespace) -> int:
-    rows = []
-    for name in installed_models():
-        try:
-            rows.append(_describe(name))
-        except Exception as error:  # one broken folder must not hide the others
-            rows.append({"name": name, "error": str(error)})
+    rows = list_models()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -106,7 +87,7 @@ def _installed(name: str) -> Path:
 
 def run_info(args: argparse.Namespace) -> int:
     _installed(args.name)
-    print(json.dumps(_describe(args.name), indent=2, ensure_ascii=False))
+    print(json.dumps(describe_model(args.name), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -118,13 +99,22 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 class _ProgressPrinter:
-    """A one-line progress display on stderr for import stages."""
+    """A one-line progress display on stderr for import stages; with ``json_lines``, one JSON
+    object per change (``{"stage", "done", "total"}``) for front ends such as the desktop app."""
 
-    def __init__(self) -> None:
+    def __init__(self, json_lines: bool = False) -> None:
         self.last = ""
+        self.json_lines = json_lines
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         percent = 100 * done // total if total else 100
+        if self.json_lines:
+            key = f"{stage}:{percent}"
+            if key != self.last:
+                print(json.dumps({"stage": stage, "done": done, "total": total}),
+                      file=sys.stderr, flush=True)
+                self.last = key
+            return
         if not sys.stderr.isatty():  # a log file gets one line per stage, not every step
             if done >= total:
                 print(f"{stage}: done", file=sys.stderr)
@@ -149,14 +139,16 @@ def _print_report(folder: Path, model: Any, check: Any) -> None:
 def run_import(args: argparse.Namespace) -> int:
     service = importlib.import_module(IMPORTER_MODULE)
     result = service.import_model(args.path, args.name, args.precision, args.force,
-                                  _ProgressPrinter(), check=not args.no_check)
+                                  _ProgressPrinter(args.json_progress),
+                                  check=not args.no_check)
     _print_report(result.folder, result.model, result.check)
     return 0
 
 
 def run_pull(args: argparse.Namespace) -> int:
     service = importlib.import_module(IMPORTER_MODULE)
-    folder, check = service.pull_model(args.name, progress=_ProgressPrinter())
+    folder, check = service.pull_model(args.name,
+                                       progress=_ProgressPrinter(args.json_progress))
     if check is not None:
         print(check.summary(), file=sys.stderr)
     print(f"{'installed' if check else 'already installed'}: {folder}")

@@ -22,8 +22,8 @@ def open_window(qtbot: Any, tmp_path: Path) -> Iterator[Any]:
     def make(worker: InferenceWorker | None = None, model: str | None = None,
              slow: bool = False) -> MainWindow:
         engine = slow_generate if slow else quick_generate
-        window = MainWindow(worker=worker or fake_worker(engine),
-                            model=model, device="cpu", history_path=tmp_path / "history.db")
+        window = MainWindow(worker=worker or fake_worker(engine), model=model or "fake",
+                            device="cpu", history_path=tmp_path / "history.db")
         qtbot.addWidget(window)
         opened.append(window)
         if window.model_info is None:

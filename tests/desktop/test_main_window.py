@@ -51,7 +51,7 @@ def test_chat_answers_with_the_model_and_shows_speed(qtbot: Any, windows: list[M
 
 
 def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) -> None:
-    window = MainWindow(worker=fake_worker(slow_generate))
+    window = MainWindow(worker=fake_worker(slow_generate), model="fake")
     windows.append(window)
     qtbot.addWidget(window)
     _ready(qtbot, window)
@@ -67,7 +67,7 @@ def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) ->
 
 def test_switching_model_mid_answer_cancels_it_and_drops_stale_tokens(
         qtbot: Any, windows: list[MainWindow]) -> None:
-    window = MainWindow(worker=fake_worker(slow_generate))
+    window = MainWindow(worker=fake_worker(slow_generate), model="fake")
     windows.append(window)
     qtbot.addWidget(window)
     _ready(qtbot, window)

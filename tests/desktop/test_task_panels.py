@@ -17,7 +17,7 @@ from desktop.task_panels import SummarizePanel, TranslatePanel
 @pytest.fixture
 def window(qtbot: Any, request: pytest.FixtureRequest) -> Iterator[MainWindow]:
     engine = slow_generate if getattr(request, "param", "") == "slow" else quick_generate
-    made = MainWindow(worker=fake_worker(engine))
+    made = MainWindow(worker=fake_worker(engine), model="fake")
     qtbot.addWidget(made)
     with qtbot.waitSignal(made.model_ready, timeout=10_000):
         pass

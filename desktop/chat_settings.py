@@ -1,0 +1,179 @@
+"""Per-conversation generation settings: the values, their stored form, and the dialog.
+
+:class:`ChatSettings` is what a conversation remembers (the history stores ``to_dict()`` as
+JSON); :meth:`ChatSettings.from_dict` reads it back and never fails, because the stored dict may
+come from an older version or a hand edit. :class:`ChatSettingsDialog` edits one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import ConfigError
+from engine.sampling import SamplingSettings
+
+__all__ = ["LIMITS", "ChatSettings", "ChatSettingsDialog"]
+
+# Allowed range of each field, inclusive; the dialog's spin boxes use the same bounds, so a
+# value the dialog can produce is always one from_dict() keeps.
+LIMITS: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.05, 1.0),
+    "top_k": (0, 200),
+    "max_tokens": (16, 8192),
+    "context_length": (0, 131072),
+    "repetition_penalty": (1.0, 2.0),
+}
+
+
+def _fits(name: str, value: Any, kind: type) -> bool:
+    # bool is an int subclass, but `"top_k": true` in a stored dict is a mistake, not a number.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind is int and not isinstance(value, int):
+        return False
+    low, high = LIMITS[name]
+    return math.isfinite(value) and low <= value <= high
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """How one conversation generates; creating one checks every value against ``LIMITS``.
+
+    Raises:
+        ConfigError: A value is of the wrong type or out of range; the message names it.
+    """
+
+    temperature: float = 0.7  # 0 = greedy; higher = more varied answers
+    top_p: float = 0.95  # nucleus mass kept; 1.0 = off
+    top_k: int = 40  # most likely tokens kept; 0 = off
+    max_tokens: int = 512  # longest answer, in tokens
+    context_length: int = 0  # prompt + answer budget in tokens; 0 = the model's own
+    repetition_penalty: float = 1.1  # > 1 discourages loops small models fall into; 1.0 = off
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            kind = type(spec.default)  # every field has a default of its own type
+            if not _fits(spec.name, value, kind):
+                low, high = LIMITS[spec.name]
+                raise ConfigError(f"{spec.name} must be a {kind.__name__} from {low:g} to "
+                                  f"{high:g} (got {value!r}); e.g. {spec.default!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain-JSON form the history stores."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ChatSettings:
+        """Reads a stored dict; a missing, mistyped or out-of-range field gets its default.
+
+        Unknown keys are ignored, and anything that is not a dict gives the defaults.
+        """
+        if not isinstance(data, dict):
+            return cls()
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            value: Any = data.get(spec.name)
+            kind = type(spec.default)  # every field has a default of its own type
+            if _fits(spec.name, value, kind):
+                # A stored 1 for a float field is fine; keep float fields floats.
+                values[spec.name] = float(value) if kind is float else value
+        return cls(**values)
+
+    def sampling(self) -> SamplingSettings:
+        """The engine's sampling values for these settings (min-p and seed stay default)."""
+        return SamplingSettings(temperature=self.temperature, top_k=self.top_k,
+                                top_p=self.top_p, repetition_penalty=self.repetition_penalty)
+
+
+class ChatSettingsDialog(QDialog):
+    """Edits a :class:`ChatSettings`; ``value()`` gives the edited one after OK."""
+
+    def __init__(self, settings: ChatSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Chat settings"))
+        self.temperature = self._double("temperature", 0.05)
+        self.temperature.setToolTip(self.tr("0 always picks the most likely word; higher "
+                                            "values give more varied answers."))
+        self.top_p = self._double("top_p", 0.05)
+        self.top_p.setToolTip(self.tr("Only the most likely words that together reach this "
+                                      "probability are considered; 1 turns it off."))
+        self.top_k = self._int("top_k", 5)
+        self.top_k.setSpecialValueText(self.tr("Off"))
+        self.top_k.setToolTip(self.tr("Only this many of the most likely words are "
+                                      "considered."))
+        self.max_tokens = self._int("max_tokens", 64)
+        self.max_tokens.setToolTip(self.tr("The longest answer, in tokens."))
+        self.context_length = self._int("context_length", 1024)
+        self.context_length.setSpecialValueText(self.tr("Model default"))
+        self.context_length.setToolTip(self.tr("How many tokens of the conversation the model "
+                                               "sees; older messages are left out beyond it."))
+        self.repetition_penalty = self._double("repetition_penalty", 0.05)
+        self.repetition_penalty.setToolTip(self.tr("Above 1 discourages repeating the same "
+                                                   "words; 1 turns it off."))
+        form = QFormLayout()
+        form.addRow(self.tr("Temperature"), self.temperature)
+        form.addRow(self.tr("Top-p"), self.top_p)
+        form.addRow(self.tr("Top-k"), self.top_k)
+        form.addRow(self.tr("Maximum answer length"), self.max_tokens)
+        form.addRow(self.tr("Context length"), self.context_length)
+        form.addRow(self.tr("Repetition penalty"), self.repetition_penalty)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.reset_button = QPushButton(self.tr("Reset to defaults"))
+        self.buttons.addButton(self.reset_button, QDialogButtonBox.ButtonRole.ResetRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.reset_button.clicked.connect(lambda: self.set_value(ChatSettings()))
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self.set_value(settings or ChatSettings())
+
+    def _double(self, name: str, step: float) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setDecimals(2)
+        box.setRange(*LIMITS[name])
+        box.setSingleStep(step)
+        return box
+
+    def _int(self, name: str, step: int) -> QSpinBox:
+        box = QSpinBox()
+        low, high = LIMITS[name]
+        box.setRange(int(low), int(high))
+        box.setSingleStep(step)
+        return box
+
+    def set_value(self, settings: ChatSettings) -> None:
+        """Shows ``settings`` in the fields."""
+        self.temperature.setValue(settings.temperature)
+        self.top_p.setValue(settings.top_p)
+        self.top_k.setValue(settings.top_k)
+        self.max_tokens.setValue(settings.max_tokens)
+        self.context_length.setValue(settings.context_length)
+        self.repetition_penalty.setValue(settings.repetition_penalty)
+
+    def value(self) -> ChatSettings:
+        """The settings the fields show."""
+        # round(): a spin box shows 2 decimals but may hold 0.7000000000000001 after steps.
+        return ChatSettings(temperature=round(self.temperature.value(), 2),
+                            top_p=round(self.top_p.value(), 2),
+                            top_k=self.top_k.value(),
+                            max_tokens=self.max_tokens.value(),
+                            context_length=self.context_length.value(),
+                            repetition_penalty=round(self.repetition_penalty.value(), 2))
