@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 # The CPU build of PyTorch: a bare `torch` requirement may pull a multi-GB CUDA build.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run test lint setup-app setup-dev clean
+.PHONY: run test lint translations setup-app setup-dev clean
 
 # Prepares the default model once (a no-op afterwards), then opens the desktop app.
 run: $(APP_STAMP)
@@ -21,6 +21,14 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# After changing UI text: collect new strings into the .ts file (translate them there, e.g. with
+# $(BIN)/pyside6-linguist), then compile the .qm the app loads.
+translations: $(APP_STAMP)
+	$(BIN)/pyside6-lupdate desktop/*.py -ts resources/translations/nightlamp_zh_CN.ts \
+		-source-language en -target-language zh_CN -no-obsolete
+	$(BIN)/pyside6-lrelease resources/translations/nightlamp_zh_CN.ts \
+		-qm resources/translations/nightlamp_zh_CN.qm
 
 setup-app: $(APP_STAMP)
 setup-dev: $(DEV_STAMP)

@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.chat.settings_changed.connect(self._set_chat_settings)
         self.chat.export_requested.connect(self._choose_export)
         for panel in (self.summarize, self.translate):
-            panel.run_requested.connect(lambda messages, p=panel: self._generate_task(p, messages))
+            panel.run_requested.connect(lambda parts, p=panel: self._generate_task(p, parts))
             panel.stop_requested.connect(self.stop)
         self.conversations.selected.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.context_trimmed.connect(self._on_trimmed)
+        self.worker.progress.connect(self._on_progress)
         self.worker.released.connect(self._on_released)
         self.models.panel_model_changed.connect(self._choose_panel_model)
         self.models.device_changed.connect(self._choose_device)
@@ -350,27 +351,32 @@ class MainWindow(QMainWindow):
         self._start(self.chat, "chat", messages, chosen.sampling(),
                     max_tokens=chosen.max_tokens, context_limit=chosen.context_length)
 
-    def _generate_task(self, panel: TaskPanel, messages: list[dict[str, str]]) -> None:
+    def _generate_task(self, panel: TaskPanel, parts: list[list[dict[str, str]]]) -> None:
         task = "summarize" if panel is self.summarize else "translate"
         if self._not_ready(task):
             panel.finish("failed", self.tr("The model is not ready yet."))
             return
         # Summaries and translations want faithful text: cooler sampling, and a repetition
         # penalty small models need on long outputs (SmolLM2 loops without one).
-        self._start(panel, task, messages, SamplingSettings(temperature=0.3,
-                                                            repetition_penalty=1.15))
+        self._start(panel, task, parts, SamplingSettings(temperature=0.3,
+                                                         repetition_penalty=1.15))
 
-    def _start(self, target: ChatPanel | TaskPanel, task: str,
-               messages: list[dict[str, str]], sampling: SamplingSettings,
-               max_tokens: int = 512, context_limit: int = 0) -> None:
+    def _start(self, target: ChatPanel | TaskPanel, task: str, messages: list[Any],
+               sampling: SamplingSettings, max_tokens: int = 512, context_limit: int = 0,
+               ) -> None:
+        """Asks the worker for an answer: ``messages`` is a chat, or for tasks a list of parts
+        (each a chat) answered in turn."""
         self.worker.cancel()  # a newer request wins
         if self._target is not None and self._target is not target:
             self._finish_target("cancelled", "")
         request = self._active_generation = self._new_id()
         self._target = target
         config = GenerationConfig(max_new_tokens=max_tokens, sampling=sampling)
-        params: dict[str, Any] = {"prompt": messages, "config": config,
-                                  "fit_context": task == "chat", "context_limit": context_limit}
+        params: dict[str, Any] = {"config": config, "context_limit": context_limit}
+        if task == "chat":
+            params.update(prompt=messages, fit_context=True)
+        else:
+            params.update(parts=messages)
         spec = self.panel_models[task]
         if spec != self._current_spec:  # this panel uses another model: the worker switches
             params.update(model=spec, device=self.device)
@@ -412,6 +418,11 @@ class MainWindow(QMainWindow):
             self.chat.show_notice(self.tr("The {count} oldest messages no longer fit the model's "
                                           "context and were left out of the prompt; they are "
                                           "still here.").format(count=dropped))
+
+    def _on_progress(self, request: int, stage: str, done: int, total: int) -> None:
+        if request == self._active_generation and isinstance(self._target, TaskPanel) \
+                and stage == "part":
+            self._target.show_progress(done, total)
 
     def _on_token(self, request: int, text: str) -> None:
         if request == self._active_generation and self._target is not None:

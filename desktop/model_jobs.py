@@ -36,6 +36,7 @@ class ModelJob(QObject):
         self.process.finished.connect(self._on_finished)
         self.process.errorOccurred.connect(self._on_error)
         self._last_error = ""
+        self._errors = b""  # stderr not yet split into lines
         self._cancelled = False
         self._done = False
 
@@ -52,8 +53,10 @@ class ModelJob(QObject):
             self.process.kill()
 
     def _read_errors(self) -> None:
-        while self.process.canReadLine():
-            line = bytes(self.process.readLine().data()).decode("utf-8", "replace").strip()
+        self._errors += bytes(self.process.readAllStandardError().data())
+        *lines, self._errors = self._errors.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").strip()
             if line.startswith("{"):
                 try:
                     update = json.loads(line)
@@ -67,6 +70,8 @@ class ModelJob(QObject):
 
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._read_errors()
+        self._errors += b"\n"
+        self._read_errors()  # the last line, even without a newline
         output = bytes(self.process.readAllStandardOutput().data()).decode("utf-8", "replace")
         lines = [line for line in output.splitlines() if line.strip()]
         if self._cancelled:

@@ -1,62 +1,112 @@
-"""Summarize and Translate panels: text in, streamed text out, through the chat model's prompts.
+"""Summarize and Translate panels: text or a document in, streamed text out.
 
-Both share one layout (input, options, Run / Stop / Copy / Save, output). They build chat messages
-for an instruct model; dedicated summarizers and translation models plug in later behind the same
-``run_requested`` signal. Only .txt / .md files open here (capped at 5 MB, read at once); PDF and
-DOCX come with the document readers, which parse off the GUI thread.
+Both share one layout (input, options, Run / Stop / Copy / Save, progress, output). They build
+chat messages for an instruct model; dedicated summarizers and translation models plug in behind
+the same ``run_requested`` signal. Documents (txt, md, html, pdf, docx) are opened or dropped onto
+the input and read by the engine's readers on another thread (desktop.document_loader).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
 from desktop.files import save_text
 
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-MAX_TEXT_FILE = 5 * 1024 * 1024
 LENGTHS = {"short": "in two or three sentences", "medium": "in one paragraph",
            "long": "section by section, with a heading for each section"}
 LANGUAGES = ["English", "Simplified Chinese", "French", "German", "Spanish", "Italian",
              "Portuguese", "Japanese", "Korean", "Russian"]
+# A translation request holds whole paragraphs up to about this many characters, so a long
+# document goes through a small model's context part by part and progress can be shown.
+PART_CHARS = 1200
+
+Messages = list[dict[str, str]]
+
+
+def dropped_file(mime: QMimeData) -> Path | None:
+    """The first local file in a drag, if there is one."""
+    for url in mime.urls():
+        if url.isLocalFile():
+            return Path(url.toLocalFile())
+    return None
+
+
+def paragraph_parts(text: str, limit: int = PART_CHARS) -> list[str]:
+    """Groups blank-line-separated paragraphs into parts of at most ``limit`` characters (a
+    longer paragraph is a part of its own); joining the parts with blank lines gives the text
+    back."""
+    parts: list[str] = []
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if not paragraph:
+            continue
+        if parts and len(parts[-1]) + len(paragraph) + 2 <= limit:
+            parts[-1] += "\n\n" + paragraph
+        else:
+            parts.append(paragraph)
+    return parts
+
+
+class DocumentInput(QPlainTextEdit):
+    """The input box: typed or pasted text, and documents dropped on it (read, not inserted
+    as a file path)."""
+
+    file_dropped = Signal(Path)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 (Qt's name)
+        return dropped_file(source) is not None or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 (Qt's name)
+        path = dropped_file(source)
+        if path is None:
+            super().insertFromMimeData(source)
+        else:
+            self.file_dropped.emit(path)
 
 
 class TaskPanel(QWidget):
     """Input text, a row of options, and a streamed result."""
 
-    run_requested = Signal(list)  # chat messages to answer
+    run_requested = Signal(list)  # the parts to answer, each a list of chat messages
     stop_requested = Signal()
 
     def __init__(self, run_label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.running = False
-        self.source = QPlainTextEdit()
+        self.reading = False
+        self.source = DocumentInput()
         self.options = QHBoxLayout()
-        self.open_button = QPushButton(self.tr("Open file…"))
+        self.open_button = QPushButton(self.tr("Open document…"))
         self.run_button = QPushButton(run_label)
         self.stop_button = QPushButton(self.tr("Stop"))
         self.copy_button = QPushButton(self.tr("Copy"))
         self.save_button = QPushButton(self.tr("Save…"))
         self.result = QTextBrowser()
+        self.result.setOpenLinks(False)  # nothing leaves the machine, not even a click
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.options.addWidget(self.open_button)
         self.options.addStretch(1)
         actions = QHBoxLayout()
         actions.addWidget(self.notice, 1)
+        actions.addWidget(self.progress)
         for button in (self.copy_button, self.save_button, self.stop_button, self.run_button):
             actions.addWidget(button)
         layout = QVBoxLayout(self)
@@ -65,6 +115,10 @@ class TaskPanel(QWidget):
         layout.addWidget(self.result, 3)
         layout.addLayout(actions)
         self._text = ""
+        self.loader = DocumentLoader(self)
+        self.loader.loaded.connect(self._on_document)
+        self.loader.failed.connect(self._on_document_failed)
+        self.source.file_dropped.connect(self.load_file)
         self.open_button.clicked.connect(self._choose_file)
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -74,25 +128,34 @@ class TaskPanel(QWidget):
         self.set_running(False)
 
     # Subclasses say what to ask.
-    def messages(self, text: str) -> list[dict[str, str]]:
+    def parts(self, text: str) -> list[Messages]:
         raise NotImplementedError
 
     def run(self) -> None:
         text = self.source.toPlainText().strip()
-        if not text or self.running:
+        if not text or self.running or self.reading:
             return
         self._text = ""
         self.result.clear()
         self.notice.clear()
         self.set_running(True)
-        self.run_requested.emit(self.messages(text))
+        self.run_requested.emit(self.parts(text))
 
     def append_token(self, text: str) -> None:
         self._text += text
         self.result.setPlainText(self._text)
 
+    def show_progress(self, done: int, total: int) -> None:
+        """Parts answered so far of a long text."""
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(self.tr("Part {done} of {total}").format(
+            done=min(done + 1, total), total=total))
+        self.progress.setVisible(self.running and total > 1)
+
     def finish(self, status: str, message: str = "") -> None:
         self.set_running(False)
+        self.progress.setVisible(False)
         if status == "cancelled":
             self.notice.setText(self.tr("Stopped."))
         elif status == "failed":
@@ -102,30 +165,41 @@ class TaskPanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         self.running = running
-        self.run_button.setEnabled(not running)
+        self.run_button.setEnabled(not running and not self.reading)
         self.stop_button.setEnabled(running)
         self.copy_button.setEnabled(not running and bool(self._text))
         self.save_button.setEnabled(not running and bool(self._text))
+        self.open_button.setEnabled(not running)
 
     def result_text(self) -> str:
         return self._text
 
-    def load_file(self, path: Path) -> bool:
-        """Puts a text file's content in the input; False (with a message) if it can't."""
-        if path.suffix.lower() not in TEXT_SUFFIXES:
-            self.notice.setText(self.tr("{name}: only .txt and .md files can be opened here for "
-                                        "now").format(name=path.name))
-            return False
-        try:
-            if path.stat().st_size > MAX_TEXT_FILE:
-                raise ValueError(self.tr("larger than 5 MB"))
-            self.source.setPlainText(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            self.notice.setText(self.tr("{name}: cannot be read ({error})")
-                                .format(name=path.name, error=error))
-            return False
-        self.notice.clear()
-        return True
+    # Documents ---------------------------------------------------------------------------
+
+    def load_file(self, path: Path) -> None:
+        """Reads a document into the input in the background (``notice`` says how it went)."""
+        if self.running:
+            return
+        self.reading = True
+        self.set_running(False)
+        self.notice.setText(self.tr("Reading {name}…").format(name=path.name))
+        self.loader.load(path)
+
+    def _on_document(self, _request: int, name: str, text: str, pages: int) -> None:
+        self.reading = False
+        self.source.setPlainText(text)
+        if pages:
+            self.notice.setText(self.tr("{name}: {pages} pages, {count} characters").format(
+                name=name, pages=pages, count=len(text)))
+        else:
+            self.notice.setText(self.tr("{name}: {count} characters").format(
+                name=name, count=len(text)))
+        self.set_running(False)
+
+    def _on_document_failed(self, _request: int, message: str) -> None:
+        self.reading = False
+        self.notice.setText(message)
+        self.set_running(False)
 
     def save_result(self, path: Path) -> bool:
         problem = save_text(path, self._text)
@@ -134,8 +208,10 @@ class TaskPanel(QWidget):
         return problem is None
 
     def _choose_file(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, self.tr("Open a text file"), "",
-                                              self.tr("Text (*.txt *.md *.markdown)"))
+        patterns = " ".join(f"*{suffix}" for suffix in DOCUMENT_SUFFIXES)
+        name, _ = QFileDialog.getOpenFileName(self, self.tr("Open a document"), "",
+                                              self.tr("Documents ({patterns})").format(
+                                                  patterns=patterns))
         if name:
             self.load_file(Path(name))
 
@@ -144,36 +220,60 @@ class TaskPanel(QWidget):
         if name:
             self.save_result(Path(name))
 
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        path = dropped_file(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.load_file(path)
+
 
 class SummarizePanel(TaskPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Summarize"), parent)
-        self.source.setPlaceholderText(self.tr("Paste text or open a .txt / .md file…"))
+        self.setAcceptDrops(True)
+        self.source.setPlaceholderText(self.tr(
+            "Paste text, or open or drop a document (txt, md, html, pdf, docx)…"))
         self.length = QComboBox()
-        for key in LENGTHS:
-            self.length.addItem(self.tr(key.capitalize()), key)
+        for key, label in (("short", self.tr("Short")), ("medium", self.tr("Medium")),
+                           ("long", self.tr("Long"))):
+            self.length.addItem(label, key)
         self.length.setCurrentIndex(1)
         self.options.insertWidget(1, QLabel(self.tr("Length:")))
         self.options.insertWidget(2, self.length)
 
-    def messages(self, text: str) -> list[dict[str, str]]:
+    def parts(self, text: str) -> list[Messages]:
         how = LENGTHS[self.length.currentData()]
-        return [{"role": "system", "content": "You write faithful, concise summaries in the "
-                 "language of the text."},
-                {"role": "user", "content": f"Summarize the following text {how}.\n\n{text}"}]
+        return [[{"role": "system", "content": "You write faithful, concise summaries in the "
+                  "language of the text."},
+                 {"role": "user", "content": f"Summarize the following text {how}.\n\n{text}"}]]
 
 
 class TranslatePanel(TaskPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Translate"), parent)
-        self.source.setPlaceholderText(self.tr("Text to translate…"))
+        self.setAcceptDrops(True)
+        self.source.setPlaceholderText(self.tr(
+            "Text to translate, or open or drop a document…"))
+        self.source_language = QComboBox()
+        self.source_language.addItem(self.tr("Detect language"), "")
+        for language in LANGUAGES:
+            self.source_language.addItem(language, language)
         self.target = QComboBox()
         self.target.addItems(LANGUAGES)
-        self.options.insertWidget(1, QLabel(self.tr("Into:")))
-        self.options.insertWidget(2, self.target)
+        self.options.insertWidget(1, QLabel(self.tr("From:")))
+        self.options.insertWidget(2, self.source_language)
+        self.options.insertWidget(3, QLabel(self.tr("Into:")))
+        self.options.insertWidget(4, self.target)
 
-    def messages(self, text: str) -> list[dict[str, str]]:
+    def parts(self, text: str) -> list[Messages]:
         target = self.target.currentText()
-        return [{"role": "system", "content": "You are a translator. Reply with the translation "
-                 "only, keeping the formatting."},
-                {"role": "user", "content": f"Translate into {target}:\n\n{text}"}]
+        source = self.source_language.currentData()
+        ask = f"Translate from {source} into {target}" if source else f"Translate into {target}"
+        system = {"role": "system", "content": "You are a translator. Reply with the "
+                  "translation only, keeping the formatting."}
+        return [[system, {"role": "user", "content": f"{ask}:\n\n{part}"}]
+                for part in paragraph_parts(text)]

@@ -134,7 +134,7 @@ class InferenceWorker(QObject):
             return
         self.cancel_event.clear()
         config = params.get("config") or GenerationConfig()
-        prompt = params["prompt"]
+        prompt = params.get("prompt")
         try:
             if params.get("fit_context"):  # tokenizing a long conversation: here, not in the UI
                 context = self._model.manifest.context_length
@@ -145,20 +145,51 @@ class InferenceWorker(QObject):
                 prompt, dropped = self._fit(self._model, prompt, reserve)
                 if dropped:
                     self.context_trimmed.emit(request_id, dropped)
-            for chunk in self._generate(self._model, prompt, config,
-                                        self.cancel_event.is_set):
-                if chunk.text:
-                    self.token_generated.emit(request_id, chunk.text)
-                if chunk.finish_reason is not None:
-                    stats = asdict(chunk.stats) if chunk.stats else {}
-                    self.finished.emit(request_id, chunk.finish_reason, stats)
-                    return
-            self.finished.emit(request_id, "stop", {})
+            # A long text comes as parts (e.g. paragraphs to translate): answered one after
+            # another, as one answer, with progress per part.
+            parts = params.get("parts") or [prompt]
+            totals: list[dict[str, Any]] = []
+            for index, part in enumerate(parts):
+                if len(parts) > 1:
+                    self.progress.emit(request_id, "part", index, len(parts))
+                    if index:
+                        self.token_generated.emit(request_id, "\n\n")
+                reason, stats = self._answer(request_id, part, config)
+                totals.append(stats)
+                if reason == "cancelled":
+                    break
+            if len(parts) > 1:
+                self.progress.emit(request_id, "part", len(totals), len(parts))
+            self.finished.emit(request_id, reason, _combined(totals))
         except EngineError as error:
             self.failed.emit(request_id, str(error))
         except Exception as error:
             logger.exception("%s request %d failed", task, request_id)
             self.failed.emit(request_id, f"generation failed: {error}")
+
+    def _answer(self, request_id: int, prompt: Any,
+                config: GenerationConfig) -> tuple[str, dict[str, Any]]:
+        """Streams one answer's tokens; returns its finish reason and stats."""
+        assert self._model is not None
+        for chunk in self._generate(self._model, prompt, config, self.cancel_event.is_set):
+            if chunk.text:
+                self.token_generated.emit(request_id, chunk.text)
+            if chunk.finish_reason is not None:
+                return chunk.finish_reason, asdict(chunk.stats) if chunk.stats else {}
+        return "stop", {}
+
+
+def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One answer's stats from its parts': first-token time of the first, overall speed."""
+    stats = [s for s in stats if s]
+    if len(stats) <= 1:
+        return stats[0] if stats else {}
+    tokens = sum(s["completion_tokens"] for s in stats)
+    decode_s = sum(s["completion_tokens"] / s["tokens_per_s"] for s in stats if s["tokens_per_s"])
+    return {**stats[0], "completion_tokens": tokens,
+            "prompt_tokens": sum(s["prompt_tokens"] for s in stats),
+            "total_s": sum(s["total_s"] for s in stats),
+            "tokens_per_s": tokens / decode_s if decode_s else 0.0}
 
 
 class WorkerThread:

@@ -12,6 +12,7 @@ fonts-noto-cjk):  python resources/fonts/make_cjk_subset.py
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from fontTools import subset
@@ -26,10 +27,8 @@ def gb2312_characters() -> set[str]:
     found = set()
     for high in range(0xA1, 0xF8):
         for low in range(0xA1, 0xFF):
-            try:
+            with contextlib.suppress(UnicodeDecodeError):
                 found.add(bytes([high, low]).decode("gb2312"))
-            except UnicodeDecodeError:
-                pass
     return found
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,6 @@ import pytest
 from tests_desktop_fakes import fake_worker, slow_generate
 
 from desktop.main_window import MainWindow
-
-
-@pytest.fixture
-def windows() -> Iterator[list[MainWindow]]:
-    """Windows a test opens; each is closed (stopping its worker thread) afterwards."""
-    opened: list[MainWindow] = []
-    yield opened
-    for window in opened:
-        window.close()
 
 
 def _ready(qtbot: Any, window: MainWindow) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication
 from tests_desktop_fakes import fake_worker, quick_generate, slow_generate
 
 from desktop.main_window import MainWindow
-from desktop.task_panels import SummarizePanel, TranslatePanel
+from desktop.task_panels import SummarizePanel, TranslatePanel, paragraph_parts
 
 
 @pytest.fixture
@@ -54,23 +55,88 @@ def test_prompts_carry_the_options(qtbot: Any) -> None:
     qtbot.addWidget(summarize)
     qtbot.addWidget(translate)
     summarize.length.setCurrentIndex(0)
-    assert "two or three sentences" in summarize.messages("text")[-1]["content"]
+    (only_part,) = summarize.parts("text")
+    assert "two or three sentences" in only_part[-1]["content"]
     translate.target.setCurrentText("French")
-    assert translate.messages("Hello")[-1]["content"].startswith("Translate into French")
+    (part,) = translate.parts("Hello")
+    assert part[-1]["content"].startswith("Translate into French")
+    translate.source_language.setCurrentIndex(translate.source_language.findData("German"))
+    assert translate.parts("Hallo")[0][-1]["content"].startswith(
+        "Translate from German into French")
 
 
-def test_files_open_and_save_with_clear_errors(qtbot: Any, tmp_path: Path) -> None:
+def test_paragraph_parts_keep_every_paragraph_in_order() -> None:
+    paragraphs = [f"Paragraph {i} " + "word " * (20 * i) for i in range(12)]
+    text = "\n\n".join(paragraphs)
+    parts = paragraph_parts(text, limit=300)
+    assert len(parts) > 3
+    assert all(len(part) <= 300 or "\n\n" not in part for part in parts)
+    assert "\n\n".join(parts) == "\n\n".join(p.strip() for p in paragraphs)
+
+
+def test_a_long_translation_runs_part_by_part_with_progress(qtbot: Any,
+                                                            window: MainWindow) -> None:
+    panel = window.translate
+    seen: list[tuple[int, int]] = []
+    panel.show_progress = lambda done, total: seen.append((done, total))  # type: ignore[method-assign]
+    panel.source.setPlainText("\n\n".join(["A paragraph of text. " * 30] * 4))
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    # quick_generate answers each part with five tokens; parts are separated by a blank line
+    assert panel.result_text() == "\n\n".join(["w0 w1 w2 w3 w4 "] * 4)
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+
+
+def _read(qtbot: Any, panel: SummarizePanel, path: Path) -> None:
+    panel.load_file(path)
+    assert panel.reading and not panel.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.reading, timeout=20_000)
+
+
+def test_documents_open_off_the_gui_thread_with_clear_errors(qtbot: Any,
+                                                              tmp_path: Path) -> None:
     panel = SummarizePanel()
     qtbot.addWidget(panel)
     good = tmp_path / "notes.md"
-    good.write_text("# Notes\n夜灯", encoding="utf-8")
-    assert panel.load_file(good) and panel.source.toPlainText() == "# Notes\n夜灯"
-    bad = tmp_path / "latin.txt"
-    bad.write_bytes(b"caf\xe9")
-    assert not panel.load_file(bad)
-    assert panel.notice.text().startswith("latin.txt: cannot be read")
-    assert not panel.load_file(tmp_path / "report.pdf")
-    assert "only .txt and .md" in panel.notice.text()
+    good.write_text("# Notes\n\n夜灯", encoding="utf-8")
+    _read(qtbot, panel, good)
+    assert "夜灯" in panel.source.toPlainText() and "Notes" in panel.source.toPlainText()
+    assert panel.notice.text().startswith("notes.md:")
+    assert panel.run_button.isEnabled()
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(bytes(range(256)) * 8)
+    _read(qtbot, panel, binary)
+    assert panel.notice.text().startswith("photo.txt:")
+    assert "夜灯" in panel.source.toPlainText()  # a failed read leaves the text alone
+    broken = tmp_path / "report.pdf"
+    broken.write_bytes(b"%PDF-1.7 this is not really a PDF")
+    _read(qtbot, panel, broken)
+    assert panel.notice.text().startswith("report.pdf:")
+    unknown = tmp_path / "data.xyz"
+    unknown.write_text("x", encoding="utf-8")
+    _read(qtbot, panel, unknown)
+    assert "data.xyz" in panel.notice.text()
+
+
+def test_a_dropped_document_is_read_not_pasted_as_a_path(qtbot: Any, tmp_path: Path) -> None:
+    panel = SummarizePanel()
+    qtbot.addWidget(panel)
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><h1>Lamp</h1><script>alert(1)</script><p>Warm light.</p>"
+                    "</body></html>", encoding="utf-8")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(page))])
+    assert panel.source.canInsertFromMimeData(mime)
+    panel.source.insertFromMimeData(mime)
+    qtbot.waitUntil(lambda: not panel.reading, timeout=20_000)
+    text = panel.source.toPlainText()
+    assert "Warm light." in text and "Lamp" in text
+    assert "alert" not in text and str(page) not in text
+
+
+def test_files_save_with_clear_errors(qtbot: Any, tmp_path: Path) -> None:
+    panel = SummarizePanel()
+    qtbot.addWidget(panel)
     panel.append_token("result")
     assert panel.save_result(tmp_path / "out.md")
     assert (tmp_path / "out.md").read_text(encoding="utf-8") == "result"

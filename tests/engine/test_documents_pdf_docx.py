@@ -1,0 +1,335 @@
+"""PDF and DOCX readers: real content with page numbers and structure, and hostile files (bombs,
+encryption, entities, lies in the zip directory) that must end in one readable DocumentError
+within the limits, with no child process left behind."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import struct
+import sys
+import time
+import zipfile
+import zlib
+from collections.abc import Iterator
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+import docx
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from engine.documents import Block, DocumentError, ReadCancelledError, ReadLimits, read_document
+
+MB = 1024 * 1024
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def make_pdf(pages: list[str | bytes]) -> bytes:
+    """A minimal valid PDF: one Helvetica text line per str page; a bytes page is used as an
+    already FlateDecode-compressed content stream (for bombs and pages without text)."""
+    page_ids = [4 + 2 * index for index in range(len(pages))]
+    kids = " ".join(f"{page_id} 0 R" for page_id in page_ids)
+    objects = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+               2: f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
+               3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+    for page_id, page in zip(page_ids, pages, strict=True):
+        objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources "
+                            f"<< /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>").encode()
+        if isinstance(page, str):
+            content, extra = f"BT /F1 12 Tf 72 720 Td ({page}) Tj ET".encode("latin-1"), ""
+        else:
+            content, extra = page, " /Filter /FlateDecode"
+        objects[page_id + 1] = (f"<< /Length {len(content)}{extra} >>\nstream\n".encode()
+                                + content + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += f"{number} 0 obj\n".encode() + objects[number] + b"\nendobj\n"
+    xref, size = len(out), max(objects) + 1
+    out += f"xref\n0 {size}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offsets[number]:010d} 00000 n \n".encode() for number in range(1, size))
+    out += f"trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def zeros_deflated(megabytes: int) -> bytes:
+    """``megabytes`` MB of zeros, zlib-compressed a chunk at a time (about 1 KB per MB)."""
+    compressor = zlib.compressobj(9)
+    chunk = bytes(MB)
+    return b"".join([compressor.compress(chunk) for _ in range(megabytes)] + [compressor.flush()])
+
+
+def encrypted_pdf(user_password: str, owner_password: str | None = None,
+                  algorithm: str = "RC4-128") -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Secret plans"]))))
+    writer.encrypt(user_password, owner_password, algorithm=algorithm)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def child_pids() -> set[int]:
+    """Live (non-zombie) child processes of this process, from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def no_leftover_children() -> Iterator[None]:
+    """Fails the test if it leaves a child process (alive or unreaped) behind."""
+    before = child_pids() if Path("/proc").is_dir() else set()
+    yield None
+    assert multiprocessing.active_children() == []
+    if Path("/proc").is_dir():
+        # The first "spawn" also starts multiprocessing's resource tracker, which lives on.
+        tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+        assert child_pids() - {tracker} <= before
+
+
+def read_error(path: Path, limits: ReadLimits | None = None, budget_s: float = 20.0) -> str:
+    """The DocumentError message for ``path``, asserting it came within ``budget_s``."""
+    start = time.monotonic()
+    with pytest.raises(DocumentError) as caught:
+        read_document(path, limits)
+    assert time.monotonic() - start < budget_s
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+# --- PDF ----------------------------------------------------------------------------------------
+
+def test_pdf_pages_keep_their_numbers(tmp_path: Path, no_leftover_children: None) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(make_pdf(["Hello page 1", "Hello page 2", "Goodbye (page 3)"]))
+    document = read_document(path)
+    assert (document.format, document.pages) == ("pdf", 3)
+    assert document.blocks == [Block("paragraph", "Hello page 1", page=1),
+                               Block("paragraph", "Hello page 2", page=2),
+                               Block("paragraph", "Goodbye (page 3)", page=3)]
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_pdf_owner_password_only_is_read(tmp_path: Path, algorithm: str) -> None:
+    path = tmp_path / "restricted.pdf"
+    path.write_bytes(encrypted_pdf("", "owner-secret", algorithm))
+    assert [block.text for block in read_document(path).blocks] == ["Secret plans"]
+
+
+def test_encrypted_pdf_is_refused(tmp_path: Path, no_leftover_children: None) -> None:
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(encrypted_pdf("user-secret"))
+    assert read_error(path) == ("locked.pdf: the PDF is encrypted; remove the password and try "
+                                "again")
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("cut.pdf", make_pdf(["Hello"])[:150], "cut.pdf: the PDF is damaged and cannot be read"),
+    ("fake.pdf", b"Just some text, not a PDF.", "fake.pdf: not a PDF file (no %PDF header)"),
+    ("zip.pdf", b"PK\x03\x04" + bytes(40), "zip.pdf: not a PDF file (it is a zip archive"),
+])
+def test_damaged_and_fake_pdfs(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert read_error(path).startswith(expected)
+
+
+def test_pdf_without_text_says_it_needs_ocr(tmp_path: Path) -> None:
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(make_pdf([zlib.compress(b"0 0 m 300 300 l S"), zlib.compress(b"")]))
+    assert read_error(path) == "scan.pdf: no text found (a scanned PDF needs OCR first)"
+
+
+def test_pdf_with_too_many_pages_is_refused_before_extraction(tmp_path: Path) -> None:
+    path = tmp_path / "thick.pdf"
+    path.write_bytes(make_pdf([f"page {index}" for index in range(5)]))
+    assert read_error(path, ReadLimits(max_pages=3)).startswith(
+        "thick.pdf: too many pages (5, limit 3); split the PDF")
+
+
+def test_pdf_decompression_bomb_hits_the_memory_cap(tmp_path: Path,
+                                                    no_leftover_children: None) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the address-space cap is measured from /proc (Linux); elsewhere the "
+                    "timeout and pypdf's own limits apply")
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(make_pdf(["cover", zeros_deflated(60)]))  # 60 MB from 60 KB
+    message = read_error(path, ReadLimits(memory_mb=32, timeout_s=30))
+    assert message == ("bomb.pdf: refused: reading it needs more than 32 MB of memory (the "
+                       "limit), which looks like a decompression bomb or a damaged file")
+
+
+def test_pdf_decompression_bomb_of_200_mb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(make_pdf(["cover", zeros_deflated(200)]))  # 200 MB from 200 KB
+    message = read_error(path, ReadLimits(memory_mb=150, timeout_s=30))
+    # pypdf's own output limit or the memory cap, whichever this pypdf version hits first.
+    assert message.startswith("bomb.pdf: refused: ")
+    assert "decompression bomb" in message and "MemoryError" not in message
+
+
+def test_pdf_timeout_kills_the_child(tmp_path: Path, no_leftover_children: None) -> None:
+    path = tmp_path / "slow.pdf"
+    path.write_bytes(make_pdf([f"page {index}" for index in range(400)]))
+    message = read_error(path, ReadLimits(timeout_s=0.1), budget_s=5)
+    assert message.startswith("slow.pdf: timed out after 0.1 s;")
+
+
+def test_pdf_cancel_kills_the_child(tmp_path: Path, no_leftover_children: None) -> None:
+    path = tmp_path / "long.pdf"
+    path.write_bytes(make_pdf([f"page {index}" for index in range(400)]))
+    polls = []
+
+    def should_stop() -> bool:
+        polls.append(time.monotonic())
+        return len(polls) > 3  # the parent polls while the child works
+
+    with pytest.raises(ReadCancelledError, match=r"^long\.pdf: reading was cancelled$"):
+        read_document(path, should_stop=should_stop)
+    assert len(polls) == 4
+
+
+# --- DOCX ---------------------------------------------------------------------------------------
+
+def make_docx(path: Path) -> Path:
+    document = docx.Document()
+    document.add_heading("Quarterly report", level=0)  # the Title style
+    document.add_heading("Results", level=1)
+    document.add_paragraph("Sales grew in every region.")
+    document.add_paragraph("first point", style="List Bullet")
+    document.add_paragraph("nested point", style="List Bullet 2")
+    table = document.add_table(rows=2, cols=2)
+    for row, values in zip(table.rows, [("Name", "Value"), ("Lamp", "42")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    document.add_heading("中文部分", level=2)
+    document.add_paragraph("夜灯照亮了房间。")
+    document.add_paragraph("")  # empty paragraphs are skipped
+    document.save(str(path))
+    return path
+
+
+def rewrite_zip(source: Path, target: Path, replace: dict[str, bytes]) -> Path:
+    """A copy of a zip with some entries' contents replaced (or added)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            new.writestr(info.filename, replace.pop(info.filename, old.read(info)))
+        for name, data in replace.items():
+            new.writestr(name, data)
+    return target
+
+
+def test_docx_structure_in_document_order(tmp_path: Path) -> None:
+    document = read_document(make_docx(tmp_path / "report.docx"))
+    assert (document.format, document.pages) == ("docx", None)
+    assert document.blocks == [
+        Block("heading", "Quarterly report", level=1),
+        Block("heading", "Results", level=1),
+        Block("paragraph", "Sales grew in every region."),
+        Block("list_item", "first point"),
+        Block("list_item", "nested point", level=1),
+        Block("table", "Name\tValue\nLamp\t42"),
+        Block("heading", "中文部分", level=2),
+        Block("paragraph", "夜灯照亮了房间。"),
+    ]
+
+
+def test_docx_billion_laughs_is_refused_before_parsing(tmp_path: Path) -> None:
+    # Ten levels of ten references each: 10**9 "lol"s if an XML parser expanded them.
+    entities = "".join(f'<!ENTITY lol{level} "' + (f"&lol{level - 1};" * 10 if level else "lol")
+                       + '">' for level in range(10))
+    laughs = (f'<?xml version="1.0"?>\n<!DOCTYPE lolz [{entities}]>\n<w:document xmlns:w='
+              '"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
+              "<w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>").encode()
+    path = rewrite_zip(make_docx(tmp_path / "ok.docx"), tmp_path / "lol.docx",
+                       {"word/document.xml": laughs})
+    assert read_error(path, budget_s=5).startswith(
+        "lol.docx: refused: word/document.xml declares a DTD or XML entities")
+    utf16 = rewrite_zip(make_docx(tmp_path / "ok2.docx"), tmp_path / "wide.docx",
+                        {"word/styles.xml": laughs.decode().replace('"1.0"', '"1.0" encoding='
+                                                                    '"UTF-16"').encode("utf-16")})
+    assert "word/styles.xml declares a DTD" in read_error(utf16, budget_s=5)
+
+
+def test_docx_zip_bomb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/media/zeros.bin", "w") as entry:
+            for _ in range(50):
+                entry.write(bytes(MB))
+    assert path.stat().st_size < MB
+    assert read_error(path, ReadLimits(max_total_uncompressed=20 * MB)) == (
+        "bomb.docx: refused: the archive expands to 50 MB (limit 20 MB), which looks like a zip "
+        "bomb")
+    assert read_error(path).startswith(  # default sizes allow 50 MB; the ratio does not
+        "bomb.docx: refused: word/media/zeros.bin is compressed ")
+
+
+def test_docx_with_too_many_entries(tmp_path: Path) -> None:
+    path = tmp_path / "many.docx"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(30):
+            archive.writestr(f"part{index}.xml", "<x/>")
+    assert read_error(path, ReadLimits(max_zip_entries=10)) == (
+        "many.docx: refused: the archive has 30 entries (limit 10), which looks like a zip bomb")
+    assert read_error(path) == ("many.docx: not a Word document (a zip archive without "
+                                "[Content_Types].xml)")
+
+
+def test_docx_svg_image_with_doctype_is_not_mistaken_for_an_attack(tmp_path: Path) -> None:
+    source = make_docx(tmp_path / "ok.docx")
+    with zipfile.ZipFile(source) as archive:
+        types = archive.read("[Content_Types].xml").decode()
+    types = types.replace("<Default ", '<Default Extension="svg" ContentType="image/svg+xml"/>'
+                                       "<Default ", 1)
+    svg = (b'<?xml version="1.0"?><!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+           b'"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg/>')
+    path = rewrite_zip(source, tmp_path / "logo.docx",
+                       {"[Content_Types].xml": types.encode(), "word/media/logo.svg": svg})
+    assert read_document(path).blocks[0] == Block("heading", "Quarterly report", level=1)
+    # The same bytes under a name parsed as XML are refused.
+    sneaky = rewrite_zip(source, tmp_path / "sneaky.docx", {"word/media/logo.xml": svg})
+    assert "word/media/logo.xml declares a DTD" in read_error(sneaky)
+
+
+def test_docx_whose_directory_understates_a_size(tmp_path: Path) -> None:
+    data = bytearray(make_docx(tmp_path / "ok.docx").read_bytes())
+    name = b"word/document.xml"
+    # Claim 100 bytes in the local header and in the central directory record of the entry.
+    local = data.index(name) - 30
+    assert data[local:local + 4] == b"PK\x03\x04"
+    central = data.rindex(name) - 46
+    assert data[central:central + 4] == b"PK\x01\x02"
+    struct.pack_into("<I", data, local + 22, 100)
+    struct.pack_into("<I", data, central + 24, 100)
+    path = tmp_path / "liar.docx"
+    path.write_bytes(bytes(data))
+    message = read_error(path)
+    # zipfile stops at the declared size and then finds the CRC wrong; the scan would stop too.
+    assert message.startswith("liar.docx: the document is damaged (Bad CRC-32 for file "
+                              "'word/document.xml')")
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("old.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100),
+     "old.docx: this is an old Word (.doc) file or a password-protected document"),
+    ("text.docx", b"hello, not a zip", "text.docx: not a Word document (not a zip archive)"),
+    ("cut.docx", b"PK\x03\x04" + bytes(60), "cut.docx: the document is damaged"),
+])
+def test_non_docx_files_named_docx(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert read_error(path).startswith(expected)
