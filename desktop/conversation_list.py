@@ -36,6 +36,9 @@ class ConversationList(QWidget):
         self.search.setPlaceholderText(self.tr("Search conversations"))
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget()
+        # Long titles end in "…" rather than growing a sideways scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.new_button = QPushButton(self.tr("New chat"))
         self.delete_button = QPushButton(self.tr("Delete"))
         buttons = QHBoxLayout()

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QElapsedTimer, QTimer
 from tests_desktop_fakes import fake_worker, slow_generate
 
+from desktop.chat_settings import ChatSettings
 from desktop.main_window import MainWindow
 
 
@@ -142,3 +144,31 @@ def test_plain_nightlamp_opens_the_app_only_from_a_desktop_terminal(
     assert main([]) == 0
     assert bool(calls) is opens
     assert ("usage: nightlamp" in capsys.readouterr().out) is not opens
+
+
+def test_the_window_stays_responsive_while_a_real_model_answers(
+        qtbot: Any, windows: list[MainWindow], transformer_model_dir: Path) -> None:
+    window = MainWindow(model=str(transformer_model_dir), device="cpu")
+    windows.append(window)
+    qtbot.addWidget(window)
+    window.show()
+    _ready(qtbot, window)
+    window.chat.set_settings(ChatSettings(temperature=1.0, max_tokens=40))  # context is 64
+    gaps: list[int] = []
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(10)
+    heartbeat.timeout.connect(lambda: gaps.append(clock.restart()))
+    window.chat.input.setPlainText("the lamp")
+    clock.start()
+    heartbeat.start()
+    with qtbot.waitSignal(window.answer_finished, timeout=60_000):
+        window.chat.send()
+    for _ in range(10):  # a tiny model answers fast: several answers make the test long enough
+        with qtbot.waitSignal(window.answer_finished, timeout=60_000):
+            window.chat.regenerate()
+    heartbeat.stop()
+    answer = window.chat.messages[-1]
+    assert answer["status"] == "complete" and answer["content"], window.chat.notice.text()
+    assert len(gaps) > 20
+    assert max(gaps[1:]) < 100  # ms: the event loop never waited on the model

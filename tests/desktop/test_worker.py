@@ -96,8 +96,8 @@ def test_event_loop_never_stalls_while_generating(qtbot: Any) -> None:
         heartbeat.start()
         worker.generate_requested.emit(2, "chat", {"prompt": "x"})
         qtbot.wait(1500)  # ~75 tokens arrive meanwhile, one signal each
-        worker.cancel()
-        qtbot.waitSignal(relay.finished, timeout=5000)
+        with qtbot.waitSignal(relay.finished, timeout=5000):
+            worker.cancel()
     finally:
         heartbeat.stop()
         assert thread.stop()
