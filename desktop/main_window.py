@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.chat.settings_changed.connect(self._set_chat_settings)
         self.chat.export_requested.connect(self._choose_export)
         for panel in (self.summarize, self.translate):
-            panel.run_requested.connect(lambda parts, p=panel: self._generate_task(p, parts))
+            panel.run_requested.connect(lambda request, p=panel: self._generate_task(p, request))
             panel.stop_requested.connect(self.stop)
         self.conversations.selected.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
@@ -351,21 +351,22 @@ class MainWindow(QMainWindow):
         self._start(self.chat, "chat", messages, chosen.sampling(),
                     max_tokens=chosen.max_tokens, context_limit=chosen.context_length)
 
-    def _generate_task(self, panel: TaskPanel, parts: list[list[dict[str, str]]]) -> None:
+    def _generate_task(self, panel: TaskPanel, request: dict[str, Any]) -> None:
         task = "summarize" if panel is self.summarize else "translate"
-        if self._not_ready(task):
+        no_model = request.get("summary", {}).get("method") == "extractive"
+        if self._not_ready(task) and not no_model:
             panel.finish("failed", self.tr("The model is not ready yet."))
             return
-        # Summaries and translations want faithful text: cooler sampling, and a repetition
-        # penalty small models need on long outputs (SmolLM2 loops without one).
-        self._start(panel, task, parts, SamplingSettings(temperature=0.3,
-                                                         repetition_penalty=1.15))
+        # Translations want faithful text: cooler sampling, and a repetition penalty small
+        # models need on long outputs (SmolLM2 loops without one). Summaries set their own.
+        self._start(panel, task, [], SamplingSettings(temperature=0.3, repetition_penalty=1.15),
+                    task_request=request, switch_model=not no_model)
 
     def _start(self, target: ChatPanel | TaskPanel, task: str, messages: list[Any],
                sampling: SamplingSettings, max_tokens: int = 512, context_limit: int = 0,
-               ) -> None:
-        """Asks the worker for an answer: ``messages`` is a chat, or for tasks a list of parts
-        (each a chat) answered in turn."""
+               task_request: dict[str, Any] | None = None, switch_model: bool = True) -> None:
+        """Asks the worker for a chat answer (``messages``) or a task's (``task_request``: a
+        panel's parts to answer in turn, or a summary request)."""
         self.worker.cancel()  # a newer request wins
         if self._target is not None and self._target is not target:
             self._finish_target("cancelled", "")
@@ -376,9 +377,9 @@ class MainWindow(QMainWindow):
         if task == "chat":
             params.update(prompt=messages, fit_context=True)
         else:
-            params.update(parts=messages)
+            params.update(task_request or {})
         spec = self.panel_models[task]
-        if spec != self._current_spec:  # this panel uses another model: the worker switches
+        if switch_model and spec != self._current_spec:  # another model: the worker switches
             params.update(model=spec, device=self.device)
             self._current_spec = spec
             self.model_info = None
@@ -395,7 +396,7 @@ class MainWindow(QMainWindow):
             if status == "failed":
                 self.chat.show_notice(message)
         elif isinstance(target, TaskPanel):
-            target.finish(status, message)
+            target.finish(status, message, stats)
 
     def stop(self) -> None:
         if self._active_generation is not None:
@@ -421,8 +422,8 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, request: int, stage: str, done: int, total: int) -> None:
         if request == self._active_generation and isinstance(self._target, TaskPanel) \
-                and stage == "part":
-            self._target.show_progress(done, total)
+                and stage != "loading":
+            self._target.show_progress(stage, done, total)
 
     def _on_token(self, request: int, text: str) -> None:
         if request == self._active_generation and self._target is not None:
@@ -433,7 +434,7 @@ class MainWindow(QMainWindow):
             return
         status = "cancelled" if reason == "cancelled" else "complete"
         self._finish_target(status, "", stats)
-        if stats:
+        if stats and "tokens_per_s" in stats:
             self.speed_label.setText(self.tr("{speed:.1f} tok/s · first token {ttft:.2f} s")
                                      .format(speed=stats["tokens_per_s"], ttft=stats["ttft_s"]))
         self.answer_finished.emit(status)

@@ -1,14 +1,16 @@
 """Summarize and Translate panels: text or a document in, streamed text out.
 
-Both share one layout (input, options, Run / Stop / Copy / Save, progress, output). They build
-chat messages for an instruct model; dedicated summarizers and translation models plug in behind
-the same ``run_requested`` signal. Documents (txt, md, html, pdf, docx) are opened or dropped onto
-the input and read by the engine's readers on another thread (desktop.document_loader).
+Both share one layout (input, options, Run / Stop / Copy / Save, progress, output) and say what
+they want through ``run_requested``: Summarize asks for the engine's summarizer (extractive,
+abstractive map-reduce, or auto), Translate for prompts to an instruct model, part by part.
+Documents (txt, md, html, pdf, docx) are opened or dropped onto the input and read by the engine's
+readers on another thread (desktop.document_loader).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QMimeData, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
@@ -28,8 +30,6 @@ from PySide6.QtWidgets import (
 from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
 from desktop.files import save_text
 
-LENGTHS = {"short": "in two or three sentences", "medium": "in one paragraph",
-           "long": "section by section, with a heading for each section"}
 LANGUAGES = ["English", "Simplified Chinese", "French", "German", "Spanish", "Italian",
              "Portuguese", "Japanese", "Korean", "Russian"]
 # A translation request holds whole paragraphs up to about this many characters, so a long
@@ -82,7 +82,7 @@ class DocumentInput(QPlainTextEdit):
 class TaskPanel(QWidget):
     """Input text, a row of options, and a streamed result."""
 
-    run_requested = Signal(list)  # the parts to answer, each a list of chat messages
+    run_requested = Signal(dict)  # the worker's request: {"parts": [...]} or {"summary": {...}}
     stop_requested = Signal()
 
     def __init__(self, run_label: str, parent: QWidget | None = None) -> None:
@@ -115,6 +115,7 @@ class TaskPanel(QWidget):
         layout.addWidget(self.result, 3)
         layout.addLayout(actions)
         self._text = ""
+        self.document_name = ""  # the file the input came from, for summaries' prompts
         self.loader = DocumentLoader(self)
         self.loader.loaded.connect(self._on_document)
         self.loader.failed.connect(self._on_document_failed)
@@ -128,7 +129,7 @@ class TaskPanel(QWidget):
         self.set_running(False)
 
     # Subclasses say what to ask.
-    def parts(self, text: str) -> list[Messages]:
+    def request(self, text: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def run(self) -> None:
@@ -139,29 +140,41 @@ class TaskPanel(QWidget):
         self.result.clear()
         self.notice.clear()
         self.set_running(True)
-        self.run_requested.emit(self.parts(text))
+        self.run_requested.emit(self.request(text))
 
     def append_token(self, text: str) -> None:
         self._text += text
         self.result.setPlainText(self._text)
 
-    def show_progress(self, done: int, total: int) -> None:
-        """Parts answered so far of a long text."""
-        self.progress.setRange(0, total)
+    def show_progress(self, stage: str, done: int, total: int) -> None:
+        """How far a long text is: parts summarized or translated, or combining."""
+        self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.progress.setFormat(self.tr("Part {done} of {total}").format(
-            done=min(done + 1, total), total=total))
-        self.progress.setVisible(self.running and total > 1)
+        if stage.startswith("combining"):
+            self.progress.setFormat(self.tr("Combining the parts"))
+        else:
+            self.progress.setFormat(self.tr("Part {done} of {total}").format(
+                done=min(done + 1, total), total=total))
+        self.progress.setVisible(self.running and (total > 1 or stage.startswith("combining")))
 
-    def finish(self, status: str, message: str = "") -> None:
+    def finish(self, status: str, message: str = "", stats: dict[str, Any] | None = None,
+               ) -> None:
         self.set_running(False)
         self.progress.setVisible(False)
+        if stats and stats.get("summary") is not None and status != "cancelled":
+            self._text = stats["summary"]  # the summarizer's final text (extractive: all of it)
+            self.notice.setText(self.describe(stats))
         if status == "cancelled":
             self.notice.setText(self.tr("Stopped."))
         elif status == "failed":
             self.notice.setText(message)
+        self.set_running(False)
         if self._text:
             self.result.setMarkdown(self._text)
+
+    def describe(self, stats: dict[str, Any]) -> str:
+        """One line about how a result was made."""
+        return ""
 
     def set_running(self, running: bool) -> None:
         self.running = running
@@ -187,6 +200,7 @@ class TaskPanel(QWidget):
 
     def _on_document(self, _request: int, name: str, text: str, pages: int) -> None:
         self.reading = False
+        self.document_name = name
         self.source.setPlainText(text)
         if pages:
             self.notice.setText(self.tr("{name}: {pages} pages, {count} characters").format(
@@ -239,17 +253,39 @@ class SummarizePanel(TaskPanel):
             "Paste text, or open or drop a document (txt, md, html, pdf, docx)…"))
         self.length = QComboBox()
         for key, label in (("short", self.tr("Short")), ("medium", self.tr("Medium")),
-                           ("long", self.tr("Long"))):
+                           ("long", self.tr("Long, by section"))):
             self.length.addItem(label, key)
         self.length.setCurrentIndex(1)
+        self.method = QComboBox()
+        for key, label in (("auto", self.tr("Automatic")),
+                           ("abstractive", self.tr("Model, every part")),
+                           ("extractive", self.tr("Key sentences (no model)"))):
+            self.method.addItem(label, key)
+        self.method.setToolTip(self.tr(
+            "Automatic: the model writes the summary; a long text is first cut down to its key "
+            "sentences. Model, every part: the model reads the whole text part by part (slower). "
+            "Key sentences: the text's own most central sentences, instantly, without a model."))
         self.options.insertWidget(1, QLabel(self.tr("Length:")))
         self.options.insertWidget(2, self.length)
+        self.options.insertWidget(3, QLabel(self.tr("Method:")))
+        self.options.insertWidget(4, self.method)
+        self.source.textChanged.connect(self._forget_document_name)
 
-    def parts(self, text: str) -> list[Messages]:
-        how = LENGTHS[self.length.currentData()]
-        return [[{"role": "system", "content": "You write faithful, concise summaries in the "
-                  "language of the text."},
-                 {"role": "user", "content": f"Summarize the following text {how}.\n\n{text}"}]]
+    def _forget_document_name(self) -> None:
+        if not self.reading and not self.source.toPlainText():
+            self.document_name = ""
+
+    def request(self, text: str) -> dict[str, Any]:
+        return {"summary": {"text": text, "name": self.document_name or "text",
+                            "method": self.method.currentData(),
+                            "length": self.length.currentData()}}
+
+    def describe(self, stats: dict[str, Any]) -> str:
+        methods = {"extractive": self.tr("key sentences"), "abstractive": self.tr("model"),
+                   "extract-then-abstract": self.tr("key sentences, then the model")}
+        return self.tr("{method} · {parts} part(s) · {seconds:.1f} s").format(
+            method=methods.get(stats.get("method", ""), stats.get("method", "")),
+            parts=stats.get("chunks", 1), seconds=stats.get("seconds", 0.0))
 
 
 class TranslatePanel(TaskPanel):
@@ -268,6 +304,9 @@ class TranslatePanel(TaskPanel):
         self.options.insertWidget(2, self.source_language)
         self.options.insertWidget(3, QLabel(self.tr("Into:")))
         self.options.insertWidget(4, self.target)
+
+    def request(self, text: str) -> dict[str, Any]:
+        return {"parts": self.parts(text)}
 
     def parts(self, text: str) -> list[Messages]:
         target = self.target.currentText()

@@ -20,15 +20,18 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.conversation import fit_to_context
+from engine.documents import read_text
 from engine.errors import EngineError
 from engine.generation import GenerationConfig, TextChunk, generate
 from engine.model import Model, load_model
+from engine.summarize import SummaryResult, summarize
 
 logger = logging.getLogger(__name__)
 
 LoadFunction = Callable[..., Model]
 GenerateFunction = Callable[..., Iterator[TextChunk]]
 FitFunction = Callable[..., tuple[list[dict[str, str]], int]]
+SummarizeFunction = Callable[..., SummaryResult]
 # Tokens kept free for the answer when old turns are left out of a long conversation's prompt.
 ANSWER_RESERVE = 256
 # Models kept loaded at once: a different model per panel switches without reloading, while
@@ -41,7 +44,9 @@ class InferenceWorker(QObject):
 
     Requests (connect from the UI, delivered queued): ``load_model_requested(request_id, spec,
     device)``, ``generate_requested(request_id, task, params)`` where params has ``prompt`` (text
-    or chat messages) and ``config`` (a GenerationConfig); with ``model`` (a spec, "" = default)
+    or chat messages) and ``config`` (a GenerationConfig), or ``parts`` (several prompts answered
+    in turn), or ``summary`` (``text``, ``name``, ``method``, ``length``: a document summary, whose
+    ``finished`` stats carry the final ``summary``); with ``model`` (a spec, "" = default)
     and ``device`` it first switches to that model, announcing it with ``model_loaded``.
     Answers: ``model_loaded(request_id, info)``, ``token_generated(request_id, text)``,
     ``finished(request_id, reason, stats)``, ``failed(request_id, message)``,
@@ -62,12 +67,14 @@ class InferenceWorker(QObject):
 
     def __init__(self, load: LoadFunction = load_model,
                  generate_fn: GenerateFunction = generate,
-                 fit_context: FitFunction = fit_to_context) -> None:
+                 fit_context: FitFunction = fit_to_context,
+                 summarize_fn: SummarizeFunction = summarize) -> None:
         super().__init__()  # no parent: it is moved to its own thread
         self.cancel_event = threading.Event()
         self._load = load
         self._generate = generate_fn
         self._fit = fit_context
+        self._summarize = summarize_fn
         self._model: Model | None = None
         self._loaded: OrderedDict[tuple[str, str], Model] = OrderedDict()
         self.load_model_requested.connect(self._on_load)
@@ -129,10 +136,16 @@ class InferenceWorker(QObject):
         if "model" in params and not self._switch_model(request_id, params["model"],
                                                         params.get("device", "auto")):
             return
-        if self._model is None:
+        summary = params.get("summary")
+        needs_model = not (summary and summary.get("method") == "extractive")
+        if self._model is None and needs_model:
             self.failed.emit(request_id, "no model is loaded yet; pick one in Models")
             return
         self.cancel_event.clear()
+        if summary:
+            self._summary(request_id, summary)
+            return
+        assert self._model is not None
         config = params.get("config") or GenerationConfig()
         prompt = params.get("prompt")
         try:
@@ -166,6 +179,26 @@ class InferenceWorker(QObject):
         except Exception as error:
             logger.exception("%s request %d failed", task, request_id)
             self.failed.emit(request_id, f"generation failed: {error}")
+
+    def _summary(self, request_id: int, request: dict[str, Any]) -> None:
+        """A document summary: parts as progress, the final pass's tokens as they come."""
+        try:
+            result = self._summarize(
+                read_text(request["text"], request.get("name") or "text"), self._model,
+                request.get("method", "auto"), request.get("length", "medium"),
+                should_stop=self.cancel_event.is_set,
+                progress=lambda stage, done, total: self.progress.emit(request_id, stage, done,
+                                                                       total),
+                on_text=lambda text: self.token_generated.emit(request_id, text))
+        except EngineError as error:
+            self.failed.emit(request_id, str(error))
+            return
+        except Exception as error:
+            logger.exception("summary request %d failed", request_id)
+            self.failed.emit(request_id, f"summarizing failed: {error}")
+            return
+        self.finished.emit(request_id, "cancelled" if result.cancelled else "stop",
+                           asdict(result))
 
     def _answer(self, request_id: int, prompt: Any,
                 config: GenerationConfig) -> tuple[str, dict[str, Any]]:

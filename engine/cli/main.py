@@ -21,7 +21,8 @@ from engine.errors import EngineError
 # Packages that add subcommands; a package missing from this install (e.g. training in the app
 # bundle) is skipped.
 COMMAND_MODULES = (
-    "engine.cli.generate", "engine.cli.chat", "engine.cli.models", "training.cli", "desktop.cli",
+    "engine.cli.generate", "engine.cli.chat", "engine.cli.models", "engine.cli.summarize",
+    "training.cli", "desktop.cli",
 )
 USER_ERROR = 2
 INTERRUPTED = 130

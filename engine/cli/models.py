@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli.progress import ProgressPrinter
 from engine.errors import ModelNotFoundError
 from engine.model_list import describe_model, list_models
 from engine.store import DEFAULT_MODEL_NAME, installed_models, models_dir
@@ -98,34 +99,6 @@ def run_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-class _ProgressPrinter:
-    """A one-line progress display on stderr for import stages; with ``json_lines``, one JSON
-    object per change (``{"stage", "done", "total"}``) for front ends such as the desktop app."""
-
-    def __init__(self, json_lines: bool = False) -> None:
-        self.last = ""
-        self.json_lines = json_lines
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        percent = 100 * done // total if total else 100
-        if self.json_lines:
-            key = f"{stage}:{percent}"
-            if key != self.last:
-                print(json.dumps({"stage": stage, "done": done, "total": total}),
-                      file=sys.stderr, flush=True)
-                self.last = key
-            return
-        if not sys.stderr.isatty():  # a log file gets one line per stage, not every step
-            if done >= total:
-                print(f"{stage}: done", file=sys.stderr)
-            return
-        line = f"\r{stage}: {percent:3d}%"
-        if line != self.last:
-            sys.stderr.write(line + ("\n" if done >= total else ""))
-            sys.stderr.flush()
-            self.last = line
-
-
 def _print_report(folder: Path, model: Any, check: Any) -> None:
     report = model.tensor_report
     for kind in ("repacked", "requantized", "dequantized"):
@@ -139,7 +112,7 @@ def _print_report(folder: Path, model: Any, check: Any) -> None:
 def run_import(args: argparse.Namespace) -> int:
     service = importlib.import_module(IMPORTER_MODULE)
     result = service.import_model(args.path, args.name, args.precision, args.force,
-                                  _ProgressPrinter(args.json_progress),
+                                  ProgressPrinter(args.json_progress),
                                   check=not args.no_check)
     _print_report(result.folder, result.model, result.check)
     return 0
@@ -148,7 +121,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_pull(args: argparse.Namespace) -> int:
     service = importlib.import_module(IMPORTER_MODULE)
     folder, check = service.pull_model(args.name,
-                                       progress=_ProgressPrinter(args.json_progress))
+                                       progress=ProgressPrinter(args.json_progress))
     if check is not None:
         print(check.summary(), file=sys.stderr)
     print(f"{'installed' if check else 'already installed'}: {folder}")

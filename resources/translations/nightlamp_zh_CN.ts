@@ -195,22 +195,22 @@
         <translation>搜索对话</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversation_list.py" line="39"/>
+        <location filename="../../desktop/conversation_list.py" line="42"/>
         <source>New chat</source>
         <translation>新对话</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversation_list.py" line="40"/>
+        <location filename="../../desktop/conversation_list.py" line="43"/>
         <source>Delete</source>
         <translation>删除</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversation_list.py" line="86"/>
+        <location filename="../../desktop/conversation_list.py" line="89"/>
         <source>Delete conversation</source>
         <translation>删除对话</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversation_list.py" line="87"/>
+        <location filename="../../desktop/conversation_list.py" line="90"/>
         <source>Delete this conversation? This can&apos;t be undone.</source>
         <translation>删除这个对话？此操作无法撤销。</translation>
     </message>
@@ -283,7 +283,7 @@
     </message>
     <message>
         <location filename="../../desktop/main_window.py" line="287"/>
-        <location filename="../../desktop/main_window.py" line="385"/>
+        <location filename="../../desktop/main_window.py" line="386"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
@@ -299,32 +299,32 @@
     </message>
     <message>
         <location filename="../../desktop/main_window.py" line="346"/>
-        <location filename="../../desktop/main_window.py" line="357"/>
+        <location filename="../../desktop/main_window.py" line="358"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="410"/>
+        <location filename="../../desktop/main_window.py" line="411"/>
         <source>{name} · {device} · ready</source>
         <translation>{name} · {device} · 就绪</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="412"/>
+        <location filename="../../desktop/main_window.py" line="413"/>
         <source>{device} ({name})</source>
         <translation>{device}（{name}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="418"/>
+        <location filename="../../desktop/main_window.py" line="419"/>
         <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="437"/>
+        <location filename="../../desktop/main_window.py" line="438"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="445"/>
+        <location filename="../../desktop/main_window.py" line="446"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -567,32 +567,77 @@
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="236"/>
+        <location filename="../../desktop/task_panels.py" line="250"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="239"/>
+        <location filename="../../desktop/task_panels.py" line="253"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="241"/>
+        <location filename="../../desktop/task_panels.py" line="255"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="241"/>
+        <location filename="../../desktop/task_panels.py" line="255"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="242"/>
-        <source>Long</source>
-        <translation>长</translation>
+        <location filename="../../desktop/task_panels.py" line="256"/>
+        <source>Long, by section</source>
+        <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="245"/>
+        <location filename="../../desktop/task_panels.py" line="260"/>
+        <source>Automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="261"/>
+        <source>Model, every part</source>
+        <translation>模型逐段阅读</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="262"/>
+        <source>Key sentences (no model)</source>
+        <translation>关键句（无需模型）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="265"/>
+        <source>Automatic: the model writes the summary; a long text is first cut down to its key sentences. Model, every part: the model reads the whole text part by part (slower). Key sentences: the text&apos;s own most central sentences, instantly, without a model.</source>
+        <translation>自动：由模型撰写摘要；长文本会先精简为关键句。模型逐段阅读：模型分段读完全文（较慢）。关键句：直接选出文本中最核心的句子，无需模型，立即完成。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="270"/>
+        <source>Method:</source>
+        <translation>方法：</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="284"/>
+        <source>key sentences</source>
+        <translation>关键句</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="284"/>
+        <source>model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="285"/>
+        <source>key sentences, then the model</source>
+        <translation>先选关键句，再由模型撰写</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="286"/>
+        <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
+        <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="268"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -620,42 +665,47 @@
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="152"/>
+        <location filename="../../desktop/task_panels.py" line="154"/>
+        <source>Combining the parts</source>
+        <translation>正在合并各部分</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="156"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="160"/>
+        <location filename="../../desktop/task_panels.py" line="168"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="185"/>
+        <location filename="../../desktop/task_panels.py" line="198"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="192"/>
+        <location filename="../../desktop/task_panels.py" line="206"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="195"/>
+        <location filename="../../desktop/task_panels.py" line="209"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="212"/>
+        <location filename="../../desktop/task_panels.py" line="226"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="213"/>
+        <location filename="../../desktop/task_panels.py" line="227"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="219"/>
+        <location filename="../../desktop/task_panels.py" line="233"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -663,27 +713,27 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="257"/>
+        <location filename="../../desktop/task_panels.py" line="293"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="260"/>
+        <location filename="../../desktop/task_panels.py" line="296"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="262"/>
+        <location filename="../../desktop/task_panels.py" line="298"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="267"/>
+        <location filename="../../desktop/task_panels.py" line="303"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="269"/>
+        <location filename="../../desktop/task_panels.py" line="305"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>

@@ -26,17 +26,45 @@ def window(qtbot: Any, request: pytest.FixtureRequest) -> Iterator[MainWindow]:
     made.close()
 
 
-def test_summarize_streams_into_the_result(qtbot: Any, window: MainWindow) -> None:
+def test_summarize_streams_then_shows_the_final_summary(qtbot: Any,
+                                                        window: MainWindow) -> None:
     panel = window.summarize
+    streamed: list[str] = []
+    window.worker.token_generated.connect(lambda _request, text: streamed.append(text))
     panel.source.setPlainText("A long text about lamps.")
+    panel.length.setCurrentIndex(panel.length.findData("short"))
     panel.run_button.click()
     assert panel.running
     qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
-    assert panel.result_text() == "w0 w1 w2 w3 w4 "
+    assert "".join(streamed) == "s0 s1 "  # tokens came while it ran
+    assert panel.result_text() == "[auto/short] A long text about la"  # then the final text
+    assert panel.notice.text().startswith("auto · 2 part(s)")
     assert panel.copy_button.isEnabled() and panel.save_button.isEnabled()
     panel.copy_button.click()
-    assert QGuiApplication.clipboard().text() == "w0 w1 w2 w3 w4 "
+    assert QGuiApplication.clipboard().text() == panel.result_text()
     assert window.chat.messages == []  # the chat was not touched
+
+
+def test_extractive_summaries_need_no_model(qtbot: Any, windows: list[MainWindow],
+                                             tmp_path: Path) -> None:
+    window = MainWindow(model=str(tmp_path / "no-such-model"), device="cpu")
+    windows.append(window)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.model_failed, timeout=10_000):
+        pass
+    panel = window.summarize
+    panel.source.setPlainText("Night lamps give a soft light for the dark. Night lamps use "
+                              "little power. A cat walked by on Tuesday. Night lamps help "
+                              "people find their way at night. A soft night light helps "
+                              "children sleep.")
+    panel.method.setCurrentIndex(panel.method.findData("extractive"))
+    panel.length.setCurrentIndex(panel.length.findData("short"))
+    with qtbot.waitSignal(window.answer_finished, timeout=10_000) as finished:
+        panel.run_button.click()
+    assert finished.args == ["complete"]
+    assert panel.result_text().startswith("Night lamps give a soft light")
+    assert "cat" not in panel.result_text()
+    assert panel.notice.text().startswith("key sentences")
 
 
 @pytest.mark.parametrize("window", ["slow"], indirect=True)
@@ -55,8 +83,9 @@ def test_prompts_carry_the_options(qtbot: Any) -> None:
     qtbot.addWidget(summarize)
     qtbot.addWidget(translate)
     summarize.length.setCurrentIndex(0)
-    (only_part,) = summarize.parts("text")
-    assert "two or three sentences" in only_part[-1]["content"]
+    summarize.method.setCurrentIndex(summarize.method.findData("extractive"))
+    assert summarize.request("text") == {"summary": {
+        "text": "text", "name": "text", "method": "extractive", "length": "short"}}
     translate.target.setCurrentText("French")
     (part,) = translate.parts("Hello")
     assert part[-1]["content"].startswith("Translate into French")
@@ -78,7 +107,8 @@ def test_a_long_translation_runs_part_by_part_with_progress(qtbot: Any,
                                                             window: MainWindow) -> None:
     panel = window.translate
     seen: list[tuple[int, int]] = []
-    panel.show_progress = lambda done, total: seen.append((done, total))  # type: ignore[method-assign]
+    panel.show_progress = (  # type: ignore[method-assign]
+        lambda stage, done, total: seen.append((done, total)))
     panel.source.setPlainText("\n\n".join(["A paragraph of text. " * 30] * 4))
     panel.run_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=10_000)

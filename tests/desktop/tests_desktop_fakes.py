@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 
 from engine.generation import GenerationStats, TextChunk
+from engine.summarize import SummaryResult
 
 
 def fake_model(*args: Any, **kwargs: Any) -> Any:
@@ -63,8 +64,21 @@ def no_trim(model: Any, messages: Any, reserve: int) -> tuple[Any, int]:
     return messages, 0
 
 
+def quick_summarize(document: Any, model: Any, method: str, length: str,
+                    should_stop: Any, progress: Any, on_text: Any) -> SummaryResult:
+    """A fake summarizer: two parts of progress, then streams "s0 s1 " (or is cancelled)."""
+    for part in range(2):
+        if should_stop():
+            return SummaryResult("", method, part, 0.01, 10, "en", cancelled=True)
+        progress("summarizing", part, 2)
+        on_text(f"s{part} ")
+    return SummaryResult(f"[{method}/{length}] {document.blocks[0].text[:20]}", method, 2, 0.01,
+                         10, "en")
+
+
 def fake_worker(generate_fn: Any) -> Any:
     """A worker with the fake model and the given fake engine."""
     from desktop.worker import InferenceWorker
 
-    return InferenceWorker(load=fake_model, generate_fn=generate_fn, fit_context=no_trim)
+    return InferenceWorker(load=fake_model, generate_fn=generate_fn, fit_context=no_trim,
+                           summarize_fn=quick_summarize)

@@ -1,0 +1,108 @@
+"""Summaries of documents of any length: extractive, abstractive (map-reduce) or auto.
+
+``summarize`` is the one entry point for the CLI, the desktop app and the benchmark:
+
+- ``extractive``: the most central sentences of the document itself (no model needed).
+- ``abstractive``: an instruct model writes the summary; a document longer than the context is
+  read in parts (map), and the part summaries combined (reduce), repeated until it fits.
+- ``auto``: abstractive when a chat model is given; if the document doesn't fit the context, its
+  most central sentences are selected to fit and summarized in one pass (fast, and small models
+  do better with one coherent input than with many partial ones); extractive without a model.
+
+The summary is written in the document's language unless ``language`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from engine.documents import Document, read_text
+from engine.errors import ConfigError
+from engine.language import detect_language, language_name
+from engine.model import Model
+from engine.summarize.abstractive import (
+    CancelledError,
+    OnText,
+    Progress,
+    ShouldStop,
+    Summarizer,
+    token_count,
+)
+from engine.summarize.extractive import extractive_summary, select_to_fit
+from engine.summarize.sentences import words
+
+METHODS = ("auto", "abstractive", "extractive")
+LENGTHS = ("short", "medium", "long")
+
+__all__ = ["LENGTHS", "METHODS", "SummaryResult", "summarize"]
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    summary: str
+    method: str  # what was done: extractive, abstractive or extract-then-abstract
+    chunks: int  # parts the document was read in (1 when it fit at once)
+    seconds: float
+    input_tokens: int  # the model's tokens, or words when no model was used
+    language: str  # the BCP-47 tag the summary was asked in
+    cancelled: bool = False
+
+
+def can_summarize(model: Model | None) -> bool:
+    """Whether ``auto`` should let ``model`` write summaries: an instruct model (chat template,
+    and a chat or summarize task). ``abstractive`` asks any model with a chat template."""
+    return model is not None and bool(model.manifest.chat_template) and \
+        bool({"chat", "summarize"} & set(model.manifest.tasks))
+
+
+def summarize(source: Document | str, model: Model | None = None, method: str = "auto",
+              length: str = "medium", language: str | None = None,
+              should_stop: ShouldStop | None = None, progress: Progress | None = None,
+              on_text: OnText | None = None) -> SummaryResult:
+    """Summarizes a document or text.
+
+    Args:
+        source: a Document from ``engine.documents`` or plain text.
+        model: an instruct model for abstractive summaries (None: extractive only).
+        method: auto, abstractive or extractive.
+        length: short (a few sentences), medium (a paragraph) or long (section by section).
+        language: the summary's language as a BCP-47 tag (default: the document's).
+        should_stop: checked between and during model passes; True ends with ``cancelled``.
+        progress: called with (stage, done, total) as parts are summarized.
+        on_text: receives the final summary's text as it is generated (abstractive).
+
+    Raises:
+        ConfigError: an unknown method or length, or ``abstractive`` without a usable model.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    if length not in LENGTHS:
+        raise ConfigError(f"length must be one of {', '.join(LENGTHS)} (got {length!r})")
+    document = read_text(source) if isinstance(source, str) else source
+    started = time.perf_counter()
+    text = document.text()
+    tag = language or detect_language(text)
+    if method == "abstractive" and (model is None or not model.manifest.chat_template):
+        raise ConfigError("abstractive summaries need an instruct (chat) model; pass -m MODEL "
+                          "or use --method extractive")
+    if method == "extractive" or (method == "auto" and not can_summarize(model)):
+        summary = extractive_summary(document, length)
+        return SummaryResult(summary, "extractive", 1, time.perf_counter() - started,
+                             len(words(text)), tag)
+    assert model is not None
+    summarizer = Summarizer(model, length, language_name(tag), should_stop, progress, on_text)
+    done = "abstractive"
+    try:
+        if method == "abstractive" or length == "long":
+            summary, chunks = summarizer.map_reduce(document)
+        elif summarizer.fits(text):
+            summary, chunks = summarizer.single(text), 1
+        else:
+            selected = select_to_fit(document, summarizer.count, summarizer.budget)
+            summary, chunks, done = summarizer.single(selected), 1, "extract-then-abstract"
+    except CancelledError:
+        return SummaryResult("", done, summarizer.requests, time.perf_counter() - started,
+                             token_count(model, text), tag, cancelled=True)
+    return SummaryResult(summary, done, chunks, time.perf_counter() - started,
+                         token_count(model, text), tag)
