@@ -37,3 +37,7 @@ class InferenceError(EngineError):
 
 class DocumentError(EngineError):
     """A document that cannot be read (corrupt, encrypted, too large, not text)."""
+
+
+class OperationCancelledError(EngineError):
+    """The caller's ``should_stop`` asked a long operation to end (not a failure)."""
