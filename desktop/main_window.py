@@ -8,14 +8,12 @@ dropped, so switching models or stopping never mixes two answers.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -25,11 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.chat_panel import ChatPanel
-from desktop.chat_settings import ChatSettings
 from desktop.choices import PANELS
 from desktop.conversation_list import ConversationList
-from desktop.files import save_text
-from desktop.history import HistoryError, HistoryStore
+from desktop.conversations import ChatHistory
+from desktop.history import HistoryStore
 from desktop.menus import Menus
 from desktop.models_panel import ModelsPanel
 from desktop.settings import AppSettings
@@ -98,22 +95,14 @@ class MainWindow(QMainWindow):
 
         self.chat.send_requested.connect(self._generate_chat)
         self.chat.stop_requested.connect(self.stop)
-        self.chat.messages_removed.connect(self._forget_messages)
-        self.chat.system_prompt_changed.connect(self._set_system_prompt)
-        self.chat.settings_changed.connect(self._set_chat_settings)
-        self.chat.export_requested.connect(self._choose_export)
         for panel in (self.summarize, self.translate):
             panel.run_requested.connect(lambda request, p=panel: self._generate_task(p, request))
             panel.stop_requested.connect(self.stop)
-        self.conversations.selected.connect(self.open_conversation)
-        self.conversations.new_requested.connect(self.new_conversation)
-        self.conversations.rename_requested.connect(self._rename)
-        self.conversations.delete_requested.connect(self._delete)
-        self.conversations.search_changed.connect(lambda _text: self._refresh_list())
         self._add_shortcuts()
-        self.store = self._open_history(history_path or home() / "history.sqlite3")
-        self.conversation_id: int | None = None
-        self._start_history()
+        self.history = ChatHistory(self.chat, self.conversations,
+                                   history_path or home() / "history.sqlite3", self)
+        self.history.switching.connect(self._leave_conversation)
+        self.history.start()
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.token_generated.connect(self._on_token)
         self.worker.finished.connect(self._on_finished)
@@ -159,116 +148,30 @@ class MainWindow(QMainWindow):
     def copy_last_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.chat.last_answer())
 
-    # History ----------------------------------------------------------------------------
+    # History (kept by ChatHistory; these stay for callers and tests) -------------------
 
-    def _open_history(self, path: Path) -> HistoryStore:
-        try:
-            store = HistoryStore.open(path, recover=True)
-        except HistoryError as error:  # e.g. a newer version's file: leave it untouched
-            self.chat.show_notice(self.tr("{error}. Chats of this session will not be kept.")
-                                  .format(error=error))
-            return HistoryStore.open(Path(tempfile.mkdtemp(prefix="nightlamp-")) / "history.db")
-        if store.recovered_from is not None:
-            self.chat.show_notice(self.tr("The chat history was damaged; it was moved to {path} "
-                                          "and a new one started.").format(
-                path=store.recovered_from))
-        return store
+    @property
+    def store(self) -> HistoryStore:
+        return self.history.store
 
-    def _start_history(self) -> None:
-        interrupted = self.store.recover_interrupted()
-        if interrupted:
-            self.chat.show_notice(self.tr("{count} answer(s) were interrupted when Nightlamp "
-                                          "last closed; what had arrived is kept.")
-                                  .format(count=interrupted))
-        existing = self.store.list_conversations()
-        if existing:
-            self.open_conversation(existing[0].id)
-        else:
-            self.new_conversation()
-
-    def _refresh_list(self) -> None:
-        search = self.conversations.search.text()
-        self.conversations.show_conversations(self.store.list_conversations(search),
-                                              self.conversation_id)
+    @property
+    def conversation_id(self) -> int | None:
+        return self.history.conversation_id
 
     def new_conversation(self) -> None:
-        self.stop()
-        self.conversation_id = self.store.create_conversation().id
-        self.chat.system_prompt.clear()
-        self.chat.set_settings(ChatSettings())
-        self.chat.set_messages([])
-        self._refresh_list()
+        self.history.new_conversation()
 
     def open_conversation(self, conversation_id: int) -> None:
-        if conversation_id == self.conversation_id:
-            return
-        self.stop()  # switching conversations cancels the answer in flight
-        if self._target is self.chat:
-            self._finish_target("cancelled", "")
-        self.conversation_id = conversation_id
-        conversation = self.store.get_conversation(conversation_id)
-        self.chat.system_prompt.setText(conversation.system_prompt)
-        self.chat.set_settings(ChatSettings.from_dict(conversation.settings))
-        self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
-                                 "status": m.status}
-                                for m in self.store.messages(conversation_id)])
-        self._refresh_list()
-
-    def _rename(self, conversation_id: int, title: str) -> None:
-        self.store.rename(conversation_id, title)
-
-    def _delete(self, conversation_id: int) -> None:
-        self.store.delete_conversation(conversation_id)
-        if conversation_id == self.conversation_id:
-            self.conversation_id = None
-            remaining = self.store.list_conversations()
-            if remaining:
-                self.open_conversation(remaining[0].id)
-            else:
-                self.new_conversation()
-        self._refresh_list()
-
-    def _set_system_prompt(self, text: str) -> None:
-        if self.conversation_id is not None:
-            self.store.set_system_prompt(self.conversation_id, text)
-
-    def _set_chat_settings(self, settings: dict[str, Any]) -> None:
-        if self.conversation_id is not None:
-            self.store.set_settings(self.conversation_id, settings)
+        self.history.open_conversation(conversation_id)
 
     def export_conversation(self, path: Path) -> bool:
-        """Writes the current conversation as Markdown; False (with a notice) on failure."""
-        if self.conversation_id is None:
-            return False
-        problem = save_text(path, self.store.export_markdown(self.conversation_id))
-        if problem:
-            self.chat.show_notice(problem)
-        return problem is None
+        return self.history.export(path)
 
-    def _choose_export(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, self.tr("Export conversation"),
-                                              "conversation.md", self.tr("Markdown (*.md)"))
-        if name:
-            self.export_conversation(Path(name))
-
-    def _forget_messages(self, ids: list[int]) -> None:
-        if ids:
-            self.store.delete_messages_from(min(ids))
-
-    def _save_prompt_messages(self) -> None:
-        """Stores messages the user added since the last answer, and opens the new answer."""
-        assert self.conversation_id is not None
-        for message in self.chat.messages[:-1]:
-            if "id" not in message:
-                message["id"] = self.store.add_message(self.conversation_id, message["role"],
-                                                       message["content"]).id
-        conversation = self.store.get_conversation(self.conversation_id)
-        first = next((m["content"] for m in self.chat.messages if m["role"] == "user"), "")
-        if conversation.title == "New chat" and first:
-            self.store.rename(self.conversation_id, first.splitlines()[0][:48])
-            self._refresh_list()
-        answer = self.store.begin_assistant_message(self.conversation_id)
-        self.chat.messages[-1]["id"] = answer.id
+    def _leave_conversation(self) -> None:
+        """Another conversation is about to be shown: the chat answer in flight stops here."""
+        self.stop()
+        if self._target is self.chat:
+            self._finish_target("cancelled", "")
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -345,7 +248,7 @@ class MainWindow(QMainWindow):
             self.chat.finish_answer("failed")
             self.chat.show_notice(self.tr("The model is not ready yet."))
             return
-        self._save_prompt_messages()
+        self.history.begin_answer()
         self.chat.show_notice("")
         chosen = self.chat.settings  # this conversation's own sampling settings
         self._start(self.chat, "chat", messages, chosen.sampling(),
@@ -391,7 +294,7 @@ class MainWindow(QMainWindow):
         target, self._target = self._target, None
         self._active_generation = None
         if target is self.chat:
-            self._store_answer(status, stats)
+            self.history.finish_answer(status, stats)
             self.chat.finish_answer(status)
             if status == "failed":
                 self.chat.show_notice(message)
@@ -450,20 +353,15 @@ class MainWindow(QMainWindow):
             self._finish_target("failed", message)
             self.answer_finished.emit("failed")
 
-    def _store_answer(self, status: str, stats: dict[str, Any] | None) -> None:
-        answer = self.chat.messages[-1] if self.chat.messages else None
-        if answer is not None and answer.get("status") == "streaming" and "id" in answer:
-            self.store.finish_message(answer["id"], answer["content"], status, stats)
-
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.settings.save_window_state(self.saveGeometry(), self.saveState(),
                                         self.tabs.currentIndex())
         self.settings.sync()
         self.worker_thread.stop()
         if self._target is self.chat:
-            self._store_answer("cancelled", None)
+            self.history.finish_answer("cancelled", None)
         # Answers still queued for this window are dropped: nothing may touch the closed store.
         self._target = self._active_generation = self._active_load = None
-        self.store.close()
+        self.history.close()
         super().closeEvent(event)
 

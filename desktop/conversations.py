@@ -1,0 +1,163 @@
+"""Keeps the chat panel and the conversation list in step with the history store.
+
+The window owns the worker and the answer in flight; this object owns which conversation is open
+and everything stored about it (messages, title, system prompt, sampling settings). Before it
+shows another conversation it emits ``switching`` so the window can stop the answer in flight
+and store it as stopped in the conversation it belongs to.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog
+
+from desktop.chat_panel import ChatPanel
+from desktop.chat_settings import ChatSettings
+from desktop.conversation_list import ConversationList
+from desktop.files import save_text
+from desktop.history import HistoryError, HistoryStore
+
+NEW_TITLE = "New chat"  # the store's default title, replaced by the first message
+TITLE_CHARS = 48
+
+
+class ChatHistory(QObject):
+    switching = Signal()  # another conversation is about to be shown
+
+    def __init__(self, chat: ChatPanel, conversations: ConversationList, path: Path,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.chat = chat
+        self.conversations = conversations
+        self.conversation_id: int | None = None
+        self.store = self._open(path)
+        chat.messages_removed.connect(self._forget_messages)
+        chat.system_prompt_changed.connect(self._set_system_prompt)
+        chat.settings_changed.connect(self._set_settings)
+        chat.export_requested.connect(self._choose_export)
+        conversations.selected.connect(self.open_conversation)
+        conversations.new_requested.connect(self.new_conversation)
+        conversations.rename_requested.connect(self.store.rename)
+        conversations.delete_requested.connect(self._delete)
+        conversations.search_changed.connect(lambda _text: self.refresh_list())
+
+    def _open(self, path: Path) -> HistoryStore:
+        try:
+            store = HistoryStore.open(path, recover=True)
+        except HistoryError as error:  # e.g. a newer version's file: leave it untouched
+            self.chat.show_notice(self.tr("{error}. Chats of this session will not be kept.")
+                                  .format(error=error))
+            return HistoryStore.open(Path(tempfile.mkdtemp(prefix="nightlamp-")) / "history.db")
+        if store.recovered_from is not None:
+            self.chat.show_notice(self.tr("The chat history was damaged; it was moved to {path} "
+                                          "and a new one started.").format(
+                path=store.recovered_from))
+        return store
+
+    def start(self) -> None:
+        """Marks answers a crash cut off as interrupted, then opens the newest conversation."""
+        interrupted = self.store.recover_interrupted()
+        if interrupted:
+            self.chat.show_notice(self.tr("{count} answer(s) were interrupted when Nightlamp "
+                                          "last closed; what had arrived is kept.")
+                                  .format(count=interrupted))
+        existing = self.store.list_conversations()
+        if existing:
+            self.open_conversation(existing[0].id)
+        else:
+            self.new_conversation()
+
+    def refresh_list(self) -> None:
+        search = self.conversations.search.text()
+        self.conversations.show_conversations(self.store.list_conversations(search),
+                                              self.conversation_id)
+
+    def new_conversation(self) -> None:
+        self.switching.emit()
+        self.conversation_id = self.store.create_conversation(NEW_TITLE).id
+        self.chat.system_prompt.clear()
+        self.chat.set_settings(ChatSettings())
+        self.chat.set_messages([])
+        self.refresh_list()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            return
+        self.switching.emit()  # the answer in flight is stopped and stored where it belongs
+        self.conversation_id = conversation_id
+        conversation = self.store.get_conversation(conversation_id)
+        self.chat.system_prompt.setText(conversation.system_prompt)
+        self.chat.set_settings(ChatSettings.from_dict(conversation.settings))
+        self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
+                                 "status": m.status}
+                                for m in self.store.messages(conversation_id)])
+        self.refresh_list()
+
+    def _delete(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            self.switching.emit()
+        self.store.delete_conversation(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.conversation_id = None
+            remaining = self.store.list_conversations()
+            if remaining:
+                self.open_conversation(remaining[0].id)
+            else:
+                self.new_conversation()
+        self.refresh_list()
+
+    def _set_system_prompt(self, text: str) -> None:
+        if self.conversation_id is not None:
+            self.store.set_system_prompt(self.conversation_id, text)
+
+    def _set_settings(self, settings: dict[str, Any]) -> None:
+        if self.conversation_id is not None:
+            self.store.set_settings(self.conversation_id, settings)
+
+    def export(self, path: Path) -> bool:
+        """Writes the open conversation as Markdown; False (with a notice) on failure."""
+        if self.conversation_id is None:
+            return False
+        problem = save_text(path, self.store.export_markdown(self.conversation_id))
+        if problem:
+            self.chat.show_notice(problem)
+        return problem is None
+
+    def _choose_export(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self.chat, self.tr("Export conversation"),
+                                              "conversation.md", self.tr("Markdown (*.md)"))
+        if name:
+            self.export(Path(name))
+
+    def _forget_messages(self, ids: list[int]) -> None:
+        if ids:
+            self.store.delete_messages_from(min(ids))
+
+    def begin_answer(self) -> None:
+        """Stores messages the user added since the last answer, titles a new conversation by
+        its first message, and opens the new answer's row (so a crash keeps what streams)."""
+        assert self.conversation_id is not None
+        for message in self.chat.messages[:-1]:
+            if "id" not in message:
+                message["id"] = self.store.add_message(self.conversation_id, message["role"],
+                                                       message["content"]).id
+        conversation = self.store.get_conversation(self.conversation_id)
+        first = next((m["content"] for m in self.chat.messages if m["role"] == "user"), "")
+        if conversation.title == NEW_TITLE and first:
+            self.store.rename(self.conversation_id, first.splitlines()[0][:TITLE_CHARS])
+            self.refresh_list()
+        answer = self.store.begin_assistant_message(self.conversation_id)
+        self.chat.messages[-1]["id"] = answer.id
+
+    def finish_answer(self, status: str, stats: dict[str, Any] | None) -> None:
+        """Stores the streamed answer with how it ended (complete / cancelled / failed)."""
+        answer = self.chat.messages[-1] if self.chat.messages else None
+        if answer is not None and answer.get("status") == "streaming" and "id" in answer:
+            self.store.finish_message(answer["id"], answer["content"], status, stats)
+
+    def close(self) -> None:
+        self.store.close()
