@@ -22,9 +22,9 @@ DOCUMENT_SUFFIXES = (".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf
 
 
 class DocumentLoader(QObject):
-    """``load(path)`` -> ``loaded(request, name, text, pages)`` or ``failed(request, message)``."""
+    """``load(path)`` -> ``loaded(request, path, text, pages)`` or ``failed(request, message)``."""
 
-    loaded = Signal(int, str, str, int)  # request, file name, plain text, pages (0 = none)
+    loaded = Signal(int, str, str, int)  # request, file path, plain text, pages (0 = none)
     failed = Signal(int, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -55,7 +55,7 @@ class DocumentLoader(QObject):
             self._emit(self.failed, request, f"{path.name}: could not be read ({error})")
             return
         if not cancel.is_set() and request == self._request:
-            self._emit(self.loaded, request, path.name, document.text(), document.pages or 0)
+            self._emit(self.loaded, request, str(path), document.text(), document.pages or 0)
 
     @staticmethod
     def _emit(signal: SignalInstance, *values: object) -> None:

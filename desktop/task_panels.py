@@ -2,17 +2,20 @@
 
 Both share one layout (input, options, Run / Stop / Copy / Save, progress, output) and say what
 they want through ``run_requested``: Summarize asks for the engine's summarizer (extractive,
-abstractive map-reduce, or auto), Translate for prompts to an instruct model, part by part.
+abstractive map-reduce, or auto), Translate for the engine's translation pipeline (a dedicated
+translation model or any instruct model, with the text's structure kept).
 Documents (txt, md, html, pdf, docx) are opened or dropped onto the input and read by the engine's
 readers on another thread (desktop.document_loader).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtCore import QLocale, QMimeData, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,14 +32,11 @@ from PySide6.QtWidgets import (
 
 from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
 from desktop.files import save_text
+from engine.language import language_name
 
-LANGUAGES = ["English", "Simplified Chinese", "French", "German", "Spanish", "Italian",
-             "Portuguese", "Japanese", "Korean", "Russian"]
-# A translation request holds whole paragraphs up to about this many characters, so a long
-# document goes through a small model's context part by part and progress can be shown.
-PART_CHARS = 1200
-
-Messages = list[dict[str, str]]
+# The languages offered first (BCP-47); a dedicated model refuses pairs it wasn't trained for.
+LANGUAGE_TAGS = ("en", "zh", "fr", "de", "es", "it", "pt", "ja", "ko", "ru", "nl", "pl", "tr",
+                 "vi", "id", "ar", "hi", "uk", "sv", "el", "he", "th")
 
 
 def dropped_file(mime: QMimeData) -> Path | None:
@@ -47,19 +47,13 @@ def dropped_file(mime: QMimeData) -> Path | None:
     return None
 
 
-def paragraph_parts(text: str, limit: int = PART_CHARS) -> list[str]:
-    """Groups blank-line-separated paragraphs into parts of at most ``limit`` characters (a
-    longer paragraph is a part of its own); joining the parts with blank lines gives the text
-    back."""
-    parts: list[str] = []
-    for paragraph in (p.strip() for p in text.split("\n\n")):
-        if not paragraph:
-            continue
-        if parts and len(parts[-1]) + len(paragraph) + 2 <= limit:
-            parts[-1] += "\n\n" + paragraph
-        else:
-            parts.append(paragraph)
-    return parts
+def language_label(tag: str) -> str:
+    """A language's name in its own language ("Deutsch", "中文"), as pickers usually show them;
+    our English name where Qt has none."""
+    if tag == "en":
+        return "English"  # Qt's native name is "American English"
+    native = QLocale(tag).nativeLanguageName() if tag not in ("und", "auto") else ""
+    return native[:1].upper() + native[1:] if native else language_name(tag)
 
 
 class DocumentInput(QPlainTextEdit):
@@ -115,7 +109,8 @@ class TaskPanel(QWidget):
         layout.addWidget(self.result, 3)
         layout.addLayout(actions)
         self._text = ""
-        self.document_name = ""  # the file the input came from, for summaries' prompts
+        self.document: Path | None = None  # the file the input came from, while unedited
+        self.document_text = ""
         self.loader = DocumentLoader(self)
         self.loader.loaded.connect(self._on_document)
         self.loader.failed.connect(self._on_document_failed)
@@ -187,6 +182,12 @@ class TaskPanel(QWidget):
     def result_text(self) -> str:
         return self._text
 
+    def unedited_document(self) -> Path | None:
+        """The opened file, if the input still holds exactly what was read from it."""
+        if self.document is not None and self.source.toPlainText() == self.document_text:
+            return self.document
+        return None
+
     # Documents ---------------------------------------------------------------------------
 
     def load_file(self, path: Path) -> None:
@@ -198,9 +199,10 @@ class TaskPanel(QWidget):
         self.notice.setText(self.tr("Reading {name}…").format(name=path.name))
         self.loader.load(path)
 
-    def _on_document(self, _request: int, name: str, text: str, pages: int) -> None:
+    def _on_document(self, _request: int, path: str, text: str, pages: int) -> None:
         self.reading = False
-        self.document_name = name
+        self.document, self.document_text = Path(path), text
+        name = self.document.name
         self.source.setPlainText(text)
         if pages:
             self.notice.setText(self.tr("{name}: {pages} pages, {count} characters").format(
@@ -269,14 +271,10 @@ class SummarizePanel(TaskPanel):
         self.options.insertWidget(2, self.length)
         self.options.insertWidget(3, QLabel(self.tr("Method:")))
         self.options.insertWidget(4, self.method)
-        self.source.textChanged.connect(self._forget_document_name)
-
-    def _forget_document_name(self) -> None:
-        if not self.reading and not self.source.toPlainText():
-            self.document_name = ""
 
     def request(self, text: str) -> dict[str, Any]:
-        return {"summary": {"text": text, "name": self.document_name or "text",
+        document = self.unedited_document()
+        return {"summary": {"text": text, "name": document.name if document else "text",
                             "method": self.method.currentData(),
                             "length": self.length.currentData()}}
 
@@ -289,30 +287,76 @@ class SummarizePanel(TaskPanel):
 
 
 class TranslatePanel(TaskPanel):
+    """Text or a document through the engine's translation pipeline: the structure (paragraphs,
+    lists, code, HTML tags, DOCX formatting) is kept; an opened file is translated as a file, so
+    Save writes the same format (a .docx stays a .docx)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("Translate"), parent)
         self.setAcceptDrops(True)
         self.source.setPlaceholderText(self.tr(
             "Text to translate, or open or drop a document…"))
         self.source_language = QComboBox()
-        self.source_language.addItem(self.tr("Detect language"), "")
-        for language in LANGUAGES:
-            self.source_language.addItem(language, language)
+        self.source_language.addItem(self.tr("Detect language"), "auto")
         self.target = QComboBox()
-        self.target.addItems(LANGUAGES)
+        for tag in LANGUAGE_TAGS:
+            self.source_language.addItem(language_label(tag), tag)
+            self.target.addItem(language_label(tag), tag)
         self.options.insertWidget(1, QLabel(self.tr("From:")))
         self.options.insertWidget(2, self.source_language)
         self.options.insertWidget(3, QLabel(self.tr("Into:")))
         self.options.insertWidget(4, self.target)
+        self._outputs = Path(tempfile.mkdtemp(prefix="nightlamp-translations-"))
+        self.translated_file: Path | None = None
 
     def request(self, text: str) -> dict[str, Any]:
-        return {"parts": self.parts(text)}
+        self.translated_file = None
+        job: dict[str, Any] = {"source": self.source_language.currentData(),
+                               "target": self.target.currentData()}
+        document = self.unedited_document()
+        if document is not None:
+            suffix = ".md" if document.suffix.lower() == ".pdf" else document.suffix.lower()
+            job.update(path=str(document),
+                       output=str(self._outputs / f"{document.stem}.{job['target']}{suffix}"))
+        else:
+            job.update(text=text)
+        return {"translation": job}
 
-    def parts(self, text: str) -> list[Messages]:
-        target = self.target.currentText()
-        source = self.source_language.currentData()
-        ask = f"Translate from {source} into {target}" if source else f"Translate into {target}"
-        system = {"role": "system", "content": "You are a translator. Reply with the "
-                  "translation only, keeping the formatting."}
-        return [[system, {"role": "user", "content": f"{ask}:\n\n{part}"}]
-                for part in paragraph_parts(text)]
+    def finish(self, status: str, message: str = "", stats: dict[str, Any] | None = None,
+               ) -> None:
+        if stats and stats.get("translation") is not None and status != "cancelled":
+            self._text = stats["translation"]
+            output = stats.get("output")
+            self.translated_file = Path(output) if output else None
+            self.notice.setText(self.describe(stats))
+        super().finish(status, message, None)
+
+    def describe(self, stats: dict[str, Any]) -> str:
+        line = self.tr("{source} → {target} · {segments} segments · {seconds:.1f} s").format(
+            source=language_label(stats.get("source", "?")),
+            target=language_label(stats.get("target", "?")),
+            segments=stats.get("segments", 0), seconds=stats.get("seconds", 0.0))
+        flagged = stats.get("flagged", 0)
+        if flagged:
+            line += self.tr(" · {count} kept untranslated or to check").format(count=flagged)
+        return line
+
+    def _choose_save(self) -> None:
+        if self.translated_file is None or not self.translated_file.is_file():
+            super()._choose_save()
+            return
+        name, _ = QFileDialog.getSaveFileName(self, self.tr("Save the translation"),
+                                              self.translated_file.name)
+        if name:
+            self.save_translated_file(Path(name))
+
+    def save_translated_file(self, path: Path) -> bool:
+        """Copies the translated document (same format as the opened one) to ``path``."""
+        assert self.translated_file is not None
+        try:
+            shutil.copyfile(self.translated_file, path)
+        except OSError as error:
+            self.notice.setText(self.tr("{name}: cannot be saved ({error})").format(
+                name=path.name, error=error.strerror))
+            return False
+        return True

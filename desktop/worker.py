@@ -19,8 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from desktop.tasks import summary_job, translation_job
 from engine.conversation import fit_to_context
-from engine.documents import read_text
 from engine.errors import EngineError
 from engine.generation import GenerationConfig, TextChunk, generate
 from engine.model import Model, load_model
@@ -32,6 +32,7 @@ LoadFunction = Callable[..., Model]
 GenerateFunction = Callable[..., Iterator[TextChunk]]
 FitFunction = Callable[..., tuple[list[dict[str, str]], int]]
 SummarizeFunction = Callable[..., SummaryResult]
+TaskFunction = Callable[..., tuple[str, dict[str, Any]]]
 # Tokens kept free for the answer when old turns are left out of a long conversation's prompt.
 ANSWER_RESERVE = 256
 # Models kept loaded at once: a different model per panel switches without reloading, while
@@ -44,9 +45,9 @@ class InferenceWorker(QObject):
 
     Requests (connect from the UI, delivered queued): ``load_model_requested(request_id, spec,
     device)``, ``generate_requested(request_id, task, params)`` where params has ``prompt`` (text
-    or chat messages) and ``config`` (a GenerationConfig), or ``parts`` (several prompts answered
-    in turn), or ``summary`` (``text``, ``name``, ``method``, ``length``: a document summary, whose
-    ``finished`` stats carry the final ``summary``); with ``model`` (a spec, "" = default)
+    or chat messages) and ``config`` (a GenerationConfig); or ``summary`` / ``translation``: a
+    panel's job (desktop.tasks), whose ``finished`` stats carry the final text; with ``model``
+    (a spec, "" = default)
     and ``device`` it first switches to that model, announcing it with ``model_loaded``.
     Answers: ``model_loaded(request_id, info)``, ``token_generated(request_id, text)``,
     ``finished(request_id, reason, stats)``, ``failed(request_id, message)``,
@@ -68,13 +69,15 @@ class InferenceWorker(QObject):
     def __init__(self, load: LoadFunction = load_model,
                  generate_fn: GenerateFunction = generate,
                  fit_context: FitFunction = fit_to_context,
-                 summarize_fn: SummarizeFunction = summarize) -> None:
+                 summarize_fn: SummarizeFunction = summarize,
+                 translate_fn: TaskFunction = translation_job) -> None:
         super().__init__()  # no parent: it is moved to its own thread
         self.cancel_event = threading.Event()
         self._load = load
         self._generate = generate_fn
         self._fit = fit_context
         self._summarize = summarize_fn
+        self._translate = translate_fn
         self._model: Model | None = None
         self._loaded: OrderedDict[tuple[str, str], Model] = OrderedDict()
         self.load_model_requested.connect(self._on_load)
@@ -143,7 +146,11 @@ class InferenceWorker(QObject):
             return
         self.cancel_event.clear()
         if summary:
-            self._summary(request_id, summary)
+            self._task(request_id, summary_job, summary,
+                       lambda text: self.token_generated.emit(request_id, text), self._summarize)
+            return
+        if params.get("translation"):
+            self._task(request_id, self._translate, params["translation"])
             return
         assert self._model is not None
         config = params.get("config") or GenerationConfig()
@@ -158,47 +165,31 @@ class InferenceWorker(QObject):
                 prompt, dropped = self._fit(self._model, prompt, reserve)
                 if dropped:
                     self.context_trimmed.emit(request_id, dropped)
-            # A long text comes as parts (e.g. paragraphs to translate): answered one after
-            # another, as one answer, with progress per part.
-            parts = params.get("parts") or [prompt]
-            totals: list[dict[str, Any]] = []
-            for index, part in enumerate(parts):
-                if len(parts) > 1:
-                    self.progress.emit(request_id, "part", index, len(parts))
-                    if index:
-                        self.token_generated.emit(request_id, "\n\n")
-                reason, stats = self._answer(request_id, part, config)
-                totals.append(stats)
-                if reason == "cancelled":
-                    break
-            if len(parts) > 1:
-                self.progress.emit(request_id, "part", len(totals), len(parts))
-            self.finished.emit(request_id, reason, _combined(totals))
+            reason, stats = self._answer(request_id, prompt, config)
+            self.finished.emit(request_id, reason, stats)
         except EngineError as error:
             self.failed.emit(request_id, str(error))
         except Exception as error:
             logger.exception("%s request %d failed", task, request_id)
             self.failed.emit(request_id, f"generation failed: {error}")
 
-    def _summary(self, request_id: int, request: dict[str, Any]) -> None:
-        """A document summary: parts as progress, the final pass's tokens as they come."""
+    def _task(self, request_id: int, job: Callable[..., tuple[str, dict[str, Any]]],
+              request: dict[str, Any], *callbacks: Any) -> None:
+        """Runs a panel's job (desktop.tasks); every outcome ends the request."""
+        def progress(stage: str, done: int, total: int) -> None:
+            self.progress.emit(request_id, stage, done, total)
+
         try:
-            result = self._summarize(
-                read_text(request["text"], request.get("name") or "text"), self._model,
-                request.get("method", "auto"), request.get("length", "medium"),
-                should_stop=self.cancel_event.is_set,
-                progress=lambda stage, done, total: self.progress.emit(request_id, stage, done,
-                                                                       total),
-                on_text=lambda text: self.token_generated.emit(request_id, text))
+            reason, stats = job(request, self._model, self.cancel_event.is_set, progress,
+                                *callbacks)
         except EngineError as error:
             self.failed.emit(request_id, str(error))
             return
-        except Exception as error:
-            logger.exception("summary request %d failed", request_id)
-            self.failed.emit(request_id, f"summarizing failed: {error}")
+        except Exception as error:  # the UI must hear about every request, whatever happened
+            logger.exception("request %d failed", request_id)
+            self.failed.emit(request_id, f"it failed: {error}")
             return
-        self.finished.emit(request_id, "cancelled" if result.cancelled else "stop",
-                           asdict(result))
+        self.finished.emit(request_id, reason, stats)
 
     def _answer(self, request_id: int, prompt: Any,
                 config: GenerationConfig) -> tuple[str, dict[str, Any]]:
@@ -210,19 +201,6 @@ class InferenceWorker(QObject):
             if chunk.finish_reason is not None:
                 return chunk.finish_reason, asdict(chunk.stats) if chunk.stats else {}
         return "stop", {}
-
-
-def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
-    """One answer's stats from its parts': first-token time of the first, overall speed."""
-    stats = [s for s in stats if s]
-    if len(stats) <= 1:
-        return stats[0] if stats else {}
-    tokens = sum(s["completion_tokens"] for s in stats)
-    decode_s = sum(s["completion_tokens"] / s["tokens_per_s"] for s in stats if s["tokens_per_s"])
-    return {**stats[0], "completion_tokens": tokens,
-            "prompt_tokens": sum(s["prompt_tokens"] for s in stats),
-            "total_s": sum(s["total_s"] for s in stats),
-            "tokens_per_s": tokens / decode_s if decode_s else 0.0}
 
 
 class WorkerThread:

@@ -3,8 +3,9 @@
 Three layouts load: Nightlamp's own (``nightlamp.json``), onnxruntime-genai's model builder
 (``genai_config.json``), and Optimum / transformers.js exports (``config.json`` next to
 ``model.onnx``, ``decoder_model_merged.onnx`` or ``onnx/model.onnx`` with
-``past_key_values.N.key/value`` inputs). Foreign configs are read as plain JSON only; nothing in a
-model folder is ever executed.
+``past_key_values.N.key/value`` inputs; encoder-decoders such as Marian with
+``encoder_model.onnx`` and a decoder with past, when a ``tokenizer.json`` is there). Foreign
+configs are read as plain JSON only; nothing in a model folder is ever executed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelFormatError, ModelNotFoundError
-from engine.manifest import MANIFEST_NAME, IONames, KVCacheSpec, Manifest, read_manifest
+from engine.manifest import (
+    MANIFEST_NAME,
+    EncoderDecoderSpec,
+    IONames,
+    KVCacheSpec,
+    Manifest,
+    read_manifest,
+)
 
 GENAI_CONFIG = "genai_config.json"
 OPTIMUM_DECODER_FILES = (
@@ -176,6 +184,84 @@ def manifest_from_optimum(folder: Path, decoder_file: str) -> Manifest:
                           _eos_ids(config.get("eos_token_id"), generation.get("eos_token_id")))
 
 
+def optimum_seq2seq_files(folder: Path) -> tuple[str, str, str | None] | None:
+    """(encoder, decoder, decoder_with_past or None) of an Optimum encoder-decoder export.
+
+    Looks in the folder and in ``onnx/`` (transformers.js); prefers the decoder /
+    decoder-with-past pair over the merged decoder. None when there is no such export.
+    """
+    for base in ("", "onnx/"):
+        if not (folder / f"{base}encoder_model.onnx").is_file():
+            continue
+        encoder = f"{base}encoder_model.onnx"
+        pair = (f"{base}decoder_model.onnx", f"{base}decoder_with_past_model.onnx")
+        if all((folder / name).is_file() for name in pair):
+            return encoder, pair[0], pair[1]
+        if (folder / f"{base}decoder_model_merged.onnx").is_file():
+            return encoder, f"{base}decoder_model_merged.onnx", None
+        if (folder / pair[0]).is_file():
+            raise ModelFormatError(
+                f"{folder}: has {pair[0]} but neither {pair[1]} nor a merged decoder; export the "
+                "model with past key values (optimum-cli export onnx --task "
+                "text2text-generation-with-past)")
+    return None
+
+
+def is_encoder_decoder_config(config: dict[str, Any]) -> bool:
+    return config.get("model_type") == "marian" or config.get("is_encoder_decoder") is True
+
+
+def manifest_from_optimum_seq2seq(folder: Path, files: tuple[str, str, str | None],
+                                  tokenizer_file: str = "tokenizer.json",
+                                  target_tokenizer_file: str | None = None) -> Manifest:
+    """Manifest for an Optimum export of a Marian-family encoder-decoder.
+
+    Run through the engine's Optimum adapter (``layout: optimum``). The folder needs a
+    ``tokenizers`` JSON; Optimum copies only Marian's SentencePiece files, which ``nightlamp
+    models import`` converts.
+    """
+    path = folder / "config.json"
+    config = read_json_object(path)
+    if not (folder / tokenizer_file).is_file():
+        raise ModelFormatError(
+            f"{folder}: an Optimum encoder-decoder export without {tokenizer_file} (Marian ships "
+            f"SentencePiece files only); import it with `nightlamp models import {folder}`, "
+            "which converts them")
+    layers = _require_int(path, config, "decoder_layers")
+    heads = _require_int(path, config, "decoder_attention_heads")
+    d_model = _require_int(path, config, "d_model")
+    pad = config.get("pad_token_id")
+    start = config.get("decoder_start_token_id", pad)
+    max_positions = int(config.get("max_position_embeddings") or 512)
+    tokens = hf_special_tokens(folder)
+    manifest = Manifest(
+        name=folder.name,
+        architecture="encoder-decoder",
+        decoder_file=files[1],
+        tokenizer_file=tokenizer_file,
+        vocab_size=_require_int(path, config, "vocab_size"),
+        context_length=max_positions,
+        kv_cache=KVCacheSpec(num_layers=layers, num_kv_heads=heads, head_dim=d_model // heads,
+                             past_key="past_key_values.{layer}.decoder.key",
+                             past_value="past_key_values.{layer}.decoder.value",
+                             present_key="present.{layer}.decoder.key",
+                             present_value="present.{layer}.decoder.value"),
+        eos_token=tokens["eos"] or "</s>",
+        pad_token=tokens["pad"] or "<pad>",
+        tasks=("translate",),
+        source={"format": "optimum", "model_type": config.get("model_type")},
+        encoder_decoder=EncoderDecoderSpec(
+            num_layers=layers, num_heads=heads, head_dim=d_model // heads,
+            encoder_file=files[0], target_tokenizer_file=target_tokenizer_file,
+            # Marian starts decoding with the pad token; by id when the config names one.
+            decoder_start_token=f"<id:{start}>" if isinstance(start, int) else "<pad>",
+            max_source_length=max_positions, layout="optimum",
+            decoder_with_past_file=files[2],
+        ),
+    )
+    return manifest
+
+
 def read_model_folder(folder: Path) -> Manifest:
     """The manifest of a model folder of any supported layout.
 
@@ -189,6 +275,10 @@ def read_model_folder(folder: Path) -> Manifest:
         manifest = read_manifest(folder)
     elif (folder / GENAI_CONFIG).is_file():
         manifest = manifest_from_genai(folder)
+    elif (folder / "config.json").is_file() and is_encoder_decoder_config(
+            read_json_object(folder / "config.json")) and (
+            seq2seq := optimum_seq2seq_files(folder)):
+        manifest = manifest_from_optimum_seq2seq(folder, seq2seq)
     elif (folder / "config.json").is_file() and (
         found := next((f for f in OPTIMUM_DECODER_FILES if (folder / f).is_file()), None)
     ):

@@ -73,6 +73,9 @@ class Generator:
 
     def __init__(self, model: Model, config: GenerationConfig,
                  should_stop: ShouldStop | None = None) -> None:
+        if model.manifest.architecture == "encoder-decoder":
+            raise ConfigError(f"{model.name} is a translation (encoder-decoder) model: it "
+                              "translates ('nightlamp translate'), it does not chat or complete")
         self.model = model
         self.config = config
         self.should_stop = should_stop or _never

@@ -67,6 +67,47 @@ class IONames:
     logits: str = "logits"
 
 
+SEQ2SEQ_LAYOUTS = ("nightlamp", "optimum")
+
+
+@dataclass(frozen=True)
+class EncoderDecoderSpec:
+    """The encoder half of an ``encoder-decoder`` model (``encoder_decoder`` in the manifest).
+
+    Nightlamp layout (contract, see ``training/seq2seq_graph.py``): the encoder returns the
+    cross-attention keys/values of every decoder layer (``cross_key``/``cross_value``, shape
+    (batch, num_heads, source_length, head_dim)) and the decoder takes them as inputs. The
+    ``optimum`` layout (Optimum's ``encoder_model.onnx`` + ``decoder_model.onnx`` /
+    ``decoder_with_past_model.onnx`` or ``decoder_model_merged.onnx``) is only ever read from an
+    Optimum export folder or an import of one; its two extra fields are written only for it.
+    """
+
+    num_layers: int  # decoder layers
+    num_heads: int  # decoder attention heads
+    head_dim: int  # d_model / num_heads
+    encoder_file: str = "encoder.onnx"
+    target_tokenizer_file: str | None = None  # None: the source tokenizer serves both sides
+    decoder_start_token: str = "<pad>"  # first decoder input (Marian: the pad token)
+    cross_key: str = "cross.{layer}.key"
+    cross_value: str = "cross.{layer}.value"
+    source_languages: tuple[str, ...] = ()  # BCP-47 tags; may be empty
+    target_languages: tuple[str, ...] = ()
+    max_source_length: int = 512  # longer sources are truncated (the position table's size)
+    layout: str = "nightlamp"  # "optimum": Optimum's files and names, run through an adapter
+    decoder_with_past_file: str | None = None  # optimum only, when not merged
+
+    def cross_names(self, layer: int) -> tuple[str, str]:
+        return self.cross_key.format(layer=layer), self.cross_value.format(layer=layer)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["source_languages"] = list(self.source_languages)
+        data["target_languages"] = list(self.target_languages)
+        if self.layout == "nightlamp":
+            del data["layout"], data["decoder_with_past_file"]
+        return data
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Everything the engine needs to run a model folder."""
@@ -89,6 +130,7 @@ class Manifest:
     tasks: tuple[str, ...] = ("complete",)
     license: str = "unknown"
     source: dict[str, Any] = field(default_factory=dict)
+    encoder_decoder: EncoderDecoderSpec | None = None  # set for architecture "encoder-decoder"
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -96,6 +138,10 @@ class Manifest:
         data["recurrent_state"] = [asdict(s) for s in self.recurrent_state]
         data["stop_tokens"] = list(self.stop_tokens)
         data["tasks"] = list(self.tasks)
+        if self.encoder_decoder is None:
+            del data["encoder_decoder"]  # decoder-only manifests look exactly as before
+        else:
+            data["encoder_decoder"] = self.encoder_decoder.to_json()
         return data
 
 
@@ -200,6 +246,12 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
         raise top.fail("kv_cache", "an object describing the KV cache for a decoder-transformer")
     if architecture == "decoder-lstm" and not states:
         raise top.fail("recurrent_state", "a non-empty list for a decoder-lstm")
+    encoder_decoder = None
+    if architecture == "encoder-decoder":
+        if kv_cache is None:
+            raise top.fail("kv_cache", "an object describing the decoder's self-attention cache "
+                                       "for an encoder-decoder")
+        encoder_decoder = _encoder_decoder(top.child("encoder_decoder"))
     files = top.child("files")
     source = data.get("source", {})
     if not isinstance(source, dict):
@@ -223,6 +275,30 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
         tasks=top.text_list("tasks") or ("complete",),
         license=top.text("license", "unknown"),
         source=source,
+        encoder_decoder=encoder_decoder,
+    )
+
+
+def _encoder_decoder(reader: _FieldReader) -> EncoderDecoderSpec:
+    target = reader.data.get("target_tokenizer_file")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise reader.fail("target_tokenizer_file", "a file name or null")
+    layout = reader.text("layout", "nightlamp", choices=SEQ2SEQ_LAYOUTS)
+    with_past = reader.optional_text("decoder_with_past_file")
+    return EncoderDecoderSpec(
+        num_layers=reader.positive_int("num_layers"),
+        num_heads=reader.positive_int("num_heads"),
+        head_dim=reader.positive_int("head_dim"),
+        encoder_file=reader.text("encoder_file", "encoder.onnx"),
+        target_tokenizer_file=target,
+        decoder_start_token=reader.text("decoder_start_token", "<pad>"),
+        cross_key=_name_template(reader, "cross_key", EncoderDecoderSpec.cross_key),
+        cross_value=_name_template(reader, "cross_value", EncoderDecoderSpec.cross_value),
+        source_languages=reader.text_list("source_languages"),
+        target_languages=reader.text_list("target_languages"),
+        max_source_length=reader.positive_int("max_source_length", 512),
+        layout=layout,
+        decoder_with_past_file=with_past,
     )
 
 

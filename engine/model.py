@@ -140,6 +140,10 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
                threads: int | None = None, context_length: int | None = None) -> Model:
     """Loads a model folder (path or store name; None for the default model).
 
+    Encoder-decoder folders return an ``engine.seq2seq.Seq2SeqModel`` (a Model subclass whose
+    ``session`` is the decoder and ``tokenizer`` the source tokenizer); use
+    ``engine.seq2seq.translate_batch`` with it.
+
     Args:
         spec: folder path, model name in the store, or None for the default model.
         device: ``auto`` (CUDA when usable, else CPU), ``cpu`` or ``cuda``.
@@ -157,6 +161,11 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
             raise ConfigError(f"context length must be at least 2 tokens (got {context_length})")
         manifest = replace(manifest, context_length=min(context_length, manifest.context_length))
     check_fits(folder, manifest, manifest.context_length)
+    if manifest.architecture == "encoder-decoder":
+        # Imported here: engine.seq2seq builds on this module (Model, _session).
+        from engine.seq2seq import load_seq2seq
+
+        return load_seq2seq(folder, manifest, device, threads)
     manifest_path = manifest_source(folder)
     tokenizer = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
     if tokenizer.vocab_size > manifest.vocab_size:

@@ -43,6 +43,7 @@ class ExportVerificationError(EngineError):
 class ExportResult:
     folder: Path
     report: VerifyReport
+    example: str = ""  # a command that tries the exported model
 
 
 def _numpy_weights(model: nn.Module) -> dict[str, np.ndarray]:
@@ -88,6 +89,11 @@ def export_checkpoint(checkpoint: Path, out: Path, quantize: str = "none",
         raise ConfigError(f"unknown --quantize {quantize!r}; choose one of: "
                           f"{', '.join(QUANTIZATIONS)}")
     info = ckpt.read_checkpoint_info(checkpoint)
+    if info.arch == ckpt.SEQ2SEQ:
+        # Imported here: translation_export builds on this module's result and error types.
+        from training.translation_export import export_translation
+
+        return export_translation(checkpoint, out, quantize, overwrite)
     model = ckpt.build_model(info.arch, info.model_config())
     ckpt.load_weights(checkpoint, model)
     model.eval()
@@ -124,4 +130,5 @@ def export_checkpoint(checkpoint: Path, out: Path, quantize: str = "none",
                 f"(max logit diff {report.max_abs_logit_diff:.3g}); nothing was written; "
                 "please report this with the checkpoint"
             )
-    return ExportResult(out.expanduser().resolve(), report)
+    folder = out.expanduser().resolve()
+    return ExportResult(folder, report, f'nightlamp generate -m {folder} "Once upon a time"')

@@ -38,8 +38,10 @@ def register(subcommands: Any) -> None:
     remove.set_defaults(handler=run_remove)
     imports = actions.add_parser(
         "import", help="import a .gguf file or a Hugging Face folder",
-        description="Import a GGUF file (Llama family, Qwen2) or a Hugging Face folder "
-                    "(config.json + *.safetensors + tokenizer.json) into the model store.",
+        description="Import a GGUF file (Llama family, Qwen2), a Hugging Face folder "
+                    "(config.json + *.safetensors + tokenizer.json), a Marian / OPUS-MT "
+                    "translation folder (+ source.spm, target.spm, vocab.json) or an Optimum "
+                    "Marian ONNX export into the model store.",
     )
     imports.add_argument("path", type=Path)
     imports.add_argument("--name", help="store name (default: from the file or folder)")

@@ -95,19 +95,7 @@ def read_document(path: Path, limits: ReadLimits | None = None,
         supported = " ".join(sorted(SUFFIXES))
         raise guard.fail(f"unsupported file type '{path.suffix or '(none)'}'; "
                          f"supported: {supported}")
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise guard.fail("file not found; check the path") from None
-    except OSError as error:
-        raise guard.fail(f"cannot be read ({error.strerror})") from None
-    if path.is_dir():
-        raise guard.fail("is a folder, not a file")
-    if size == 0:
-        raise guard.fail("the file is empty")
-    if size > limits.max_file_bytes:
-        raise guard.fail(f"too large ({format_size(size)}, limit "
-                         f"{format_size(limits.max_file_bytes)})")
+    check_file(path, guard, limits)
     guard.check()
     try:
         document = _read(path, kind, guard, limits)
@@ -140,3 +128,24 @@ def read_text(text: str, name: str = "pasted text") -> Document:
     if not blocks:
         raise DocumentError(f"{name}: no text to read; paste some text first")
     return Document(name, "text", blocks)
+
+
+def check_file(path: Path, guard: ReadGuard, limits: ReadLimits) -> None:
+    """Refuses a missing, empty, oversized file or a folder before any reading.
+
+    Raises:
+        DocumentError: one line naming the file.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise guard.fail("file not found; check the path") from None
+    except OSError as error:
+        raise guard.fail(f"cannot be read ({error.strerror})") from None
+    if path.is_dir():
+        raise guard.fail("is a folder, not a file")
+    if size == 0:
+        raise guard.fail("the file is empty")
+    if size > limits.max_file_bytes:
+        raise guard.fail(f"too large ({format_size(size)}, limit "
+                         f"{format_size(limits.max_file_bytes)})")

@@ -221,6 +221,10 @@ def declared_encoding(data: bytes) -> str | None:
 def read_html(data: bytes, guard: ReadGuard, limits: ReadLimits) -> list[Block]:
     """An HTML file's visible text as blocks in reading order."""
     text = decode_document(data, guard, limits, declared=declared_encoding(data))
+    # html.parser rescans to the end of the text for every "<" that no ">" follows (quadratic on
+    # "<a <a <a ..."); such a "<" can never start a tag, so it is handed over as text.
+    last = text.rfind(">")
+    text = text[:last + 1] + text[last + 1:].replace("<", "&lt;")
     extractor = _TextExtractor()
     for start in range(0, len(text), _FEED_CHARS):
         guard.check()

@@ -570,77 +570,77 @@
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="250"/>
+        <location filename="../../desktop/task_panels.py" line="252"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="253"/>
+        <location filename="../../desktop/task_panels.py" line="255"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="255"/>
+        <location filename="../../desktop/task_panels.py" line="257"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="255"/>
+        <location filename="../../desktop/task_panels.py" line="257"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="256"/>
+        <location filename="../../desktop/task_panels.py" line="258"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="260"/>
+        <location filename="../../desktop/task_panels.py" line="262"/>
         <source>Automatic</source>
         <translation>自动</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="261"/>
+        <location filename="../../desktop/task_panels.py" line="263"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="262"/>
+        <location filename="../../desktop/task_panels.py" line="264"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="265"/>
+        <location filename="../../desktop/task_panels.py" line="267"/>
         <source>Automatic: the model writes the summary; a long text is first cut down to its key sentences. Model, every part: the model reads the whole text part by part (slower). Key sentences: the text&apos;s own most central sentences, instantly, without a model.</source>
         <translation>自动：由模型撰写摘要；长文本会先精简为关键句。模型逐段阅读：模型分段读完全文（较慢）。关键句：直接选出文本中最核心的句子，无需模型，立即完成。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="270"/>
+        <location filename="../../desktop/task_panels.py" line="272"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="284"/>
+        <location filename="../../desktop/task_panels.py" line="282"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="284"/>
+        <location filename="../../desktop/task_panels.py" line="282"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="285"/>
+        <location filename="../../desktop/task_panels.py" line="283"/>
         <source>key sentences, then the model</source>
         <translation>先选关键句，再由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="286"/>
+        <location filename="../../desktop/task_panels.py" line="284"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="268"/>
+        <location filename="../../desktop/task_panels.py" line="270"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -648,67 +648,67 @@
 <context>
     <name>TaskPanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="94"/>
+        <location filename="../../desktop/task_panels.py" line="88"/>
         <source>Open document…</source>
         <translation>打开文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="96"/>
+        <location filename="../../desktop/task_panels.py" line="90"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="97"/>
+        <location filename="../../desktop/task_panels.py" line="91"/>
         <source>Copy</source>
         <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="98"/>
+        <location filename="../../desktop/task_panels.py" line="92"/>
         <source>Save…</source>
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="154"/>
+        <location filename="../../desktop/task_panels.py" line="149"/>
         <source>Combining the parts</source>
         <translation>正在合并各部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="156"/>
+        <location filename="../../desktop/task_panels.py" line="151"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="168"/>
+        <location filename="../../desktop/task_panels.py" line="163"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="198"/>
+        <location filename="../../desktop/task_panels.py" line="199"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="206"/>
+        <location filename="../../desktop/task_panels.py" line="208"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="209"/>
+        <location filename="../../desktop/task_panels.py" line="211"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="226"/>
+        <location filename="../../desktop/task_panels.py" line="228"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="227"/>
+        <location filename="../../desktop/task_panels.py" line="229"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="233"/>
+        <location filename="../../desktop/task_panels.py" line="235"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -716,29 +716,49 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="293"/>
+        <location filename="../../desktop/task_panels.py" line="295"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="296"/>
+        <location filename="../../desktop/task_panels.py" line="298"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="298"/>
+        <location filename="../../desktop/task_panels.py" line="300"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="303"/>
+        <location filename="../../desktop/task_panels.py" line="305"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="305"/>
+        <location filename="../../desktop/task_panels.py" line="307"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="335"/>
+        <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
+        <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="341"/>
+        <source> · {count} kept untranslated or to check</source>
+        <translation> · {count} 个未翻译或需检查</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="348"/>
+        <source>Save the translation</source>
+        <translation>保存译文</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="359"/>
+        <source>{name}: cannot be saved ({error})</source>
+        <translation>{name}：无法保存（{error}）</translation>
     </message>
 </context>
 <context>

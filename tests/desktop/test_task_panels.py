@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ import pytest
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QGuiApplication
 from tests_desktop_fakes import fake_worker, quick_generate, slow_generate
+from translate_fakes import FakeTranslator
 
 from desktop.main_window import MainWindow
-from desktop.task_panels import SummarizePanel, TranslatePanel, paragraph_parts
+from desktop.task_panels import SummarizePanel, TranslatePanel
 
 
 @pytest.fixture
@@ -67,15 +69,22 @@ def test_extractive_summaries_need_no_model(qtbot: Any, windows: list[MainWindow
     assert panel.notice.text().startswith("key sentences")
 
 
-@pytest.mark.parametrize("window", ["slow"], indirect=True)
-def test_stop_ends_a_translation(qtbot: Any, window: MainWindow) -> None:
+def test_stop_ends_a_translation(qtbot: Any, window: MainWindow,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = FakeTranslator(answer=lambda segment, strict: time.sleep(0.05) or segment.upper(),
+                          batch_size=1)
+    monkeypatch.setattr("desktop.tasks.make_translator", lambda model: slow)
     panel = window.translate
-    panel.source.setPlainText("Bonjour")
+    panel.source.setPlainText("\n\n".join(f"The lamp {i} is bright." for i in range(200)))
+    panel.target.setCurrentIndex(panel.target.findData("de"))
     panel.run_button.click()
-    qtbot.waitUntil(lambda: panel.result_text() != "", timeout=5000)
+    qtbot.waitUntil(lambda: len(slow.calls) > 2, timeout=5000)
+    started = time.perf_counter()
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=2000)
+    assert time.perf_counter() - started < 0.5
     assert panel.notice.text() == "Stopped."
+    assert len(slow.calls) < 50
 
 
 def test_prompts_carry_the_options(qtbot: Any) -> None:
@@ -86,35 +95,63 @@ def test_prompts_carry_the_options(qtbot: Any) -> None:
     summarize.method.setCurrentIndex(summarize.method.findData("extractive"))
     assert summarize.request("text") == {"summary": {
         "text": "text", "name": "text", "method": "extractive", "length": "short"}}
-    translate.target.setCurrentText("French")
-    (part,) = translate.parts("Hello")
-    assert part[-1]["content"].startswith("Translate into French")
-    translate.source_language.setCurrentIndex(translate.source_language.findData("German"))
-    assert translate.parts("Hallo")[0][-1]["content"].startswith(
-        "Translate from German into French")
+    translate.target.setCurrentIndex(translate.target.findData("fr"))
+    assert translate.request("Hello") == {"translation": {
+        "source": "auto", "target": "fr", "text": "Hello"}}
+    translate.source_language.setCurrentIndex(translate.source_language.findData("de"))
+    assert translate.request("Hallo")["translation"]["source"] == "de"
 
 
-def test_paragraph_parts_keep_every_paragraph_in_order() -> None:
-    paragraphs = [f"Paragraph {i} " + "word " * (20 * i) for i in range(12)]
-    text = "\n\n".join(paragraphs)
-    parts = paragraph_parts(text, limit=300)
-    assert len(parts) > 3
-    assert all(len(part) <= 300 or "\n\n" not in part for part in parts)
-    assert "\n\n".join(parts) == "\n\n".join(p.strip() for p in paragraphs)
+@pytest.fixture
+def fake_mt(monkeypatch: pytest.MonkeyPatch) -> FakeTranslator:
+    """The translation pipeline runs for real, with a word-by-word English-to-German model."""
+    translator = FakeTranslator()
+    monkeypatch.setattr("desktop.tasks.make_translator", lambda model: translator)
+    return translator
 
 
-def test_a_long_translation_runs_part_by_part_with_progress(qtbot: Any,
-                                                            window: MainWindow) -> None:
+def test_translation_keeps_the_structure_and_reports(qtbot: Any, window: MainWindow,
+                                                     fake_mt: FakeTranslator) -> None:
     panel = window.translate
-    seen: list[tuple[int, int]] = []
-    panel.show_progress = (  # type: ignore[method-assign]
-        lambda stage, done, total: seen.append((done, total)))
-    panel.source.setPlainText("\n\n".join(["A paragraph of text. " * 30] * 4))
+    seen: list[str] = []
+    window.worker.progress.connect(lambda _request, stage, done, total: seen.append(stage))
+    panel.source.setPlainText("# The lamp\n\nThe lamp is bright.\n\n- one\n- two\n\n"
+                              "```\nthe code\n```")
+    panel.target.setCurrentIndex(panel.target.findData("de"))
     panel.run_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
-    # quick_generate answers each part with five tokens; parts are separated by a blank line
-    assert panel.result_text() == "\n\n".join(["w0 w1 w2 w3 w4 "] * 4)
-    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+    assert panel.result_text() == ("# Die Lampe\n\nDie Lampe ist hell.\n\n- eins\n- zwei\n\n"
+                                   "```\nthe code\n```")
+    assert "part" in seen
+    assert "English → Deutsch" in panel.notice.text() and "segments" in panel.notice.text()
+    assert panel.translated_file is None  # pasted text: nothing written
+
+
+def test_an_opened_docx_is_translated_as_a_docx(qtbot: Any, window: MainWindow,
+                                                fake_mt: FakeTranslator, tmp_path: Path) -> None:
+    import docx
+
+    source = tmp_path / "notes.docx"
+    made = docx.Document()
+    paragraph = made.add_paragraph("The ")
+    paragraph.add_run("lamp").bold = True
+    paragraph.add_run(" is bright.")
+    made.save(str(source))
+    panel = window.translate
+    panel.load_file(source)
+    qtbot.waitUntil(lambda: not panel.reading, timeout=20_000)
+    panel.target.setCurrentIndex(panel.target.findData("de"))
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    assert "Lampe" in panel.result_text()
+    assert panel.translated_file is not None and panel.translated_file.suffix == ".docx"
+    saved = tmp_path / "notes.de.docx"
+    assert panel.save_translated_file(saved)
+    runs = docx.Document(str(saved)).paragraphs[0].runs
+    assert "".join(run.text for run in runs) == "Die Lampe ist hell."
+    assert [run.text for run in runs if run.bold] == ["Lampe"]  # formatting kept
+    panel.source.setPlainText(panel.source.toPlainText() + " Edited.")
+    assert "text" in panel.request("x")["translation"]  # edited: translated as text
 
 
 def _read(qtbot: Any, panel: SummarizePanel, path: Path) -> None:
@@ -193,9 +230,9 @@ def test_a_task_started_during_a_chat_answer_cancels_the_answer(qtbot: Any,
     window.chat.input.setPlainText("hello")
     window.chat.send()
     qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
-    window.translate.source.setPlainText("Bonjour")
-    window.translate.run_button.click()
+    window.summarize.source.setPlainText("A text about lamps.")
+    window.summarize.run_button.click()
     assert window.chat.messages[-1]["status"] == "cancelled"
     assert not window.chat.generating
-    qtbot.waitUntil(lambda: window.translate.result_text() != "", timeout=5000)
+    qtbot.waitUntil(lambda: window.summarize.result_text() != "", timeout=5000)
     window.stop()

@@ -5,6 +5,7 @@ test_documents_pdf_docx.py."""
 from __future__ import annotations
 
 import codecs
+import time
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,16 @@ def test_html_unclosed_head_ends_at_the_first_body_element(tmp_path: Path) -> No
     page = "<html><head><title>T</title><meta charset=utf-8><h2>Visible</h2><p>Body text"
     assert read_document(write(tmp_path, "bare.htm", page)).blocks == [
         Block("heading", "Visible", level=2), Block("paragraph", "Body text")]
+
+
+def test_html_unclosed_tags_read_in_linear_time(tmp_path: Path) -> None:
+    """'<a <a <a ...' with no '>' made html.parser rescan the rest for every '<' (minutes)."""
+    path = write(tmp_path, "broken.html", "<p>Start</p>" + "<a " * 200_000)
+    started = time.perf_counter()
+    document = read_document(path)
+    assert time.perf_counter() - started < 5
+    assert document.blocks[0].text == "Start"
+    assert document.blocks[-1].text.startswith("<a <a")  # kept as text, not lost
 
 
 def test_html_meta_charset_is_honoured(tmp_path: Path) -> None:

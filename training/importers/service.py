@@ -27,6 +27,12 @@ from training.importers.imported import (
     weight_bits,
     write_model_folder,
 )
+from training.importers.marian import (
+    ImportedSeq2Seq,
+    is_marian_folder,
+    read_marian,
+    write_marian_folder,
+)
 from training.importers.reference import ImportCheck, verify_import
 
 
@@ -51,8 +57,8 @@ CATALOG = {
 @dataclass(frozen=True)
 class ImportResult:
     folder: Path
-    model: ImportedModel
-    check: ImportCheck | None  # None when the check was skipped
+    model: ImportedModel | ImportedSeq2Seq  # the latter for Marian translation models
+    check: ImportCheck | None  # None when the check was skipped (or for translation models)
 
 
 def _checked(model: ImportedModel, folder: Path, check: bool) -> ImportCheck | None:
@@ -91,7 +97,22 @@ def _check_name(name: str) -> str:
 def import_model(source: Path, name: str | None = None, precision: str = "int4",
                  overwrite: bool = False, progress: Progress = no_progress,
                  check: bool = True) -> ImportResult:
-    """Imports into ``models/NAME`` of the store (NAME defaults to the file or folder name)."""
+    """Imports into ``models/NAME`` of the store (NAME defaults to the file or folder name).
+
+    A Marian folder (``config.json`` with ``model_type: marian``: a transformers checkpoint or
+    an Optimum export) becomes a translation model; it is never made the default (chat) model.
+    """
+    if source.is_dir() and is_marian_folder(source):
+        weight_bits(precision)
+        marian = read_marian(source, progress)
+        target = models_dir() / _check_name(name or marian.name)
+        if target.exists() and not overwrite:
+            raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
+                              "pass --name to import it under another name or --force to "
+                              "replace it")
+        folder = write_marian_folder(marian, source, target, precision, overwrite=overwrite,
+                                     progress=progress)
+        return ImportResult(folder, marian, None)
     model = read_checkpoint(source, precision, progress)
     target = models_dir() / _check_name(name or model.name)
     if target.exists() and not overwrite:

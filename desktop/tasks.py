@@ -1,0 +1,58 @@
+"""The Summarize and Translate panels' work, run on the inference worker's thread.
+
+Plain functions over the engine (no Qt): each takes the panel's request, the loaded model and
+the worker's callbacks, and returns how it ended plus the stats the panel shows. The worker
+turns the callbacks into signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from engine.documents import read_text
+from engine.errors import OperationCancelledError
+from engine.model import Model
+from engine.summarize import summarize
+from engine.translate import make_translator, translate_file, translate_text
+
+ShouldStop = Callable[[], bool]
+Progress = Callable[[str, int, int], None]
+OnText = Callable[[str], None]
+
+
+def summary_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,
+                progress: Progress, on_text: OnText,
+                summarize_fn: Callable[..., Any] = summarize) -> tuple[str, dict[str, Any]]:
+    """A document summary: parts as progress, the final pass's text as it is written."""
+    result = summarize_fn(read_text(request["text"], request.get("name") or "text"), model,
+                          request.get("method", "auto"), request.get("length", "medium"),
+                          should_stop=should_stop, progress=progress, on_text=on_text)
+    return ("cancelled" if result.cancelled else "stop"), asdict(result)
+
+
+def translation_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,
+                    progress: Progress) -> tuple[str, dict[str, Any]]:
+    """A translation of pasted text (kept as Markdown-like text) or of an opened file (written
+    in its own format to ``output``), segment by segment with progress."""
+    assert model is not None  # the worker checks before it runs a job that needs one
+    translator = make_translator(model)
+    common: dict[str, Any] = {"should_stop": should_stop,
+                              "progress": lambda _stage, done, total: progress("part", done,
+                                                                               total)}
+    try:
+        if request.get("path"):
+            output = Path(request["output"]) if request.get("output") else None
+            result = translate_file(Path(request["path"]), translator, request["target"],
+                                    request.get("source", "auto"), output=output, **common)
+        else:
+            result = translate_text(request["text"], translator, request["target"],
+                                    request.get("source", "auto"), kind="markdown", **common)
+    except OperationCancelledError:
+        return "cancelled", {}
+    stats = result.to_json()
+    stats["flagged"] = len(result.flagged)
+    stats["glossary_misses"] = len(result.glossary_misses)
+    return "stop", stats

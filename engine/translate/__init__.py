@@ -1,0 +1,228 @@
+"""Translation of texts and documents with their structure kept, through any ``Translator``.
+
+``translate_file`` and ``translate_text`` are the entry points for the CLI and the desktop app:
+
+- txt and Markdown keep every line's markup (blank lines, list markers, indentation, headings,
+  code blocks, tables); HTML keeps its tags and translates text nodes only; DOCX keeps
+  paragraphs and run formatting and is written as a new file; PDF becomes Markdown text.
+- URLs, code and markup are protected with placeholders and put back (``protect``).
+- Answers are cleaned of chatter; empty or untranslated ones are retried once, then flagged and
+  kept in the source language, never dropped (``pipeline``).
+- A glossary's terms are applied and checked (``glossary``).
+- ``source="auto"`` detects the language (``engine.language``); tags are BCP-47.
+
+Everything blocks and can be cancelled through ``should_stop`` (OperationCancelledError); the
+desktop app runs it on its worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.documents import ReadLimits, check_file, read_document
+from engine.documents.limits import ReadGuard
+from engine.errors import ConfigError
+from engine.language import detect_language
+from engine.translate.files import Plan, plan, read_text_file, write_text
+from engine.translate.glossary import Glossary, load_glossary
+from engine.translate.html import HtmlLayout
+from engine.translate.languages import AUTO, check_known, check_tag, is_known
+from engine.translate.pipeline import Pipeline, Progress
+from engine.translate.protect import Parts, Rule, text_only
+from engine.translate.report import Flag, GlossaryMiss, Outcome
+from engine.translate.text import TextLayout
+from engine.translate.translators import (
+    InstructionFollowing,
+    InstructTranslator,
+    PairChecking,
+    Seq2SeqTranslator,
+    ShouldStop,
+    Translator,
+    make_translator,
+    same_or_error,
+)
+
+__all__ = ["AUTO", "Flag", "Glossary", "GlossaryMiss", "InstructTranslator", "Plan",
+           "Seq2SeqTranslator", "TranslationResult", "Translator", "check_tag",
+           "load_glossary", "make_translator", "plan", "translate_file", "translate_text",
+           "translate_units"]
+
+TEXT_KINDS = ("txt", "markdown", "html")
+SAMPLE_CHARS = 20_000  # of the text, to detect its language
+
+
+@dataclass(frozen=True)
+class TranslationResult:
+    """A finished translation and its report.
+
+    Attributes:
+        translation: the translated text (for a DOCX, its paragraphs as plain text).
+        source: the source language tag (detected when ``auto`` was asked).
+        target: the target language tag.
+        segments: how many segments were sent for translation.
+        flagged: segments that need a look (empty, untranslated, protected text moved).
+        glossary_misses: glossary terms not translated as required.
+        seconds: wall-clock time of the whole translation.
+        model: the translator's name.
+        output: the file written, if any.
+    """
+
+    translation: str
+    source: str
+    target: str
+    segments: int
+    flagged: list[Flag] = field(default_factory=list)
+    glossary_misses: list[GlossaryMiss] = field(default_factory=list)
+    seconds: float = 0.0
+    model: str = ""
+    output: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "translation": self.translation, "source": self.source, "target": self.target,
+            "segments": self.segments,
+            "flagged": [vars(flag) for flag in self.flagged],
+            "glossary_misses": [vars(miss) for miss in self.glossary_misses],
+            "seconds": round(self.seconds, 3), "model": self.model,
+            "output": str(self.output) if self.output else None,
+        }
+
+
+def resolve_source(units: Sequence[Parts], source: str, target: str,
+                   translator: Translator) -> str:
+    """The source language: ``source`` itself, or detected from the text for ``auto``.
+
+    Raises:
+        ConfigError: undetectable language, source == target, or a pair the model lacks.
+    """
+    if source == AUTO:
+        sample: list[str] = []
+        size = 0
+        for parts in units:
+            text = text_only(parts)
+            sample.append(text)
+            size += len(text)
+            if size >= SAMPLE_CHARS:
+                break
+        source = detect_language("\n".join(sample))
+        if source == "und":
+            listed = translator.source_languages if isinstance(translator, PairChecking) else ()
+            if len(listed) != 1:
+                raise ConfigError("cannot tell which language the text is in; pass --from "
+                                  "LANG")
+            source = listed[0]
+    same_or_error(source, target)
+    if isinstance(translator, PairChecking):
+        translator.check_pair(source, target)
+    elif isinstance(translator, InstructionFollowing):  # it must be told the languages' names
+        check_known(target, "--to")
+        if is_known(source):
+            return source
+        raise ConfigError(f"the text's language {source!r} is unknown to Nightlamp; pass "
+                          "--from with a tag such as en, de or zh")
+    return source
+
+
+def translate_units(units: Sequence[Parts], rules: Sequence[Rule], translator: Translator,
+                    target: str, source: str = AUTO, *, glossary: Glossary | None = None,
+                    should_stop: ShouldStop | None = None,
+                    progress: Progress | None = None) -> tuple[Outcome, str]:
+    """Translates a format's units; returns the outcome and the resolved source language.
+
+    A text without any letters is returned as it is (nothing to translate is not an error).
+
+    Raises:
+        ConfigError: a bad tag, an undetectable source, source == target, or a pair the model
+            does not support.
+        OperationCancelledError: ``should_stop`` returned True.
+    """
+    target = check_tag(target, "--to")
+    source = check_tag(source, "--from", allow_auto=True)
+    if not any(any(c.isalpha() for c in text_only(parts)) for parts in units):
+        return Outcome([None] * len(units), 0), (source if source != AUTO else "und")
+    source = resolve_source(units, source, target, translator)
+    pipeline = Pipeline(translator, source, target, rules=rules, glossary=glossary,
+                        should_stop=should_stop, progress=progress)
+    return pipeline.run(units), source
+
+
+def translate_text(text: str, translator: Translator, target: str, source: str = AUTO, *,
+                   kind: str = "txt", glossary: Glossary | None = None,
+                   should_stop: ShouldStop | None = None,
+                   progress: Progress | None = None) -> TranslationResult:
+    """Translates text in one of ``txt``, ``markdown`` or ``html``, keeping its structure.
+
+    Raises:
+        ConfigError: see ``translate_units``, or an unknown ``kind``.
+        OperationCancelledError: ``should_stop`` returned True.
+    """
+    if kind not in TEXT_KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(TEXT_KINDS)} (got {kind!r})")
+    started = time.perf_counter()
+    limits = ReadLimits()
+    layout: TextLayout | HtmlLayout = \
+        HtmlLayout(text, ReadGuard("text", limits.timeout_s, should_stop)) if kind == "html" \
+        else TextLayout(text, markdown=kind == "markdown")
+    outcome, resolved = translate_units(layout.units, layout.rules, translator, target, source,
+                                        glossary=glossary, should_stop=should_stop,
+                                        progress=progress)
+    return TranslationResult(layout.render(outcome.units), resolved, check_tag(target),
+                             outcome.segments, outcome.flagged, outcome.glossary_misses,
+                             time.perf_counter() - started, translator.name)
+
+
+def translate_file(path: Path, translator: Translator, target: str, source: str = AUTO, *,
+                   output: Path | None = None, glossary: Glossary | None = None,
+                   should_stop: ShouldStop | None = None, progress: Progress | None = None,
+                   limits: ReadLimits | None = None) -> TranslationResult:
+    """Translates a document file; writes ``output`` when given (its suffix picks the format).
+
+    Raises:
+        DocumentError: the input cannot be read (missing, damaged, unsafe, too large).
+        ConfigError: an impossible output (see ``files.plan``), bad languages, an unwritable
+            output.
+        OperationCancelledError: ``should_stop`` returned True.
+    """
+    path = Path(path)
+    how = plan(path, output)
+    limits = limits or ReadLimits()
+    check_file(path, ReadGuard(path.name, limits.timeout_s, should_stop), limits)
+    started = time.perf_counter()
+    common: dict[str, Any] = {"glossary": glossary, "should_stop": should_stop,
+                              "progress": progress}
+    if how.route == "docx":
+        from engine.translate.docx import DocxLayout
+
+        document = DocxLayout(path, limits, should_stop)
+        outcome, resolved = translate_units(document.units, document.rules, translator, target,
+                                            source, **common)
+        document.apply(outcome.units)
+        if output is not None:
+            try:
+                document.save(output)
+            except OSError as error:
+                raise ConfigError(f"cannot write {output} ({error.strerror}); check the "
+                                  "folder") from None
+        translation = document.text()
+    else:
+        encoding = None
+        if how.route == "blocks":
+            text = read_document(path, limits, should_stop).text()
+            layout: TextLayout | HtmlLayout = TextLayout(text, markdown=True)
+        else:
+            text, encoding = read_text_file(path, how.input_kind, limits, should_stop)
+            guard = ReadGuard(path.name, limits.timeout_s, should_stop)
+            layout = HtmlLayout(text, guard) if how.route == "html" else \
+                TextLayout(text, markdown=how.input_kind == "markdown")
+        outcome, resolved = translate_units(layout.units, layout.rules, translator, target,
+                                            source, **common)
+        translation = layout.render(outcome.units)
+        if output is not None:
+            write_text(output, translation, encoding)
+    return TranslationResult(translation, resolved, check_tag(target), outcome.segments,
+                             outcome.flagged, outcome.glossary_misses,
+                             time.perf_counter() - started, translator.name, output)
