@@ -31,6 +31,8 @@ def register(subcommands: Any) -> None:
                              "document's own key sentences, no model")
     parser.add_argument("--length", choices=LENGTHS, default="medium",
                         help="short: a few sentences; medium: a paragraph; long: per section")
+    parser.add_argument("--max-words", type=int, default=None, metavar="N",
+                        help="extractive: about N words instead of --length")
     parser.add_argument("--language", default=None, metavar="TAG",
                         help="write the summary in this language (BCP-47, e.g. en, zh); "
                              "default: the document's")
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     result = summarize(document, model, args.method, args.length, args.language,
-                       progress=ProgressPrinter(), on_text=show if stream else None)
+                       progress=ProgressPrinter(), on_text=show if stream else None,
+                       max_words=args.max_words)
     if args.json:
         print(json.dumps({"summary": result.summary, "method": result.method,
                           "chunks": result.chunks, "seconds": round(result.seconds, 2),

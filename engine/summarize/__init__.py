@@ -59,7 +59,7 @@ def can_summarize(model: Model | None) -> bool:
 def summarize(source: Document | str, model: Model | None = None, method: str = "auto",
               length: str = "medium", language: str | None = None,
               should_stop: ShouldStop | None = None, progress: Progress | None = None,
-              on_text: OnText | None = None) -> SummaryResult:
+              on_text: OnText | None = None, max_words: int | None = None) -> SummaryResult:
     """Summarizes a document or text.
 
     Args:
@@ -71,12 +71,15 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
         should_stop: checked between and during model passes; True ends with ``cancelled``.
         progress: called with (stage, done, total) as parts are summarized.
         on_text: receives the final summary's text as it is generated (abstractive).
+        max_words: for extractive summaries, a length in words instead of ``length``'s.
 
     Raises:
         ConfigError: an unknown method or length, or ``abstractive`` without a usable model.
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    if max_words is not None and max_words < 1:
+        raise ConfigError(f"max_words must be a positive number (got {max_words})")
     if length not in LENGTHS:
         raise ConfigError(f"length must be one of {', '.join(LENGTHS)} (got {length!r})")
     document = read_text(source) if isinstance(source, str) else source
@@ -87,7 +90,7 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
         raise ConfigError("abstractive summaries need an instruct (chat) model; pass -m MODEL "
                           "or use --method extractive")
     if method == "extractive" or (method == "auto" and not can_summarize(model)):
-        summary = extractive_summary(document, length)
+        summary = extractive_summary(document, length, max_words)
         return SummaryResult(summary, "extractive", 1, time.perf_counter() - started,
                              len(words(text)), tag)
     assert model is not None

@@ -109,12 +109,20 @@ def pick(scores: np.ndarray, similarity: np.ndarray, count: int,
     return sorted(chosen)
 
 
-def extractive_summary(document: Document, length: str = "medium") -> str:
-    """The summary as plain text; "long" keeps section headings (Markdown ``##``)."""
+def extractive_summary(document: Document, length: str = "medium",
+                       max_words: int | None = None) -> str:
+    """The summary as plain text; "long" keeps section headings (Markdown ``##``).
+
+    ``max_words`` replaces the length's sentence count with a word budget: sentences are taken
+    by rank until the summary reaches it.
+    """
     sentences = document_sentences(document)
     if not sentences:
         return ""
     scores, similarity = rank(sentences)
+    if max_words is not None:
+        return join_sentences([sentences[i].text for i in
+                               _until_words(sentences, scores, similarity, max_words)])
     if length != "long":
         return join_sentences([sentences[i].text
                                for i in pick(scores, similarity, SENTENCES[length])])
@@ -127,6 +135,20 @@ def extractive_summary(document: Document, length: str = "medium") -> str:
                 lines.append(f"## {heading}")
             lines.append(join_sentences([sentences[i].text for i in picked]))
     return "\n\n".join(lines)
+
+
+def _until_words(sentences: list[Sentence], scores: np.ndarray, similarity: np.ndarray,
+                 max_words: int) -> list[int]:
+    chosen: list[int] = []
+    used = 0
+    for index in np.argsort(-scores, kind="stable"):
+        if used >= max_words:
+            break
+        if any(similarity[index, other] > REDUNDANCY for other in chosen):
+            continue
+        chosen.append(int(index))
+        used += len(sentences[index].text.split())
+    return sorted(chosen)
 
 
 def select_to_fit(document: Document, count_tokens: Callable[[str], int], budget: int) -> str:

@@ -90,6 +90,17 @@ def test_extractive_picks_document_sentences_in_order_within_the_length() -> Non
     assert "cat walked past" not in short  # off-topic sentences rank low
 
 
+def test_extractive_word_budget() -> None:
+    document = read_text(ARTICLE)
+    short = extractive_summary(document, max_words=15)
+    longer = extractive_summary(document, max_words=60)
+    assert 15 <= len(short.split()) < 15 + 25  # stops at the sentence that reaches the budget
+    assert len(longer.split()) >= 60 > len(short.split())
+    assert set(split_sentences(short)) <= set(split_sentences(longer))
+    with pytest.raises(ConfigError, match="max_words"):
+        summarize(ARTICLE, None, "extractive", max_words=0)
+
+
 def test_extractive_long_keeps_sections_and_works_in_chinese() -> None:
     long = extractive_summary(read_text(ARTICLE), "long")
     assert "## History" in long and "## Safety" in long
