@@ -51,7 +51,7 @@ class SearchSettings:
     banned_token_ids: tuple[int, ...] = ()  # never generated (e.g. the pad token)
     beam_size: int = 1  # 1: greedy
     length_penalty: float = 1.0  # exponent of the length that finished scores are divided by
-    early_stopping: bool = True  # stop a sentence once beam_size hypotheses are finished
+    early_stopping: bool = False  # True: stop a sentence once beam_size hypotheses finished
 
     def __post_init__(self) -> None:
         if isinstance(self.beam_size, bool) or not isinstance(self.beam_size, int) \

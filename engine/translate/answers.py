@@ -121,7 +121,9 @@ def clean_answer(answer: str, source: str) -> str:
     Returns:
         The cleaned answer (possibly empty).
     """
-    text = answer.replace("\r\n", "\n").strip()
+    # An answer cut at the length limit can end in half a character, which the detokenizer
+    # flushes as U+FFFD; it must not reach the translated document.
+    text = answer.replace("\r\n", "\n").strip().rstrip("\ufffd").strip()
     fence = _FENCE.match(text)
     if fence and "```" not in source:
         text = fence.group(1).strip()

@@ -109,6 +109,7 @@ def test_placeholders_round_trip_and_broken_ones_are_caught() -> None:
     "The lamp is bright. -> Die Lampe ist hell.",
     "```\nDie Lampe ist hell.\n```",
     "Okay\nDie Lampe ist hell.",
+    "Die Lampe ist hell.\ufffd",  # cut at the length limit inside a character
 ])
 def test_chatter_is_cleaned(answer: str) -> None:
     assert clean_answer(answer, "The lamp is bright.") == "Die Lampe ist hell."
