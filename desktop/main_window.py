@@ -34,7 +34,6 @@ from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
 from desktop.welcome import WelcomePage
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig
-from engine.sampling import SamplingSettings
 from engine.store import home, installed_models, models_dir
 
 
@@ -251,8 +250,9 @@ class MainWindow(QMainWindow):
         self.history.begin_answer()
         self.chat.show_notice("")
         chosen = self.chat.settings  # this conversation's own sampling settings
-        self._start(self.chat, "chat", messages, chosen.sampling(),
-                    max_tokens=chosen.max_tokens, context_limit=chosen.context_length)
+        config = GenerationConfig(max_new_tokens=chosen.max_tokens, sampling=chosen.sampling())
+        self._start(self.chat, "chat", {"prompt": messages, "config": config, "fit_context": True,
+                                        "context_limit": chosen.context_length})
 
     def _generate_task(self, panel: TaskPanel, request: dict[str, Any]) -> None:
         task = "summarize" if panel is self.summarize else "translate"
@@ -260,27 +260,17 @@ class MainWindow(QMainWindow):
         if self._not_ready(task) and not no_model:
             panel.finish("failed", self.tr("The model is not ready yet."))
             return
-        # Translations want faithful text: cooler sampling, and a repetition penalty small
-        # models need on long outputs (SmolLM2 loops without one). Summaries set their own.
-        self._start(panel, task, [], SamplingSettings(temperature=0.3, repetition_penalty=1.15),
-                    task_request=request, switch_model=not no_model)
+        self._start(panel, task, dict(request), switch_model=not no_model)
 
-    def _start(self, target: ChatPanel | TaskPanel, task: str, messages: list[Any],
-               sampling: SamplingSettings, max_tokens: int = 512, context_limit: int = 0,
-               task_request: dict[str, Any] | None = None, switch_model: bool = True) -> None:
-        """Asks the worker for a chat answer (``messages``) or a task's (``task_request``: a
-        panel's parts to answer in turn, or a summary request)."""
+    def _start(self, target: ChatPanel | TaskPanel, task: str, params: dict[str, Any],
+               switch_model: bool = True) -> None:
+        """Asks the worker for an answer: ``params`` is a chat request (prompt, config) or a
+        panel's job (``summary`` / ``translation``, see desktop.tasks)."""
         self.worker.cancel()  # a newer request wins
         if self._target is not None and self._target is not target:
             self._finish_target("cancelled", "")
         request = self._active_generation = self._new_id()
         self._target = target
-        config = GenerationConfig(max_new_tokens=max_tokens, sampling=sampling)
-        params: dict[str, Any] = {"config": config, "context_limit": context_limit}
-        if task == "chat":
-            params.update(prompt=messages, fit_context=True)
-        else:
-            params.update(task_request or {})
         spec = self.panel_models[task]
         if switch_model and spec != self._current_spec:  # another model: the worker switches
             params.update(model=spec, device=self.device)

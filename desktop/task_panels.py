@@ -10,7 +10,6 @@ readers on another thread (desktop.document_loader).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
-from desktop.files import save_text
+from desktop.files import save_copy, save_text
 from engine.language import language_name
 
 # The languages offered first (BCP-47); a dedicated model refuses pairs it wasn't trained for.
@@ -353,10 +352,7 @@ class TranslatePanel(TaskPanel):
     def save_translated_file(self, path: Path) -> bool:
         """Copies the translated document (same format as the opened one) to ``path``."""
         assert self.translated_file is not None
-        try:
-            shutil.copyfile(self.translated_file, path)
-        except OSError as error:
-            self.notice.setText(self.tr("{name}: cannot be saved ({error})").format(
-                name=path.name, error=error.strerror))
-            return False
-        return True
+        problem = save_copy(self.translated_file, path)
+        if problem:
+            self.notice.setText(problem)
+        return problem is None

@@ -32,7 +32,7 @@ SUFFIXES = {
 }
 
 
-def _read_bytes(path: Path, guard: ReadGuard, limits: ReadLimits) -> bytes:
+def read_bytes(path: Path, guard: ReadGuard, limits: ReadLimits) -> bytes:
     """The whole file, never more than the size limit (it may grow after the first check)."""
     try:
         with path.open("rb") as file:
@@ -55,7 +55,7 @@ def _read(path: Path, kind: str, guard: ReadGuard, limits: ReadLimits) -> Docume
         from engine.documents.docx import read_docx
 
         return Document(name, kind, read_docx(path, guard, limits))
-    data = _read_bytes(path, guard, limits)
+    data = read_bytes(path, guard, limits)
     if kind == "html":
         from engine.documents.html import read_html
 

@@ -27,7 +27,6 @@ from engine.summarize.abstractive import (
     Progress,
     ShouldStop,
     Summarizer,
-    token_count,
 )
 from engine.summarize.extractive import extractive_summary, select_to_fit
 from engine.summarize.sentences import words
@@ -96,16 +95,17 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
     assert model is not None
     summarizer = Summarizer(model, length, language_name(tag), should_stop, progress, on_text)
     done = "abstractive"
+    input_tokens = summarizer.count(text)
     try:
         if method == "abstractive" or length == "long":
             summary, chunks = summarizer.map_reduce(document)
-        elif summarizer.fits(text):
+        elif input_tokens <= summarizer.budget:
             summary, chunks = summarizer.single(text), 1
         else:
             selected = select_to_fit(document, summarizer.count, summarizer.budget)
             summary, chunks, done = summarizer.single(selected), 1, "extract-then-abstract"
     except CancelledError:
         return SummaryResult("", done, summarizer.requests, time.perf_counter() - started,
-                             token_count(model, text), tag, cancelled=True)
+                             input_tokens, tag, cancelled=True)
     return SummaryResult(summary, done, chunks, time.perf_counter() - started,
-                         token_count(model, text), tag)
+                         input_tokens, tag)

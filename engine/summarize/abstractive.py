@@ -172,7 +172,3 @@ class Summarizer:
         self.progress("combining", 1, 1)
         return final
 
-
-def token_count(model: Model, text: str) -> int:
-    """Tokens of ``text`` as this model reads it (a chat prompt's markup not included)."""
-    return len(prompt_ids(model, text))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,18 +94,24 @@ def rank(sentences: list[Sentence]) -> tuple[np.ndarray, np.ndarray]:
     return np.where(too_short, 0.05, central * lead), similarity
 
 
+def _ranked_distinct(scores: np.ndarray, similarity: np.ndarray,
+                     chosen: list[int]) -> Iterator[int]:
+    """Sentence indices best first, skipping any too similar to one already in ``chosen``
+    (which the caller fills as it accepts sentences)."""
+    for index in np.argsort(-scores, kind="stable"):
+        if not any(similarity[index, other] > REDUNDANCY for other in chosen):
+            yield int(index)
+
+
 def pick(scores: np.ndarray, similarity: np.ndarray, count: int,
          allowed: Callable[[int], bool] = lambda _i: True) -> list[int]:
     """Indices of up to ``count`` high-scoring sentences that don't repeat each other."""
     chosen: list[int] = []
-    for index in np.argsort(-scores, kind="stable"):
+    for index in _ranked_distinct(scores, similarity, chosen):
         if len(chosen) == count:
             break
-        if not allowed(int(index)):
-            continue
-        if any(similarity[index, other] > REDUNDANCY for other in chosen):
-            continue
-        chosen.append(int(index))
+        if allowed(index):
+            chosen.append(index)
     return sorted(chosen)
 
 
@@ -141,12 +147,10 @@ def _until_words(sentences: list[Sentence], scores: np.ndarray, similarity: np.n
                  max_words: int) -> list[int]:
     chosen: list[int] = []
     used = 0
-    for index in np.argsort(-scores, kind="stable"):
+    for index in _ranked_distinct(scores, similarity, chosen):
         if used >= max_words:
             break
-        if any(similarity[index, other] > REDUNDANCY for other in chosen):
-            continue
-        chosen.append(int(index))
+        chosen.append(index)
         used += len(sentences[index].text.split())
     return sorted(chosen)
 
@@ -160,12 +164,9 @@ def select_to_fit(document: Document, count_tokens: Callable[[str], int], budget
     scores, similarity = rank(sentences)
     chosen: list[int] = []
     used = 0
-    for index in np.argsort(-scores, kind="stable"):
+    for index in _ranked_distinct(scores, similarity, chosen):
         cost = count_tokens(sentences[index].text) + 1
-        if used + cost > budget:
-            continue
-        if any(similarity[index, other] > REDUNDANCY for other in chosen):
-            continue
-        chosen.append(int(index))
-        used += cost
+        if used + cost <= budget:
+            chosen.append(index)
+            used += cost
     return join_sentences([sentences[i].text for i in sorted(chosen)])

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.documents import SUFFIXES, ReadLimits, check_file
+from engine.documents import SUFFIXES, ReadLimits, check_file, read_bytes
 from engine.documents.html import declared_encoding
-from engine.documents.limits import ReadGuard, format_size
+from engine.documents.limits import ReadGuard
 from engine.documents.text import decode_document
 from engine.errors import ConfigError, DocumentError
 
@@ -107,13 +107,7 @@ def read_text_file(path: Path, kind: str, limits: ReadLimits | None = None,
     limits = limits or ReadLimits()
     guard = ReadGuard(path.name, limits.timeout_s, should_stop)
     check_file(path, guard, limits)
-    try:
-        with path.open("rb") as file:
-            data = file.read(limits.max_file_bytes + 1)
-    except OSError as error:
-        raise guard.fail(f"cannot be read ({error.strerror})") from None
-    if len(data) > limits.max_file_bytes:
-        raise guard.fail(f"too large (limit {format_size(limits.max_file_bytes)})")
+    data = read_bytes(path, guard, limits)
     declared = declared_encoding(data) if kind == "html" else None
     text = decode_document(data, guard, limits, declared=declared)
     guard.check()

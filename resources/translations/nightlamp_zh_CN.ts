@@ -259,75 +259,75 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../desktop/main_window.py" line="76"/>
+        <location filename="../../desktop/main_window.py" line="75"/>
         <source>Chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="79"/>
+        <location filename="../../desktop/main_window.py" line="78"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="80"/>
+        <location filename="../../desktop/main_window.py" line="79"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="83"/>
+        <location filename="../../desktop/main_window.py" line="82"/>
         <source>Models</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="91"/>
-        <location filename="../../desktop/main_window.py" line="231"/>
+        <location filename="../../desktop/main_window.py" line="90"/>
+        <location filename="../../desktop/main_window.py" line="230"/>
         <source>No model</source>
         <translation>没有模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="190"/>
-        <location filename="../../desktop/main_window.py" line="289"/>
+        <location filename="../../desktop/main_window.py" line="189"/>
+        <location filename="../../desktop/main_window.py" line="279"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="234"/>
+        <location filename="../../desktop/main_window.py" line="233"/>
         <source>Removed {name}.</source>
         <translation>已删除 {name}。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="236"/>
+        <location filename="../../desktop/main_window.py" line="235"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="249"/>
+        <location filename="../../desktop/main_window.py" line="248"/>
         <location filename="../../desktop/main_window.py" line="261"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="314"/>
+        <location filename="../../desktop/main_window.py" line="304"/>
         <source>{name} · {device} · ready</source>
         <translation>{name} · {device} · 就绪</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="316"/>
+        <location filename="../../desktop/main_window.py" line="306"/>
         <source>{device} ({name})</source>
         <translation>{device}（{name}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="322"/>
+        <location filename="../../desktop/main_window.py" line="312"/>
         <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="341"/>
+        <location filename="../../desktop/main_window.py" line="331"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="349"/>
+        <location filename="../../desktop/main_window.py" line="339"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -570,77 +570,77 @@
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="252"/>
+        <location filename="../../desktop/task_panels.py" line="251"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="255"/>
+        <location filename="../../desktop/task_panels.py" line="254"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="257"/>
+        <location filename="../../desktop/task_panels.py" line="256"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="257"/>
+        <location filename="../../desktop/task_panels.py" line="256"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="258"/>
+        <location filename="../../desktop/task_panels.py" line="257"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="262"/>
+        <location filename="../../desktop/task_panels.py" line="261"/>
         <source>Automatic</source>
         <translation>自动</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="263"/>
+        <location filename="../../desktop/task_panels.py" line="262"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="264"/>
+        <location filename="../../desktop/task_panels.py" line="263"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="267"/>
+        <location filename="../../desktop/task_panels.py" line="266"/>
         <source>Automatic: the model writes the summary; a long text is first cut down to its key sentences. Model, every part: the model reads the whole text part by part (slower). Key sentences: the text&apos;s own most central sentences, instantly, without a model.</source>
         <translation>自动：由模型撰写摘要；长文本会先精简为关键句。模型逐段阅读：模型分段读完全文（较慢）。关键句：直接选出文本中最核心的句子，无需模型，立即完成。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="272"/>
+        <location filename="../../desktop/task_panels.py" line="271"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="282"/>
+        <location filename="../../desktop/task_panels.py" line="281"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="282"/>
+        <location filename="../../desktop/task_panels.py" line="281"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="283"/>
+        <location filename="../../desktop/task_panels.py" line="282"/>
         <source>key sentences, then the model</source>
         <translation>先选关键句，再由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="284"/>
+        <location filename="../../desktop/task_panels.py" line="283"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="270"/>
+        <location filename="../../desktop/task_panels.py" line="269"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -648,67 +648,67 @@
 <context>
     <name>TaskPanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="88"/>
+        <location filename="../../desktop/task_panels.py" line="87"/>
         <source>Open document…</source>
         <translation>打开文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="90"/>
+        <location filename="../../desktop/task_panels.py" line="89"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="91"/>
+        <location filename="../../desktop/task_panels.py" line="90"/>
         <source>Copy</source>
         <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="92"/>
+        <location filename="../../desktop/task_panels.py" line="91"/>
         <source>Save…</source>
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="149"/>
+        <location filename="../../desktop/task_panels.py" line="148"/>
         <source>Combining the parts</source>
         <translation>正在合并各部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="151"/>
+        <location filename="../../desktop/task_panels.py" line="150"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="163"/>
+        <location filename="../../desktop/task_panels.py" line="162"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="199"/>
+        <location filename="../../desktop/task_panels.py" line="198"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="208"/>
+        <location filename="../../desktop/task_panels.py" line="207"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="211"/>
+        <location filename="../../desktop/task_panels.py" line="210"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="228"/>
+        <location filename="../../desktop/task_panels.py" line="227"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="229"/>
+        <location filename="../../desktop/task_panels.py" line="228"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="235"/>
+        <location filename="../../desktop/task_panels.py" line="234"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -716,49 +716,44 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="295"/>
+        <location filename="../../desktop/task_panels.py" line="294"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="298"/>
+        <location filename="../../desktop/task_panels.py" line="297"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="300"/>
+        <location filename="../../desktop/task_panels.py" line="299"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="305"/>
+        <location filename="../../desktop/task_panels.py" line="304"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="307"/>
+        <location filename="../../desktop/task_panels.py" line="306"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="335"/>
+        <location filename="../../desktop/task_panels.py" line="334"/>
         <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
         <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="341"/>
+        <location filename="../../desktop/task_panels.py" line="340"/>
         <source> · {count} kept untranslated or to check</source>
         <translation> · {count} 个未翻译或需检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="348"/>
+        <location filename="../../desktop/task_panels.py" line="347"/>
         <source>Save the translation</source>
         <translation>保存译文</translation>
-    </message>
-    <message>
-        <location filename="../../desktop/task_panels.py" line="359"/>
-        <source>{name}: cannot be saved ({error})</source>
-        <translation>{name}：无法保存（{error}）</translation>
     </message>
 </context>
 <context>
@@ -796,7 +791,7 @@ There is no model yet. Download the small default model ({name}, about 100 MB, f
 <context>
     <name>files</name>
     <message>
-        <location filename="../../desktop/files.py" line="15"/>
+        <location filename="../../desktop/files.py" line="26"/>
         <source>{name}: cannot be saved ({error})</source>
         <translation>{name}：无法保存（{error}）</translation>
     </message>

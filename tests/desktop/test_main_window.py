@@ -42,7 +42,8 @@ def test_chat_answers_with_the_model_and_shows_speed(qtbot: Any, windows: list[M
     assert window.chat.send_button.isEnabled() and not window.chat.stop_button.isEnabled()
 
 
-def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) -> None:
+def _answering(qtbot: Any, windows: list[MainWindow]) -> MainWindow:
+    """A window whose (slow, fake) model is in the middle of an answer."""
     window = MainWindow(worker=fake_worker(slow_generate), model="fake")
     windows.append(window)
     qtbot.addWidget(window)
@@ -50,6 +51,11 @@ def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) ->
     window.chat.input.setPlainText("hello")
     window.chat.send()
     qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    return window
+
+
+def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) -> None:
+    window = _answering(qtbot, windows)
     with qtbot.waitSignal(window.answer_finished, timeout=2000):
         window.chat.stop_button.click()
     qtbot.waitUntil(lambda: not window.chat.generating, timeout=2000)
@@ -59,13 +65,7 @@ def test_stop_marks_the_answer_stopped(qtbot: Any, windows: list[MainWindow]) ->
 
 def test_switching_model_mid_answer_cancels_it_and_drops_stale_tokens(
         qtbot: Any, windows: list[MainWindow]) -> None:
-    window = MainWindow(worker=fake_worker(slow_generate), model="fake")
-    windows.append(window)
-    qtbot.addWidget(window)
-    _ready(qtbot, window)
-    window.chat.input.setPlainText("hello")
-    window.chat.send()
-    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    window = _answering(qtbot, windows)
     with qtbot.waitSignal(window.model_ready, timeout=5000):
         window.load_model("another")
     text_after_switch = window.chat.messages[-1]["content"]
