@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from engine.documents import Document, read_text
 from engine.errors import ConfigError
+from engine.generation import prompt_ids
 from engine.language import detect_language, language_name
 from engine.model import Model
 from engine.summarize.abstractive import (
@@ -95,11 +96,12 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
     assert model is not None
     summarizer = Summarizer(model, length, language_name(tag), should_stop, progress, on_text)
     done = "abstractive"
-    input_tokens = summarizer.count(text)
+    # As the model reads the document as a prompt (with its BOS token, if it has one).
+    input_tokens = len(prompt_ids(model, text))
     try:
         if method == "abstractive" or length == "long":
             summary, chunks = summarizer.map_reduce(document)
-        elif input_tokens <= summarizer.budget:
+        elif summarizer.fits(text):
             summary, chunks = summarizer.single(text), 1
         else:
             selected = select_to_fit(document, summarizer.count, summarizer.budget)
