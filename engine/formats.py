@@ -125,6 +125,9 @@ def manifest_from_genai(folder: Path) -> Manifest:
         past_value=template(inputs, "past_value_names", "past_key_values.%d.value"),
         present_key=template(outputs, "present_key_names", "present.%d.key"),
         present_value=template(outputs, "present_value_names", "present.%d.value"),
+        # genai's builder sets this where its graph uses GroupQueryAttention, whose lengths
+        # come from the mask: the same contract as our own graphs.
+        shared_buffer=(config.get("search") or {}).get("past_present_share_buffer") is True,
     )
     filename = decoder.get("filename", "model.onnx")
     manifest = Manifest(

@@ -54,6 +54,7 @@ class GenerationStats:
     tokens_per_s: float  # decode speed: tokens after the first over the time they took
     total_s: float
     device: str
+    cached_prompt_tokens: int = 0  # prompt tokens whose cache was kept from the previous call
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class Generator:
     """Step-wise generation over one model (batch of one).
 
     Usage: ``append_tokens(prompt_ids)`` then ``while not is_done(): generate_next_token()``.
+
+    A generator uses the model's long-lived runner (`Model.decoder_runner`): the first
+    ``append_tokens`` keeps the cache of whatever prefix the previous generation on this model
+    shares with the new prompt. One generator at a time per model: starting another one ends
+    this one's use of the cache.
     """
 
     def __init__(self, model: Model, config: GenerationConfig,
@@ -79,12 +85,19 @@ class Generator:
         self.model = model
         self.config = config
         self.should_stop = should_stop or _never
-        self.runner = DecoderRunner(model.session, model.manifest)
+        self.runner: DecoderRunner = model.decoder_runner()
+        self.runner.owner = self
         self.chain = build_chain(config.sampling)
         self.history: list[int] = []
         self.generated: list[int] = []
         self.finish_reason: str | None = None
+        self.cached_prompt_tokens = 0
         self._logits: np.ndarray | None = None
+
+    def _check_owner(self) -> None:
+        if self.runner.owner is not self:
+            raise ConfigError(f"another generation on {self.model.name!r} started and took its "
+                              "cache; run one generation per model at a time")
 
     @property
     def context_length(self) -> int:
@@ -98,18 +111,25 @@ class Generator:
         """
         if not token_ids:
             raise ConfigError("the prompt is empty; give some text to continue")
-        if self.runner.past_length + len(token_ids) >= self.context_length:
+        self._check_owner()
+        context = len(self.history) + len(token_ids)
+        if context >= self.context_length:
             raise ConfigError(
-                f"the prompt is {self.runner.past_length + len(token_ids)} tokens but "
-                f"{self.model.name!r} has a context of {self.context_length}; shorten the prompt"
+                f"the prompt is {context} tokens but {self.model.name!r} has a context of "
+                f"{self.context_length}; shorten the prompt"
             )
+        self.history.extend(token_ids)
+        if self._logits is None:  # the first tokens: keep what the cache shares with them
+            self.cached_prompt_tokens = self.runner.keep_prefix(self.history)
+        else:
+            self.runner.keep_prefix(self.history)  # the cache holds exactly the history
+        pending = self.history[self.runner.past_length:]
         chunk = self.config.prefill_chunk
-        for start in range(0, len(token_ids), chunk):
+        for start in range(0, len(pending), chunk):
             if self.should_stop():
                 self.finish_reason = "cancelled"
                 return
-            self._logits = self.runner.forward(token_ids[start:start + chunk])
-        self.history.extend(token_ids)
+            self._logits = self.runner.forward(pending[start:start + chunk])
 
     def is_done(self) -> bool:
         return self.finish_reason is not None
@@ -123,6 +143,7 @@ class Generator:
         if self.should_stop():
             self.finish_reason = "cancelled"
             return None
+        self._check_owner()
         token = self.chain.sample(self._logits, self.history)
         if token in self.model.stop_token_ids:
             self.finish_reason = "stop"
@@ -130,7 +151,7 @@ class Generator:
         self.history.append(token)
         self.generated.append(token)
         if len(self.generated) >= self.config.max_new_tokens \
-                or self.runner.past_length + 1 >= self.context_length:
+                or len(self.history) >= self.context_length:
             self.finish_reason = "length"
         else:
             self._logits = self.runner.forward([token])
@@ -211,5 +232,6 @@ def generate(model: Model, prompt: str | Sequence[Mapping[str, str]],
         tokens_per_s=(completed - 1) / decode_time if completed > 1 and decode_time > 0 else 0.0,
         total_s=finished - started,
         device=model.device,
+        cached_prompt_tokens=generator.cached_prompt_tokens,
     )
     yield TextChunk("", finish_reason=generator.finish_reason or "stop", stats=stats)

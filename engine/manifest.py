@@ -26,6 +26,11 @@ class KVCacheSpec:
 
     Past tensors are fed as (batch, num_kv_heads, past_length, head_dim); the model returns
     present tensors of (batch, num_kv_heads, past_length + new_tokens, head_dim).
+
+    ``shared_buffer``: the graph takes each row's length from ``attention_mask``, not from the
+    past's shape, so past and present may be one preallocated buffer of any length that holds
+    the context (ONNX Runtime's GroupQueryAttention): the runner binds it once and the graph
+    writes the new keys/values in place, without copying the cache each step.
     """
 
     num_layers: int
@@ -36,6 +41,7 @@ class KVCacheSpec:
     present_key: str = "present.{layer}.key"
     present_value: str = "present.{layer}.value"
     dtype: str = "float32"
+    shared_buffer: bool = False
 
     def past_names(self, layer: int) -> tuple[str, str]:
         return self.past_key.format(layer=layer), self.past_value.format(layer=layer)
@@ -65,6 +71,8 @@ class IONames:
     attention_mask: str = "attention_mask"
     position_ids: str = "position_ids"
     logits: str = "logits"
+    # Optional scalar input: logits only for the last N positions (0: all of them).
+    logits_to_keep: str = "logits_to_keep"
 
 
 SEQ2SEQ_LAYOUTS = ("nightlamp", "optimum")
@@ -181,6 +189,12 @@ class _FieldReader:
             raise self.fail(key, "a positive integer")
         return value
 
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false")
+        return value
+
     def text_list(self, key: str) -> tuple[str, ...]:
         value = self.data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -227,6 +241,7 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
             present_key=_name_template(kv, "present_key", KVCacheSpec.present_key),
             present_value=_name_template(kv, "present_value", KVCacheSpec.present_value),
             dtype=kv.text("dtype", "float32", choices=CACHE_DTYPES),
+            shared_buffer=kv.flag("shared_buffer"),
         )
     states_raw = data.get("recurrent_state", [])
     if not isinstance(states_raw, list):

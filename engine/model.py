@@ -7,6 +7,7 @@ model's vocabulary, and every stop token exists.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from engine.errors import ConfigError, ModelFormatError, TokenizerError
 from engine.formats import check_inside, manifest_source, read_model_folder
 from engine.manifest import Manifest
 from engine.memory import check_fits
+from engine.runner import DecoderRunner
 from engine.store import resolve_model
 from engine.tokenizer import Tokenizer
 
@@ -37,10 +39,18 @@ class Model:
     device: str  # "cpu" or "cuda": what the session really runs on
     stop_token_ids: frozenset[int]
     bos_token_id: int | None
+    _runner: DecoderRunner | None = dataclasses.field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    def decoder_runner(self) -> DecoderRunner:
+        """The model's one long-lived runner: its cache outlives a generation, so the next
+        prompt that starts the same way (a chat's next turn) only runs its new tokens."""
+        if self._runner is None:
+            self._runner = DecoderRunner(self.session, self.manifest, self.device)
+        return self._runner
 
 
 def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSession:
@@ -85,7 +95,7 @@ def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path
     # The other way round too: an input the runner would never feed (e.g. the cache of a layer
     # the manifest leaves out) would only fail at the first generation.
     fed = {*required_inputs, manifest.io.attention_mask, manifest.io.position_ids,
-           "use_cache_branch"}
+           manifest.io.logits_to_keep, "use_cache_branch"}
     unfed = [n for n in inputs if n not in fed]
     if unfed:
         raise ModelFormatError(

@@ -3,6 +3,16 @@
 The runner knows the graph's inputs (read from the session, so foreign exports with or without
 ``position_ids`` work) and feeds back what the previous call returned. Batch size is 1: one
 conversation per runner.
+
+Graphs whose cache may live in one preallocated buffer (``KVCacheSpec.shared_buffer``, our own
+exports) run through ONNX Runtime's I/O binding: each layer's past and present are bound to the
+same buffer once, the graph writes the new keys/values into it in place, and the logits of the
+last position land in a preallocated array. Nothing is copied per token except the token itself,
+which is what keeps a small model's decode loop fast. Other graphs (LSTMs, Optimum and
+onnxruntime-genai exports) get their cache fed back as arrays.
+
+The runner remembers which tokens its cache holds, so a new prompt that starts like the previous
+one (the next turn of a chat) only runs the tokens after the shared prefix (`keep_prefix`).
 """
 
 from __future__ import annotations
@@ -16,20 +26,26 @@ from engine.errors import InferenceError
 from engine.manifest import Manifest
 
 _ORT_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+# Cache buffers grow in steps of this many positions (and at least double), so a conversation
+# reallocates a handful of times, not per turn.
+_CAPACITY_STEP = 256
 
 
 class DecoderRunner:
     """Feeds tokens through a decoder session and keeps its cache.
 
     Attributes:
-        past_length: tokens already in the cache (the absolute position of the next token).
+        tokens: the token ids the cache holds, in order.
     """
 
-    def __init__(self, session: ort.InferenceSession, manifest: Manifest) -> None:
+    def __init__(self, session: ort.InferenceSession, manifest: Manifest,
+                 device: str = "cpu") -> None:
         self.session = session
         self.manifest = manifest
+        self.device = device
+        self.tokens: list[int] = []
+        self.owner: object | None = None  # the generation using the cache now
         self._inputs = {i.name: i for i in session.get_inputs()}
-        self._output_names = [manifest.io.logits]
         self._feedback: dict[str, str] = {}  # output name -> input name it becomes next call
         if manifest.kv_cache:
             for layer in range(manifest.kv_cache.num_layers):
@@ -38,20 +54,27 @@ class DecoderRunner:
                     self._feedback[present] = past
         for state in manifest.recurrent_state:
             self._feedback[state.output] = state.input
-        self._output_names += list(self._feedback)
+        self._output_names = [manifest.io.logits, *self._feedback]
         self._state: dict[str, np.ndarray] = {}
-        self.past_length = 0
+        self._buffers: _SharedCache | None = None
+        if manifest.kv_cache and manifest.kv_cache.shared_buffer:
+            self._buffers = _SharedCache(self, manifest)
         self.reset()
+
+    @property
+    def past_length(self) -> int:
+        """Tokens already in the cache (the absolute position of the next token)."""
+        return len(self.tokens)
 
     def _dtype_of(self, name: str) -> type[np.floating]:
         return _ORT_FLOAT_TYPES.get(self._inputs[name].type, np.float32)
 
     def reset(self) -> None:
         """Forgets all context (empty cache, zero recurrent state)."""
-        self.past_length = 0
+        self.tokens = []
         self._state = {}
         cache = self.manifest.kv_cache
-        if cache:
+        if cache and self._buffers is None:
             shape = (1, cache.num_kv_heads, 0, cache.head_dim)
             for layer in range(cache.num_layers):
                 for name in cache.past_names(layer):
@@ -60,31 +83,142 @@ class DecoderRunner:
             self._state[state.input] = np.zeros((state.num_layers, 1, state.size),
                                                 self._dtype_of(state.input))
 
+    def keep_prefix(self, token_ids: Sequence[int]) -> int:
+        """Keeps the part of the cache that `token_ids` starts with and drops the rest.
+
+        At least the last id is left to run (its logits are what comes next). A recurrent
+        state can't be rewound: it is kept only when it holds exactly a prefix of `token_ids`.
+
+        Returns:
+            How many of `token_ids` are already in the cache.
+        """
+        shared = 0
+        for cached, wanted in zip(self.tokens, token_ids, strict=False):
+            if cached != wanted:
+                break
+            shared += 1
+        shared = min(shared, len(token_ids) - 1)
+        if shared < len(self.tokens):
+            if self.manifest.recurrent_state:
+                self.reset()
+                return 0
+            self._truncate(shared)
+        return shared
+
+    def _truncate(self, length: int) -> None:
+        self.tokens = self.tokens[:length]
+        if self._buffers is None:  # positions past `length` live in the fed-back arrays
+            for name in list(self._state):
+                self._state[name] = self._state[name][:, :, :length]
+        # A shared buffer needs nothing: the mask says how much of it is valid.
+
     def forward(self, token_ids: Sequence[int], all_logits: bool = False) -> np.ndarray:
         """Runs new tokens through the model after the cached context.
 
         Returns:
             The last position's logits (V,) as float32, or all positions' (S, V) if all_logits.
         """
-        io = self.manifest.io
-        count = len(token_ids)
-        feeds: dict[str, np.ndarray] = {io.input_ids: np.asarray([token_ids], dtype=np.int64)}
-        if io.attention_mask in self._inputs:
-            feeds[io.attention_mask] = np.ones((1, self.past_length + count), dtype=np.int64)
-        if io.position_ids in self._inputs:
-            positions = np.arange(self.past_length, self.past_length + count, dtype=np.int64)
-            feeds[io.position_ids] = positions[None, :]
-        if "use_cache_branch" in self._inputs:  # Optimum's merged decoders
-            feeds["use_cache_branch"] = np.array([self.past_length > 0])
-        feeds.update(self._state)
+        ids = np.asarray([token_ids], dtype=np.int64)
         try:
-            outputs = self.session.run(self._output_names, feeds)
+            if self._buffers is not None:
+                logits = self._buffers.run(ids, len(self.tokens), all_logits)
+            else:
+                logits = self._run_with_feeds(ids, all_logits)
+        except InferenceError:
+            raise
         except Exception as error:
             # ONNX Runtime's messages span lines with the detail in the middle; keep all of it.
             reason = " ".join(str(error).split())[:300] or type(error).__name__
             raise InferenceError(f"model {self.manifest.name!r} failed to run: {reason}") from None
+        self.tokens.extend(int(t) for t in token_ids)
+        return logits
+
+    def _run_with_feeds(self, ids: np.ndarray, all_logits: bool) -> np.ndarray:
+        io = self.manifest.io
+        past, count = len(self.tokens), ids.shape[1]
+        feeds: dict[str, np.ndarray] = {io.input_ids: ids}
+        if io.attention_mask in self._inputs:
+            feeds[io.attention_mask] = np.ones((1, past + count), dtype=np.int64)
+        if io.position_ids in self._inputs:
+            feeds[io.position_ids] = np.arange(past, past + count, dtype=np.int64)[None, :]
+        if io.logits_to_keep in self._inputs:
+            feeds[io.logits_to_keep] = np.array(0 if all_logits else 1, np.int64)
+        if "use_cache_branch" in self._inputs:  # Optimum's merged decoders
+            feeds["use_cache_branch"] = np.array([past > 0])
+        feeds.update(self._state)
+        outputs = self.session.run(self._output_names, feeds)
         for name, value in zip(self._output_names[1:], outputs[1:], strict=True):
             self._state[self._feedback[name]] = value
-        self.past_length += count
-        logits = outputs[0][0]  # (S, V)
+        logits = outputs[0][0]  # (S or 1, V)
         return logits.astype(np.float32) if all_logits else logits[-1].astype(np.float32)
+
+
+class _SharedCache:
+    """Preallocated past/present buffers bound once through I/O binding (see the module doc)."""
+
+    def __init__(self, runner: DecoderRunner, manifest: Manifest) -> None:
+        assert manifest.kv_cache is not None
+        self.runner = runner
+        self.manifest = manifest
+        self.cache = manifest.kv_cache
+        self.binding = runner.session.io_binding()
+        self.capacity = 0
+        self.buffers: dict[str, ort.OrtValue] = {}
+        self._host: dict[str, np.ndarray] = {}  # CPU buffers behind the OrtValues
+        self._mask = np.ones((1, 0), np.int64)
+        self._keep_last = np.array(1, np.int64)
+        self._keep_all = np.array(0, np.int64)
+        vocab = manifest.vocab_size
+        self._logits = np.zeros((1, 1, vocab), np.float32)
+        self._logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
+        self._dtype = np.float16 if self.cache.dtype == "float16" else np.float32
+        self.has_keep_input = manifest.io.logits_to_keep in runner._inputs
+
+    def _grow(self, needed: int, valid: int) -> None:
+        """Makes room for `needed` positions, keeping the first `valid` ones."""
+        limit = self.manifest.context_length
+        capacity = min(limit, max(needed, 2 * self.capacity))
+        capacity = min(limit, -(-capacity // _CAPACITY_STEP) * _CAPACITY_STEP)
+        capacity = max(capacity, needed)
+        shape = (1, self.cache.num_kv_heads, capacity, self.cache.head_dim)
+        on_device = self.runner.device == "cuda"
+        for layer in range(self.cache.num_layers):
+            for past, present in zip(self.cache.past_names(layer),
+                                     self.cache.present_names(layer), strict=True):
+                fresh = np.zeros(shape, self._dtype)
+                if valid:
+                    old = self.buffers[past]
+                    kept = self._host[past] if not on_device else old.numpy()
+                    fresh[:, :, :valid] = kept[:, :, :valid]
+                if on_device:
+                    value = ort.OrtValue.ortvalue_from_numpy(fresh, "cuda", 0)
+                else:
+                    value = ort.OrtValue.ortvalue_from_numpy(fresh)
+                    self._host[past] = fresh  # the OrtValue borrows this memory
+                self.buffers[past] = value
+                self.binding.bind_ortvalue_input(past, value)
+                self.binding.bind_ortvalue_output(present, value)
+        self._mask = np.ones((1, capacity), np.int64)
+        self.capacity = capacity
+
+    def run(self, ids: np.ndarray, past: int, all_logits: bool) -> np.ndarray:
+        io = self.manifest.io
+        total = past + ids.shape[1]
+        if total > self.capacity:
+            self._grow(total, past)
+        binding = self.binding
+        binding.bind_cpu_input(io.input_ids, ids)
+        binding.bind_cpu_input(io.attention_mask, self._mask[:, :total])
+        # Without a logits_to_keep input (genai's graphs) every new position gets logits.
+        every_position = all_logits or not self.has_keep_input
+        if every_position and ids.shape[1] > 1:
+            logits = np.zeros((1, ids.shape[1], self._logits.shape[-1]), np.float32)
+            value = ort.OrtValue.ortvalue_from_numpy(logits)
+        else:
+            logits, value = self._logits, self._logits_value
+        if self.has_keep_input:
+            binding.bind_cpu_input(io.logits_to_keep,
+                                   self._keep_all if all_logits else self._keep_last)
+        binding.bind_ortvalue_output(io.logits, value)
+        self.runner.session.run_with_iobinding(binding)
+        return logits[0].copy() if all_logits else logits[0, -1].copy()

@@ -5,8 +5,10 @@ Models are trained once per test session and exported to model folders that test
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +101,20 @@ def lstm_model_dir(tmp_path_factory: pytest.TempPathFactory, lstm_checkpoint: Pa
 
     out = tmp_path_factory.mktemp("models") / "tiny-lstm"
     return export_checkpoint(lstm_checkpoint, out).folder
+
+
+@pytest.fixture(scope="session")
+def roomy_model_dir(transformer_checkpoint: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny transformer exported with room for summary and translation prompts: its
+    checkpoint's config is set to 1,024 tokens before export (RoPE runs past the training
+    length; only the plumbing is under test, not the prose)."""
+    from training.export import export_checkpoint
+
+    scratch = tmp_path_factory.mktemp("roomy-model")
+    checkpoint = scratch / "checkpoint"
+    shutil.copytree(transformer_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    config["model"]["context_length"] = 1024
+    (checkpoint / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return export_checkpoint(checkpoint, scratch / "tiny-transformer").folder

@@ -1,10 +1,20 @@
 """Builds the ONNX decoder graph of a Llama-family Transformer from its weights.
 
-One graph serves prefill and decode: it takes ``input_ids`` (B, S), ``attention_mask`` (B, P+S),
-``position_ids`` (B, S) and the past keys/values of every layer (B, kvH, P, D), and returns
-``logits`` (B, S, V) and the present keys/values (B, kvH, P+S, D). Batch, sequence and past
-lengths are dynamic. Weight names follow Hugging Face's Llama layout without the ``model.``
-prefix, so our trainer, GGUF files and Hugging Face folders all feed the same builder.
+One graph serves prefill and decode. Inputs: ``input_ids`` (B, S), ``attention_mask`` (B, T) with
+T = past + S, ``logits_to_keep`` (scalar int64: logits for the last N positions, 0 for all) and
+the past keys/values of every layer (B, kvH, P, D). Outputs: ``logits`` (B, N or S, V) and the
+present keys/values. Batch, sequence and past lengths are dynamic; rows are right-padded (the
+mask's sum is a row's length), as onnxruntime-genai's graphs expect; several new tokens after a
+past (a prompt prefilled in chunks) need batch 1, which is how the engine runs.
+
+It is built from ONNX Runtime's fused operators, as onnxruntime-genai's model builder does, because
+a small model's decode step is dominated by the number of operators, not their arithmetic: ten
+per layer (SkipSimplifiedLayerNormalization, one MatMul(NBits) for q/k/v together,
+GroupQueryAttention with the rotary embedding inside, ...) instead of forty. GroupQueryAttention
+takes the valid length from the mask, so past and present may be one preallocated buffer longer
+than the context (``KVCacheSpec.shared_buffer``): the runner binds it once and no step copies the
+cache. Weight names follow Hugging Face's Llama layout without the ``model.`` prefix, so our
+trainer, GGUF files and Hugging Face folders all feed the same builder.
 """
 
 from __future__ import annotations
@@ -16,9 +26,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
+from engine.errors import ConfigError
 from engine.manifest import KVCacheSpec
 from training.onnx_graph import GraphBuilder
-from training.quantize import PackedWeight, quantize_blockwise
+from training.quantize import PackedWeight, concat_outputs, quantize_blockwise
+
+LOGITS_TO_KEEP = "logits_to_keep"
+_MS = "com.microsoft"
 
 
 @dataclass(frozen=True)
@@ -48,85 +62,67 @@ def _transposed(weights: Weights, name: str) -> np.ndarray | PackedWeight:
     return weight if isinstance(weight, PackedWeight) else np.ascontiguousarray(weight.T)
 
 
-def _rotary_tables(g: GraphBuilder, position_ids: str, shape: DecoderShape) -> tuple[str, str]:
-    """cos/sin of shape (B, 1, S, D) for rotate-half rotary embeddings."""
+def _fused_weight(parts: list[np.ndarray | PackedWeight]) -> np.ndarray | PackedWeight | None:
+    """Projections of one input side by side, or None when they can't share one MatMul
+    (e.g. a GGUF file with 4-bit queries but 8-bit values)."""
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts, axis=1)
+    packed = [p for p in parts if isinstance(p, PackedWeight)]
+    if len(packed) == len(parts) and len({(p.bits, p.block_size) for p in packed}) == 1:
+        return concat_outputs(packed)
+    return None
+
+
+def _rotary_caches(g: GraphBuilder, shape: DecoderShape, positions: int) -> tuple[str, str]:
+    """cos/sin of every position's rotary angles, (positions, D/2), for GroupQueryAttention."""
     half = shape.head_dim // 2
     inv_freq = 1.0 / (shape.rope_theta ** (np.arange(0, half, dtype=np.float64) / half))
     if shape.rope_freq_factors is not None:
         inv_freq = inv_freq / np.asarray(shape.rope_freq_factors, dtype=np.float64)
-    positions = g.op("Unsqueeze", g.op("Cast", position_ids, to=TensorProto.FLOAT),
-                     g.const([-1], "int64"))  # (B, S, 1)
-    freqs = g.op("Mul", positions, g.const(inv_freq.astype(np.float32), "float32"))  # (B, S, D/2)
-    angles = g.op("Unsqueeze", g.op("Concat", freqs, freqs, axis=-1), g.const([1], "int64"))
-    cos, sin = g.op("Cos", angles), g.op("Sin", angles)
-    if g.dtype != "float32":
-        cos, sin = g.op("Cast", cos, to=g.onnx_dtype), g.op("Cast", sin, to=g.onnx_dtype)
-    return cos, sin
+    angles = np.arange(positions, dtype=np.float64)[:, None] * inv_freq[None, :]
+    return (g.weight("rotary.cos_cache", np.cos(angles).astype(np.float32)),
+            g.weight("rotary.sin_cache", np.sin(angles).astype(np.float32)))
 
 
-def _apply_rotary(g: GraphBuilder, x: str, cos: str, sin: str, head_dim: int) -> str:
-    first, second = g.op_multi("Split", x, g.const([head_dim // 2, head_dim // 2], "int64"),
-                               outputs=2, axis=-1)
-    rotated = g.op("Concat", g.op("Neg", second), first, axis=-1)
-    return g.op("Add", g.op("Mul", x, cos), g.op("Mul", rotated, sin))
+def _sequence_lengths(g: GraphBuilder, attention_mask: str) -> tuple[str, str]:
+    """GroupQueryAttention's length inputs: each row's last valid index (B,) and the longest
+    total length, both int32, from the (right-padded) mask."""
+    valid = g.op("ReduceSum", attention_mask, g.const([1], "int64"), keepdims=0)
+    last_index = g.op("Cast", g.op("Sub", valid, g.const([1], "int64")), to=TensorProto.INT32)
+    total = g.op("Cast", g.op("Squeeze", g.shape_dim(attention_mask, 1)), to=TensorProto.INT32)
+    return last_index, total
 
 
-def _attention_bias(g: GraphBuilder, input_ids: str, attention_mask: str) -> str:
-    """Additive mask (B, 1, 1, S, T): 0 where query i may see key j, a large negative elsewhere."""
-    total = g.op("Squeeze", g.shape_dim(attention_mask, 1))  # T = P + S
-    new = g.op("Squeeze", g.shape_dim(input_ids, 1))  # S
-    past = g.op("Sub", total, new)
-    one = g.const(1, "int64")
-    query_positions = g.op("Unsqueeze", g.op("Range", past, total, one), g.const([1], "int64"))
-    key_positions = g.op("Unsqueeze", g.op("Range", g.const(0, "int64"), total, one),
-                         g.const([0], "int64"))
-    causal = g.op("LessOrEqual", key_positions, query_positions)  # (S, T)
-    not_padding = g.op("Unsqueeze", g.op("Cast", attention_mask, to=TensorProto.BOOL),
-                       g.const([1, 2, 3], "int64"))  # (B, 1, 1, 1, T)
-    allowed = g.op("And", causal, not_padding)  # (B, 1, 1, S, T)
-    # Half the type's minimum: adding a score can't overflow to -inf and produce NaN rows.
-    blocked = float(np.finfo(g.np_dtype).min) / 2
-    return g.op("Where", allowed, g.const(0.0), g.const(blocked))
-
-
-def _attention(g: GraphBuilder, x: str, layer: int, weights: Weights,
-               shape: DecoderShape, rope: tuple[str, str], bias: str, cache: KVCacheSpec,
-               ) -> str:
+def _attention(g: GraphBuilder, x: str, layer: int, weights: Weights, shape: DecoderShape,
+               lengths: tuple[str, str], rotary: tuple[str, str], cache: KVCacheSpec) -> str:
     prefix = f"layers.{layer}.self_attn."
-    heads, kv_heads, dim = shape.num_heads, shape.num_kv_heads, shape.head_dim
-
-    def project(kind: str, num_heads: int) -> str:
-        name = f"{prefix}{kind}_proj.weight"
-        bias_name = f"{prefix}{kind}_proj.bias"
-        bias_value = g.weight(bias_name, weights[bias_name]) if bias_name in weights else None
-        y = g.linear(x, name, _transposed(weights, name), bias_value)  # (B, S, heads*D)
-        y = g.op("Reshape", y, g.const([0, 0, num_heads, dim], "int64"))
-        return g.op("Transpose", y, perm=[0, 2, 1, 3])  # (B, heads, S, D)
-
-    q = _apply_rotary(g, project("q", heads), *rope, dim)
-    k = _apply_rotary(g, project("k", kv_heads), *rope, dim)
-    v = project("v", kv_heads)
+    names = [f"{prefix}{kind}_proj.weight" for kind in "qkv"]
+    parts = [_transposed(weights, name) for name in names]
+    fused = _fused_weight(parts)
+    if fused is not None:
+        qkv = g.linear(x, f"{prefix}qkv_proj.weight", fused)
+    else:
+        qkv = g.op("Concat", *(g.linear(x, n, p) for n, p in zip(names, parts, strict=True)),
+                   axis=-1)
+    widths = [shape.num_heads * shape.head_dim] + [shape.num_kv_heads * shape.head_dim] * 2
+    biases = [weights.get(f"{prefix}{kind}_proj.bias") for kind in "qkv"]
+    if any(b is not None for b in biases):  # Qwen2: biases on q, k and v
+        bias = np.concatenate([np.zeros(w, np.float32) if b is None else np.asarray(b)
+                               for b, w in zip(biases, widths, strict=True)])
+        qkv = g.op("Add", qkv, g.weight(f"{prefix}qkv_proj.bias", bias))
     past_key, past_value = cache.past_names(layer)
     present_key, present_value = cache.present_names(layer)
-    cache_shape: list[int | str] = ["batch", kv_heads, "past_length", dim]
+    cache_shape: list[int | str] = ["batch", shape.num_kv_heads, "past_length", shape.head_dim]
     g.input(past_key, g.onnx_dtype, cache_shape)
     g.input(past_value, g.onnx_dtype, cache_shape)
-    keys = g.op("Concat", past_key, k, axis=2)  # (B, kvH, T, D)
-    values = g.op("Concat", past_value, v, axis=2)
-    present_shape: list[int | str] = ["batch", kv_heads, "total_length", dim]
+    context, keys, values = g.op_multi(
+        "GroupQueryAttention", qkv, "", "", past_key, past_value, *lengths, *rotary,
+        outputs=3, domain=_MS, num_heads=shape.num_heads, kv_num_heads=shape.num_kv_heads,
+        scale=float(1.0 / np.sqrt(shape.head_dim)), do_rotary=1, rotary_interleaved=0)
+    present_shape: list[int | str] = ["batch", shape.num_kv_heads, "total_length",
+                                      shape.head_dim]
     g.output(keys, present_key, g.onnx_dtype, present_shape)
     g.output(values, present_value, g.onnx_dtype, present_shape)
-
-    # Grouped-query attention without copying K/V: view queries as (B, kvH, H/kvH, S, D) and
-    # broadcast each key/value head over its group of query heads.
-    grouped_q = g.op("Reshape", q, g.const([0, kv_heads, heads // kv_heads, -1, dim], "int64"))
-    keys_t = g.op("Unsqueeze", g.op("Transpose", keys, perm=[0, 1, 3, 2]), g.const([2], "int64"))
-    scores = g.op("Mul", g.op("MatMul", grouped_q, keys_t), g.const(1.0 / np.sqrt(dim)))
-    probs = g.op("Softmax", g.op("Add", scores, bias), axis=-1)  # (B, kvH, H/kvH, S, T)
-    context = g.op("MatMul", probs, g.op("Unsqueeze", values, g.const([2], "int64")))
-    context = g.op("Reshape", context, g.const([0, heads, -1, dim], "int64"))  # (B, H, S, D)
-    context = g.op("Reshape", g.op("Transpose", context, perm=[0, 2, 1, 3]),
-                   g.const([0, 0, heads * dim], "int64"))  # (B, S, H*D)
     out_name = f"{prefix}o_proj.weight"
     return g.linear(context, out_name, _transposed(weights, out_name))
 
@@ -139,8 +135,20 @@ def _mlp(g: GraphBuilder, x: str, layer: int, weights: Weights) -> str:
         return g.linear(x, name, _transposed(weights, name))
 
     gate = proj(x, "gate")
-    swish = g.op("Mul", gate, g.op("Sigmoid", gate))  # SiLU
+    swish = g.op("Mul", gate, g.op("Sigmoid", gate))  # SiLU (ONNX Runtime fuses the pair)
     return proj(g.op("Mul", swish, proj(x, "up")), "down")
+
+
+def _norm(g: GraphBuilder, residual: str | None, delta: str, weight: str,
+          eps: float) -> tuple[str, str]:
+    """RMS norm of residual + delta in one operator; returns (normed, the new residual)."""
+    if residual is None:
+        # The first norm has nothing to add. (ONNX Runtime's SimplifiedLayerNormalization sits
+        # in the standard domain, which the ONNX checker rejects; this runs once per step.)
+        return g.rms_norm(delta, weight, eps), delta
+    normed, _, _, total = g.op_multi("SkipSimplifiedLayerNormalization", residual, delta, weight,
+                                     outputs=4, domain=_MS, epsilon=eps)
+    return normed, total
 
 
 def _output_head(g: GraphBuilder, flat: str, embedding: str, weights: Weights,
@@ -164,7 +172,8 @@ def _output_head(g: GraphBuilder, flat: str, embedding: str, weights: Weights,
 
 def build_decoder_graph(weights: Weights, shape: DecoderShape,
                         dtype: str = "float32", weight_bits: int | None = None,
-                        accuracy_level: int = 0) -> tuple[onnx.ModelProto, KVCacheSpec]:
+                        accuracy_level: int = 0, max_positions: int = 2048,
+                        ) -> tuple[onnx.ModelProto, KVCacheSpec]:
     """Builds the decoder graph; returns it with the cache spec for the manifest.
 
     Args:
@@ -176,40 +185,49 @@ def build_decoder_graph(weights: Weights, shape: DecoderShape,
         weight_bits: None for float projection weights, 8 or 4 for block-quantized
             ``MatMulNBits`` (embeddings stay in float; the output head gets 8 bits).
         accuracy_level: MatMulNBits compute mode: 4 = int8 activations (fast on CPU), 0 = float.
+        max_positions: the model's context, which the rotary tables cover.
     """
+    if shape.head_dim % 16:
+        raise ConfigError(f"attention heads of {shape.head_dim} values are not supported: ONNX "
+                          "Runtime's attention kernel needs a multiple of 16")
     g = GraphBuilder(dtype, weight_bits, accuracy_level=accuracy_level)
     cache = KVCacheSpec(num_layers=shape.num_layers, num_kv_heads=shape.num_kv_heads,
-                        head_dim=shape.head_dim, dtype=dtype)
+                        head_dim=shape.head_dim, dtype=dtype, shared_buffer=True)
     input_ids = g.input("input_ids", TensorProto.INT64, ["batch", "sequence"])
     attention_mask = g.input("attention_mask", TensorProto.INT64, ["batch", "total_length"])
-    position_ids = g.input("position_ids", TensorProto.INT64, ["batch", "sequence"])
+    logits_to_keep = g.input(LOGITS_TO_KEEP, TensorProto.INT64, [])
 
     embedding = g.weight("embed_tokens.weight", weights["embed_tokens.weight"])
     x = g.op("Gather", embedding, input_ids)  # (B, S, C)
-    rope = _rotary_tables(g, position_ids, shape)
-    bias = _attention_bias(g, input_ids, attention_mask)
-    if g.dtype != "float32":
-        bias = g.op("Cast", bias, to=g.onnx_dtype)
+    lengths = _sequence_lengths(g, attention_mask)
+    rotary = _rotary_caches(g, shape, max_positions)
+    residual: str | None = None
     for layer in range(shape.num_layers):
         prefix = f"layers.{layer}."
         norm = g.weight(f"{prefix}input_layernorm.weight",
                         weights[f"{prefix}input_layernorm.weight"])
-        x = g.op("Add", x, _attention(g, g.rms_norm(x, norm, shape.rms_eps), layer, weights, shape,
-                                      rope, bias, cache))
+        normed, residual = _norm(g, residual, x, norm, shape.rms_eps)
+        x = _attention(g, normed, layer, weights, shape, lengths, rotary, cache)
         norm = g.weight(f"{prefix}post_attention_layernorm.weight",
                         weights[f"{prefix}post_attention_layernorm.weight"])
-        x = g.op("Add", x, _mlp(g, g.rms_norm(x, norm, shape.rms_eps), layer, weights))
-    x = g.rms_norm(x, g.weight("norm.weight", weights["norm.weight"]), shape.rms_eps)
+        normed, residual = _norm(g, residual, x, norm, shape.rms_eps)
+        x = _mlp(g, normed, layer, weights)
+    x, _ = _norm(g, residual, x, g.weight("norm.weight", weights["norm.weight"]), shape.rms_eps)
 
+    # Only the positions whose logits are wanted go through the head: a prompt's prefill needs
+    # the last one, and the head is the largest matrix of a small model.
+    start = g.op("Neg", g.op("Unsqueeze", logits_to_keep, g.const([0], "int64")))
+    x = g.op("Slice", x, start, g.const([np.iinfo(np.int64).max], "int64"),
+             g.const([1], "int64"))
     flat = g.op("Reshape", x, g.const([-1, shape.hidden_size], "int64"))
-    logits = _output_head(g, flat, embedding, weights, shape)  # (B*S, V)
-    out_shape = g.op("Concat", g.op("Shape", input_ids), g.const([shape.vocab_size], "int64"),
+    logits = _output_head(g, flat, embedding, weights, shape)  # (B*N, V)
+    out_shape = g.op("Concat", g.op("Shape", x, end=2), g.const([shape.vocab_size], "int64"),
                      axis=0)
     logits = g.op("Reshape", logits, out_shape)
     if g.dtype != "float32":
         # Logits leave the graph as float32 so sampling is exact whatever the weights are.
         logits = g.op("Cast", logits, to=TensorProto.FLOAT)
-    g.output(logits, "logits", TensorProto.FLOAT, ["batch", "sequence", shape.vocab_size])
+    g.output(logits, "logits", TensorProto.FLOAT, ["batch", "kept", shape.vocab_size])
     # Outputs were declared layer by layer; order them logits first like Optimum's exports.
     g.outputs.insert(0, g.outputs.pop())
     return g.model("nightlamp_decoder"), cache

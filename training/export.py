@@ -60,7 +60,9 @@ def _build_graph(info: ckpt.CheckpointInfo, model: nn.Module, weight_bits: int |
         shape = DecoderShape(config.vocab_size, config.hidden_size, config.num_layers,
                              config.num_heads, config.num_kv_heads, config.head_dim,
                              config.rope_theta, config.rms_eps, config.tie_embeddings)
-        graph, cache = build_decoder_graph(weights, shape, weight_bits=weight_bits)
+        graph, cache = build_decoder_graph(weights, shape, weight_bits=weight_bits,
+                                           accuracy_level=4 if weight_bits else 0,
+                                           max_positions=config.context_length)
         return graph, {"architecture": "decoder-transformer", "kv_cache": cache}
     assert isinstance(config, LSTMConfig)
     graph, states = build_lstm_graph(weights, LSTMShape(config.vocab_size, config.embed_size,

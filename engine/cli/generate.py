@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from engine.device import DEVICES
+from engine.cli.options import add_device_options, thread_count
 from engine.errors import ConfigError
 from engine.generation import GenerationConfig, generate
 from engine.model import load_model
@@ -34,8 +34,7 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for sampling")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="stop before this text (repeatable)")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    add_device_options(parser)
     parser.add_argument("--context", type=int, default=None,
                         help="context length in tokens (default: the model's)")
     parser.add_argument("--chat", action="store_true",
@@ -57,8 +56,6 @@ def _prompt(args: argparse.Namespace) -> str | list[dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1 (got {args.threads})")
     sampling = SamplingSettings(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
         repetition_penalty=args.repetition_penalty, seed=args.seed,
@@ -66,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     config = GenerationConfig(max_new_tokens=args.max_tokens, sampling=sampling,
                               stop_strings=tuple(args.stop))
     prompt = _prompt(args)
-    model = load_model(args.model, device=args.device, threads=args.threads,
+    model = load_model(args.model, device=args.device, threads=thread_count(args),
                        context_length=args.context)
     pieces: list[str] = []
     for chunk in generate(model, prompt, config):

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli.options import add_device_options, thread_count
 from engine.cli.progress import ProgressPrinter
-from engine.device import DEVICES
 from engine.documents import Document, read_document, read_text
 from engine.errors import ModelNotFoundError
 from engine.model import Model, load_model
@@ -36,8 +36,7 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--language", default=None, metavar="TAG",
                         help="write the summary in this language (BCP-47, e.g. en, zh); "
                              "default: the document's")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    add_device_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object: summary, "
                         "method, chunks, seconds, input_tokens")
     parser.set_defaults(handler=run)
@@ -53,7 +52,7 @@ def _model(args: argparse.Namespace) -> Model | None:
     if args.method == "extractive":
         return None
     try:
-        return load_model(args.model, device=args.device, threads=args.threads)
+        return load_model(args.model, device=args.device, threads=thread_count(args))
     except ModelNotFoundError:
         if args.method == "auto" and args.model is None:  # no model yet: still summarize
             print("nightlamp: no model installed; using the extractive method (run "

@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from engine.cli.options import add_device_options, thread_count
 from engine.cli.progress import ProgressPrinter
-from engine.device import DEVICES
 from engine.documents import ReadLimits, check_file
 from engine.documents.limits import ReadGuard
 from engine.errors import ConfigError, DocumentError
@@ -56,8 +56,7 @@ def register(subcommands: Any) -> None:
                         help="required translations: one 'term<TAB>translation' per line")
     parser.add_argument("--beam", type=int, default=1, metavar="N",
                         help="beam search width for translation models (default 1: greedy)")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    add_device_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object: "
                         "translation, source, target, segments, flagged, glossary_misses, "
                         "seconds, model")
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         raise DocumentError(f"stdin: too much text ({len(text):,} characters, limit "
                             f"{ReadLimits().max_chars:,}); split it")
     translator = make_translator(load_model(args.model, device=args.device,
-                                            threads=args.threads), beam_size=args.beam)
+                                            threads=thread_count(args)), beam_size=args.beam)
     progress = ProgressPrinter()
     if path is None:
         assert text is not None

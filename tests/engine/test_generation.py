@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runner_spy import count_forwards
 
 from engine.errors import ConfigError
 from engine.generation import (
@@ -31,16 +32,6 @@ GREEDY = SamplingSettings(temperature=0, repetition_penalty=1.0)
 PROMPTS = ("The lamp", "A quiet room", "你好")
 LONG_PROMPT = ("The lamp lights the map.\nA small model writes a long story.\n"
                "The reader lights the poem.\n")
-
-
-@pytest.fixture(scope="module")
-def transformer(transformer_model_dir: Path) -> Model:
-    return load_model(transformer_model_dir, device="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def lstm(lstm_model_dir: Path) -> Model:
-    return load_model(lstm_model_dir, device="cpu", threads=1)
 
 
 @pytest.fixture(params=["transformer", "lstm"])
@@ -355,15 +346,7 @@ def test_step_api_cancel_after_three_tokens(model: Model) -> None:
 
 
 def test_cancel_between_prefill_chunks(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
-    forwards: list[int] = []
-    original = DecoderRunner.forward
-
-    def counting_forward(self: DecoderRunner, token_ids: Sequence[int],
-                         all_logits: bool = False) -> np.ndarray:
-        forwards.append(len(token_ids))
-        return original(self, token_ids, all_logits)
-
-    monkeypatch.setattr(DecoderRunner, "forward", counting_forward)
+    forwards = count_forwards(monkeypatch)
     calls = 0
 
     def should_stop() -> bool:
@@ -374,6 +357,7 @@ def test_cancel_between_prefill_chunks(model: Model, monkeypatch: pytest.MonkeyP
     ids = prompt_ids(model, LONG_PROMPT)
     assert len(ids) >= 24  # at least 6 chunks of 4
     config = GenerationConfig(max_new_tokens=10, sampling=GREEDY, prefill_chunk=4)
+    model.decoder_runner().reset()  # nothing cached from earlier tests
     chunks, stats = run(model, LONG_PROMPT, config, should_stop)
 
     assert chunks[-1].finish_reason == "cancelled"
@@ -384,8 +368,11 @@ def test_cancel_between_prefill_chunks(model: Model, monkeypatch: pytest.MonkeyP
     assert text_of(chunks) == ""
 
     forwards.clear()
-    chunks, stats = run(model, LONG_PROMPT, config)  # not cancelled: every chunk, then tokens
-    prefill = [4] * (len(ids) // 4) + ([len(ids) % 4] if len(ids) % 4 else [])
+    # Not cancelled: the 8 tokens the cancelled run fed stay cached; the rest runs in chunks.
+    chunks, stats = run(model, LONG_PROMPT, config)
+    assert stats.cached_prompt_tokens == 8
+    rest = len(ids) - 8
+    prefill = [4] * (rest // 4) + ([rest % 4] if rest % 4 else [])
     # Each token is fed back, except the last one when the length limit ends generation.
     last_fed = chunks[-1].finish_reason != "length"
     decode = [1] * (stats.completion_tokens - 1 + last_fed)

@@ -4,7 +4,6 @@ a tiny model (coverage, progress, cancellation) and the ``nightlamp summarize`` 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +35,6 @@ common in the twentieth century. Today most night lamps use small LEDs that last
 A night lamp near a bed prevents falls at night. Children often feel safer with a night lamp.
 A cat walked past the window on Tuesday.
 """
-
-
-@pytest.fixture(scope="module")
-def long_context_model_dir(transformer_model_dir: Path,
-                           tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny test model with room for summary prompts: its manifest allows 1,024 tokens
-    (RoPE runs past the training length; only the plumbing is under test, not the prose)."""
-    folder = tmp_path_factory.mktemp("summary-model") / "tiny"
-    shutil.copytree(transformer_model_dir, folder)
-    manifest = json.loads((folder / "nightlamp.json").read_text(encoding="utf-8"))
-    manifest["context_length"] = 1024
-    (folder / "nightlamp.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
 
 
 def test_sentences_in_english_and_chinese() -> None:
@@ -139,8 +125,8 @@ def test_parts_follow_structure_cover_everything_and_fit() -> None:
 
 
 def test_map_reduce_reads_every_part_reports_progress_and_streams(
-        long_context_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = load_model(long_context_model_dir, device="cpu", threads=1)
+        roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(roomy_model_dir, device="cpu", threads=1)
     prompts: list[str] = []
     real_generate = abstractive.generate
 
@@ -167,8 +153,8 @@ def test_map_reduce_reads_every_part_reports_progress_and_streams(
     assert result.input_tokens > 1000
 
 
-def test_a_summary_can_be_cancelled(long_context_model_dir: Path) -> None:
-    model = load_model(long_context_model_dir, device="cpu", threads=1)
+def test_a_summary_can_be_cancelled(roomy_model_dir: Path) -> None:
+    model = load_model(roomy_model_dir, device="cpu", threads=1)
     progress: list[tuple[str, int, int]] = []
     text = "\n\n".join(f"the lamp {i} lights the page at night ." for i in range(200))
     result = summarize(text, model, "abstractive", "medium",
@@ -179,8 +165,8 @@ def test_a_summary_can_be_cancelled(long_context_model_dir: Path) -> None:
     assert progress[-1][1] < progress[-1][2]
 
 
-def test_auto_without_a_chat_model_is_extractive(long_context_model_dir: Path) -> None:
-    model = load_model(long_context_model_dir, device="cpu", threads=1)  # a completion model
+def test_auto_without_a_chat_model_is_extractive(roomy_model_dir: Path) -> None:
+    model = load_model(roomy_model_dir, device="cpu", threads=1)  # a completion model
     result = summarize(ARTICLE, model, "auto", "short")
     assert result.method == "extractive"
     assert result.summary == extractive_summary(read_text(ARTICLE), "short")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -123,19 +122,6 @@ def test_same_language_and_unsupported_pair_exit_2(tmp_path: Path, fake: FakeTra
     assert main(["translate", str(source), "--to", "de"]) == 2
     assert "both German (de)" in capsys.readouterr().err
     assert fake.calls == []
-
-
-@pytest.fixture(scope="module")
-def roomy_model_dir(transformer_model_dir: Path,
-                    tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny test model with a context large enough for a translation prompt (only the
-    plumbing is under test; its 'translations' are noise)."""
-    folder = tmp_path_factory.mktemp("translate-model") / "tiny"
-    shutil.copytree(transformer_model_dir, folder)
-    manifest = json.loads((folder / "nightlamp.json").read_text("utf-8"))
-    manifest["context_length"] = 1024
-    (folder / "nightlamp.json").write_text(json.dumps(manifest), "utf-8")
-    return folder
 
 
 def test_real_tiny_model_end_to_end(tmp_path: Path, roomy_model_dir: Path,

@@ -2,7 +2,8 @@
 
 Random-weight models, no training: each graph runs in ONNX Runtime on the CPU and its logits must
 match PyTorch's (allclose) for a whole prompt, for a prompt split into prefill + cached decode,
-and for a left-padded batch. Quantized graphs must equal numpy with the dequantized weights.
+and with a cache buffer longer than the context (the shared-buffer contract). Quantized graphs
+must equal numpy with the dequantized weights.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class _Decoder:
     def __init__(self, changes: dict[str, object], biases: bool, dtype: str,
                  weight_bits: int | None = None, seed: int = 0) -> None:
         torch.manual_seed(seed)
-        fields = {"vocab_size": VOCAB, "context_length": 64, "hidden_size": 32, "num_layers": 2,
+        fields = {"vocab_size": VOCAB, "context_length": 64, "hidden_size": 64, "num_layers": 2,
                   "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 40, "rope_theta": 100.0}
         self.config = TransformerConfig(**{**fields, **changes})
         self.model = TransformerLM(self.config).eval()
@@ -99,17 +100,15 @@ class _Decoder:
         return {name: np.zeros(shape, self.np_dtype) for layer in range(self.config.num_layers)
                 for name in self.cache.past_names(layer)}
 
-    def run(self, ids: np.ndarray, past: dict[str, np.ndarray], mask: np.ndarray | None = None,
-            positions: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Runs new tokens after ``past``; returns logits and the next call's past."""
+    def run(self, ids: np.ndarray, past: dict[str, np.ndarray], valid: int | None = None,
+            keep: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Runs new tokens after the first ``valid`` positions of ``past`` (all of them by
+        default); returns the last ``keep`` positions' logits (0: all) and the next past."""
         batch, new = ids.shape
-        past_length = next(iter(past.values())).shape[2]
-        if mask is None:
-            mask = np.ones((batch, past_length + new), np.int64)
-        if positions is None:
-            positions = np.broadcast_to(np.arange(past_length, past_length + new), (batch, new))
-        feeds = {"input_ids": ids, "attention_mask": mask,
-                 "position_ids": np.ascontiguousarray(positions, dtype=np.int64), **past}
+        if valid is None:
+            valid = next(iter(past.values())).shape[2]
+        feeds = {"input_ids": ids, "attention_mask": np.ones((batch, valid + new), np.int64),
+                 "logits_to_keep": np.array(keep, np.int64), **past}
         names = [o.name for o in self.session.get_outputs()]
         outputs = dict(zip(names, self.session.run(names, feeds), strict=True))
         following = {}
@@ -144,7 +143,8 @@ def test_decoder_graph_is_valid_ir10_with_dynamic_dims(decoder: _Decoder) -> Non
 
     assert dims(inputs["input_ids"]) == ["batch", "sequence"]
     assert dims(inputs["attention_mask"]) == ["batch", "total_length"]
-    assert dims(inputs["position_ids"]) == ["batch", "sequence"]
+    assert dims(inputs["logits_to_keep"]) == []
+    assert "position_ids" not in inputs  # positions come from the mask
     past_key = inputs["past_key_values.0.key"]
     assert dims(past_key) == ["batch", decoder.config.num_kv_heads, "past_length",
                               decoder.config.head_dim]
@@ -157,7 +157,7 @@ def test_decoder_graph_is_valid_ir10_with_dynamic_dims(decoder: _Decoder) -> Non
     cache_type = TensorProto.FLOAT16 if decoder.np_dtype == np.float16 else TensorProto.FLOAT
     assert past_key.type.tensor_type.elem_type == cache_type
     assert decoder.cache == KVCacheSpec(2, decoder.config.num_kv_heads, decoder.config.head_dim,
-                                        dtype=str(decoder.np_dtype))
+                                        dtype=str(decoder.np_dtype), shared_buffer=True)
 
 
 @pytest.mark.parametrize(("batch", "length"), [(1, 1), (1, 13), (3, 9)])
@@ -189,26 +189,26 @@ def test_decoder_prefill_then_cached_decode_matches_full_run(decoder: _Decoder,
     assert past["past_key_values.0.key"].shape[2] == 12
 
 
-def test_decoder_left_padded_batch_matches_unpadded_rows(decoder: _Decoder) -> None:
-    pad = 3
-    short, long = _prompt(1, 6, seed=7)[0], _prompt(1, 9, seed=8)[0]
-    ids = np.stack([np.concatenate([np.full(pad, 5), short]), long]).astype(np.int64)
-    mask = np.array([[0] * pad + [1] * 6, [1] * 9], np.int64)
-    # Padded tokens get position 1 like Hugging Face's cumsum; real tokens start at 0.
-    positions = np.stack([np.concatenate([np.ones(pad), np.arange(6)]), np.arange(9)])
-    logits, past = decoder.run(ids, decoder.empty_past(2), mask, positions)
+def test_decoder_cache_buffer_longer_than_the_context(decoder: _Decoder) -> None:
+    """The shared-buffer contract: past buffers longer than the context, with garbage after the
+    valid positions, give the same logits; the new keys/values land right after the valid ones."""
+    ids = _prompt(1, 9, seed=3)  # (several new tokens after a past: batch 1, as the engine runs)
+    full = decoder.torch_logits(ids)
+    prefill, exact_past = decoder.run(ids[:, :5], decoder.empty_past(1))
+    rng = np.random.default_rng(0)
+    padded = {}
+    for name, value in exact_past.items():
+        buffer = rng.normal(0, 3, (*value.shape[:2], 16, value.shape[3])).astype(value.dtype)
+        buffer[:, :, :5] = value
+        padded[name] = buffer
+    step, past = decoder.run(ids[:, 5:7], padded, valid=5)
     tolerance = _tolerance(str(decoder.np_dtype))
-    np.testing.assert_allclose(logits[0, pad:], decoder.torch_logits(short[None])[0], **tolerance)
-    np.testing.assert_allclose(logits[1], decoder.torch_logits(long[None])[0], **tolerance)
-
-    # One more token each, through the cache, with the mask grown by one real position.
-    following = np.array([[11], [12]], np.int64)
-    step, _ = decoder.run(following, past, np.concatenate([mask, np.ones((2, 1), np.int64)], 1),
-                          np.array([[6], [9]]))
-    np.testing.assert_allclose(
-        step[0, 0], decoder.torch_logits(np.append(short, 11)[None])[0, -1], **tolerance)
-    np.testing.assert_allclose(
-        step[1, 0], decoder.torch_logits(np.append(long, 12)[None])[0, -1], **tolerance)
+    np.testing.assert_allclose(np.concatenate([prefill, step], 1), full[:, :7], **tolerance)
+    # The buffer keeps its length; the next call reads 7 valid positions from it.
+    assert past["past_key_values.0.key"].shape[2] == 16
+    last, _ = decoder.run(ids[:, 7:9], past, valid=7, keep=1)
+    assert last.shape == (1, 1, VOCAB)
+    np.testing.assert_allclose(last[:, 0], full[:, 8], **tolerance)
 
 
 def test_decoder_bias_weights_are_used() -> None:
@@ -218,7 +218,7 @@ def test_decoder_bias_weights_are_used() -> None:
     graph, _ = build_decoder_graph(without, with_bias.shape)
     ids = _prompt(1, 6)
     feeds = {"input_ids": ids, "attention_mask": np.ones((1, 6), np.int64),
-             "position_ids": np.arange(6)[None], **with_bias.empty_past(1)}
+             "logits_to_keep": np.array(0, np.int64), **with_bias.empty_past(1)}
     plain = _session(graph).run(["logits"], feeds)[0]
     biased, _ = with_bias.run(ids, with_bias.empty_past(1))
     assert np.abs(plain - biased).max() > 1e-2
@@ -229,11 +229,11 @@ def test_decoder_bias_weights_are_used() -> None:
 
 @pytest.mark.parametrize("bits", [8, 4])
 def test_quantized_decoder_matches_pytorch_with_dequantized_weights(bits: int) -> None:
-    decoder = _Decoder({"hidden_size": 48, "intermediate_size": 72}, False, "float32",
+    decoder = _Decoder({"hidden_size": 64, "intermediate_size": 96}, False, "float32",
                        weight_bits=bits, seed=bits)
     nodes = [n.op_type for n in decoder.graph.graph.node]
-    # q k v o gate up down per layer, and the output head (always 8-bit).
-    assert nodes.count("MatMulNBits") == 2 * 7 + 1
+    # q/k/v together, o, gate, up, down per layer, and the output head (always 8-bit).
+    assert nodes.count("MatMulNBits") == 2 * 5 + 1
     # The same model with every projection replaced by what the packed weights represent; the
     # tied head becomes a separate 8-bit copy of the embedding, which the graph still gathers
     # from in float.
@@ -244,7 +244,7 @@ def test_quantized_decoder_matches_pytorch_with_dequantized_weights(bits: int) -
                 parameter.copy_(torch.from_numpy(dequantize_blockwise(packed).T.copy()))
         embedding = decoder.model.embed_tokens.weight.numpy()
         head = dequantize_blockwise(quantize_blockwise(embedding.T.copy(), 8)).T.copy()
-        decoder.model.lm_head = torch.nn.Linear(48, VOCAB, bias=False)
+        decoder.model.lm_head = torch.nn.Linear(64, VOCAB, bias=False)
         decoder.model.lm_head.weight.copy_(torch.from_numpy(head))
     ids = _prompt(2, 10)
     logits, _ = decoder.run(ids, decoder.empty_past(2))
@@ -357,12 +357,16 @@ def test_blockwise_quantization_error_is_at_most_half_a_step(bits: int, k: int, 
     assert restored.shape == (k, n)
     blocks = -(-k // block_size)
     scales = packed.scales.reshape(n, blocks)
-    # Each block's scale maps its largest magnitude to the top code (127 or 7).
-    top = (1 << (bits - 1)) - 1
     padded = np.zeros((blocks * block_size, n), np.float32)
     padded[:k] = weight
-    block_max = np.abs(padded.T.reshape(n, blocks, block_size)).max(-1)
-    np.testing.assert_allclose(scales, block_max / top, rtol=1e-6)
+    per_block = padded.T.reshape(n, blocks, block_size)
+    if bits == 8:  # symmetric: the largest magnitude maps to the top code, 127
+        assert packed.zero_points is None
+        np.testing.assert_allclose(scales, np.abs(per_block).max(-1) / 127, rtol=1e-6)
+    else:  # asymmetric: the block's range (holding 0) spans the 16 codes
+        span = np.maximum(per_block.max(-1), 0) - np.minimum(per_block.min(-1), 0)
+        np.testing.assert_allclose(scales, span / 15, rtol=1e-6)
+        assert packed.zero_points is not None and packed.zero_points.max() <= 15
     per_element = np.repeat(scales, block_size, axis=1)[:, :k].T  # (K, N)
     error = np.abs(restored - weight)
     assert (error <= per_element / 2 * (1 + 1e-5) + 1e-7).all(), error.max()
@@ -380,10 +384,30 @@ def test_quantize_zero_block_and_bad_bits() -> None:
         quantize_blockwise(weight, 3)
 
 
+def test_asymmetric_four_bit_uses_all_levels_of_a_one_sided_block() -> None:
+    # 0..15 in one block: scale 1 and zero point 0 hold it exactly; symmetric 4-bit can't.
+    column = np.arange(32, dtype=np.float32) % 16
+    packed = quantize_blockwise(column[:, None], 4)
+    assert packed.scales.tolist() == [1.0] and packed.zero_points is not None
+    assert packed.zero_points.tolist() == [0]
+    np.testing.assert_array_equal(dequantize_blockwise(packed)[:, 0], column)
+    assert np.abs(dequantize_blockwise(quantize_blockwise(column[:, None], 4, symmetric=True))
+                  [:, 0] - column).max() > 0.4
+    # Zero points reach ONNX Runtime two to a byte, low nibble first, rows padded to bytes.
+    three_blocks = quantize_blockwise(np.tile(np.linspace(-1, 3, 96)[:, None], (1, 2)), 4)
+    zero = three_blocks.zero_points.reshape(2, 3)
+    packed_zero = three_blocks.packed_zero_points().reshape(2, 2)
+    assert np.array_equal(packed_zero[:, 0], zero[:, 0] | (zero[:, 1] << 4))
+    assert np.array_equal(packed_zero[:, 1], zero[:, 2])
+    y = _linear_graph(np.tile(np.linspace(-1, 3, 96)[:, None], (1, 2)).astype(np.float32), 4,
+                      32).run(["y"], {"x": np.ones((1, 96), np.float32)})[0]
+    np.testing.assert_allclose(y[0], dequantize_blockwise(three_blocks).sum(0), rtol=1e-5)
+
+
 def test_four_bit_packing_is_low_nibble_first() -> None:
     # Integers in -7..7 with a largest magnitude of 7: scale 1, codes value + 8 (midpoint).
     column = (np.arange(32) % 15 - 7).astype(np.float32)
-    packed = quantize_blockwise(column[:, None], 4)
+    packed = quantize_blockwise(column[:, None], 4, symmetric=True)
     assert packed.scales.tolist() == [1.0]
     codes = column.astype(np.int64) + 8
     expected = (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8)

@@ -8,9 +8,10 @@ by field, a bounded number of blocks at a time, with no Python loop over blocks.
 
 Repacking turns a GGML weight straight into ONNX Runtime's ``MatMulNBits`` layout (see
 ``training.quantize.PackedWeight``) without a float round trip: integer codes are kept and only
-moved, so nothing is quantized twice. Types whose value is ``q * scale + offset`` (Q4_1, Q4_K) use
-float zero points, exact up to float32 rounding; symmetric types (Q4_0, Q5_0, Q6_K, Q8_0) are
-bit-exact with the default zero point.
+moved, so nothing is quantized twice. Only symmetric types (Q4_0, Q5_0, Q6_K, Q8_0) repack,
+bit-exact with the default zero point. Types whose value is ``q * scale + offset`` (Q4_1, Q4_K)
+need float zero points, and ONNX Runtime's fast CPU kernels (int8 activations) take integer ones
+only: those are dequantized and quantized again (asymmetric int4, integer zero points).
 
 Shapes are numpy order throughout: a GGUF tensor with ``ne = [K, N]`` is ``(N, K)`` here.
 """
@@ -300,44 +301,18 @@ def dequantize(type_id: int, raw: np.ndarray, shape: tuple[int, ...]) -> np.ndar
 # Repacking for MatMulNBits -------------------------------------------------------------------
 
 # A repacker maps a chunk of GGML blocks to (codes (n, elements) uint8, scales float32 per
-# MatMulNBits block, float zero points or None for the type's midpoint).
-_Repacked = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
-
-
-def _affine(codes: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> _Repacked:
-    """Codes for value = code * scale + offset, one scale and offset per row of codes.
-
-    MatMulNBits computes (code - zero_point) * scale, so zero_point = -offset / scale. A block
-    with scale 0 is the constant ``offset``, which no zero point can give while the codes vary:
-    its codes become 0, its scale 1 and its zero point -offset.
-    """
-    flat = scale == 0
-    codes = np.where(flat[:, None], np.uint8(0), codes)
-    safe = np.where(flat, np.float32(1), scale)
-    return codes, safe, -offset / safe
-
-
-def _repack_q4_1(b: np.ndarray) -> _Repacked:
-    return _affine(_codes_q4_0(b), _d(b)[:, 0], _d(b, "m")[:, 0])
-
-
-def _repack_q4_k(b: np.ndarray) -> _Repacked:
-    scale, minimum = _k_scales(b)
-    return _affine(_codes_q4_k(b).reshape(-1, 32), scale.reshape(-1), -minimum.reshape(-1))
+# MatMulNBits block); zero points are the type's midpoint.
+_Repacked = tuple[np.ndarray, np.ndarray]
 
 
 # type name -> (bits, MatMulNBits block size, repacker)
 _REPACKERS: dict[str, tuple[int, int, Callable[[np.ndarray], _Repacked]]] = {
     # Symmetric types keep their codes, shifted to the unsigned midpoint (8 or 128).
-    "Q4_0": (4, 32, lambda b: (_codes_q4_0(b), _d(b)[:, 0], None)),
-    "Q8_0": (8, 32, lambda b: (b["qs"].view(np.uint8) ^ np.uint8(0x80), _d(b)[:, 0], None)),
-    "Q5_0": (8, 32, lambda b: (_codes_q5(b) + np.uint8(128 - 16), _d(b)[:, 0], None)),
+    "Q4_0": (4, 32, lambda b: (_codes_q4_0(b), _d(b)[:, 0])),
+    "Q8_0": (8, 32, lambda b: (b["qs"].view(np.uint8) ^ np.uint8(0x80), _d(b)[:, 0])),
+    "Q5_0": (8, 32, lambda b: (_codes_q5(b) + np.uint8(128 - 16), _d(b)[:, 0])),
     "Q6_K": (8, 16, lambda b: (_codes_q6_k(b) + np.uint8(128 - 32),
-                               (_d(b) * b["scales"].astype(np.float32)).reshape(-1), None)),
-    # Affine types need float zero points, which ONNX Runtime's CPU kernel takes for 4 bits only
-    # (so Q5_1 and Q5_K have no exact repack).
-    "Q4_1": (4, 32, _repack_q4_1),
-    "Q4_K": (4, 32, _repack_q4_k),
+                               (_d(b) * b["scales"].astype(np.float32)).reshape(-1))),
 }
 
 
@@ -350,8 +325,8 @@ def repack(type_id: int, raw: np.ndarray, shape: tuple[int, ...]) -> PackedWeigh
     """Repacks a GGML weight of numpy shape (N, K) into MatMulNBits blocks, losslessly.
 
     ``training.quantize.dequantize_blockwise(result).T`` equals ``dequantize(type_id, raw,
-    shape)``: bit for bit for Q4_0, Q5_0, Q6_K and Q8_0 (8-bit for Q5_0 and Q6_K, block 16 for
-    Q6_K), up to float32 rounding of the zero point for Q4_1 and Q4_K (4-bit, float zero points).
+    shape)`` bit for bit for Q4_0, Q5_0, Q6_K and Q8_0 (8-bit for Q5_0 and Q6_K, block 16 for
+    Q6_K).
 
     Raises:
         ValueError: a type `can_repack` rejects, a shape that isn't 2-D with K a multiple of the
@@ -372,31 +347,20 @@ def repack(type_id: int, raw: np.ndarray, shape: tuple[int, ...]) -> PackedWeigh
     per_ggml_block = info.block_size // block_size  # MatMulNBits blocks per GGML block
     data = np.empty((n * k // block_size, block_size * bits // 8), dtype=np.uint8)
     scales = np.empty(n * k // block_size, dtype=np.float32)
-    zero_points = None
     for part in _chunks(len(blocks), info.block_size):
-        codes, chunk_scales, chunk_zeros = convert(blocks[part])
+        codes, chunk_scales = convert(blocks[part])
         codes = codes.reshape(-1, block_size)
         if bits == 4:  # MatMulNBits pairs neighbours: element 2i low nibble, 2i + 1 high
             codes = codes[:, 0::2] | (codes[:, 1::2] << 4)
         rows = slice(part.start * per_ggml_block, part.stop * per_ggml_block)
         data[rows] = codes
         scales[rows] = chunk_scales
-        if chunk_zeros is not None:
-            if zero_points is None:
-                zero_points = np.empty_like(scales)
-            zero_points[rows] = chunk_zeros
-    return PackedWeight(data.reshape(n, k // block_size, -1), scales, k, n, bits, block_size,
-                        zero_points)
+    return PackedWeight(data.reshape(n, k // block_size, -1), scales, k, n, bits, block_size)
 
 
 def repack_q4_0(raw: np.ndarray, shape: tuple[int, ...]) -> PackedWeight:
     """`repack` for Q4_0: 4-bit, GGML's d as the scale, default zero point 8 (bit-exact)."""
     return repack(2, raw, shape)
-
-
-def repack_q4_1(raw: np.ndarray, shape: tuple[int, ...]) -> PackedWeight:
-    """`repack` for Q4_1: 4-bit, scale d, float zero point -m / d (see `_affine` for d == 0)."""
-    return repack(3, raw, shape)
 
 
 def repack_q8_0(raw: np.ndarray, shape: tuple[int, ...]) -> PackedWeight:

