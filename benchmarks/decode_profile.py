@@ -52,14 +52,21 @@ def read_bandwidth_gbs(threads: int = 2, size_gib: float = 1.0, repeats: int = 5
     return best
 
 
-def weight_bytes_per_token(path: Path) -> tuple[int, int]:
-    """(bytes every decode step reads, bytes of the embedding table it reads one row of)."""
+def weight_bytes_per_token(path: Path) -> int:
+    """Bytes of weights one decode step reads: every initializer, except that of a gathered
+    table (embeddings) only one row is read and of the rotary tables one position."""
     graph = onnx.load(str(path), load_external_data=False).graph
     sizes = {t.name: int(np.prod(t.dims)) * onnx.helper.tensor_dtype_to_np_dtype(
         t.data_type).itemsize for t in graph.initializer}
-    embedding = sizes.get("embed_tokens.weight", 0)
-    rotary = sum(size for name, size in sizes.items() if name.startswith("rotary."))
-    return sum(sizes.values()) - embedding - rotary, embedding
+    rows = {t.name: int(t.dims[0]) if t.dims else 1 for t in graph.initializer}
+    partial: set[str] = set()
+    for node in graph.node:
+        if node.op_type in ("Gather", "GatherBlockQuantized"):
+            partial.update(name for index, name in enumerate(node.input) if index != 1)
+        elif node.op_type == "GroupQueryAttention":
+            partial.update(node.input[7:9])
+    return sum(size // rows[name] if name in partial else size
+               for name, size in sizes.items())
 
 
 def kv_bytes(model: Model, context: int) -> int:
@@ -103,9 +110,8 @@ def profile(model: Model, threads: int, context: int) -> dict[str, object]:
             count[event["args"]["op_name"]] += 1
     profiled_ms = sum(e["dur"] for e in runs[1:]) / PROFILED_STEPS / 1000
     kernels = sum(per_op.values()) / PROFILED_STEPS / 1000
-    weights, embedding = weight_bytes_per_token(model.folder / model.manifest.decoder_file)
-    hidden = embedding // model.manifest.vocab_size if embedding else 0
-    read = weights + hidden + kv_bytes(model, context + TIMED_STEPS // 2)
+    weights = weight_bytes_per_token(model.folder / model.manifest.decoder_file)
+    read = weights + kv_bytes(model, context + TIMED_STEPS // 2)
     return {
         "context": context, "step_ms": round(step_ms, 3),
         "decode_tok_s": round(1000 / step_ms, 1),

@@ -7,7 +7,9 @@ context + ONNX Runtime's working memory.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +79,18 @@ def check_fits(folder: Path, manifest: Manifest, context: int,
         f"{needed.weights / GIB:.1f}, cache {needed.cache / GIB:.1f} for {context} tokens) but "
         f"only {free / GIB:.1f} GiB is available{hint}"
     )
+
+
+def return_free_heap() -> None:
+    """Hands memory that was freed back to the system (glibc keeps it otherwise).
+
+    Loading a model allocates and frees its weights' staging copies; glibc keeps much of that in
+    the process (about 50 MB for the default model), which a desktop app would hold all day.
+    Elsewhere (macOS, Windows, musl) the allocator returns it by itself or this is a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

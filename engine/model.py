@@ -19,7 +19,7 @@ from engine.device import device_of, providers_for, quiet_session_options
 from engine.errors import ConfigError, ModelFormatError, TokenizerError
 from engine.formats import check_inside, manifest_source, read_model_folder
 from engine.manifest import Manifest
-from engine.memory import check_fits
+from engine.memory import check_fits, return_free_heap
 from engine.runner import DecoderRunner
 from engine.store import resolve_model
 from engine.tokenizer import Tokenizer
@@ -63,13 +63,15 @@ def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSessi
         options.intra_op_num_threads = threads
     providers = providers_for(device)  # a DeviceError is about the device, not the file
     try:
-        return ort.InferenceSession(str(path), options, providers=providers)
+        session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:300]
         raise ModelFormatError(
             f"{path}: ONNX Runtime cannot load this file ({reason}); re-export or re-import the "
             "model"
         ) from None
+    return_free_heap()
+    return session
 
 
 def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path,

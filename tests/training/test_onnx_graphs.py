@@ -235,17 +235,16 @@ def test_quantized_decoder_matches_pytorch_with_dequantized_weights(bits: int) -
     # q/k/v together, o, gate, up, down per layer, and the output head (always 8-bit).
     assert nodes.count("MatMulNBits") == 2 * 5 + 1
     # The same model with every projection replaced by what the packed weights represent; the
-    # tied head becomes a separate 8-bit copy of the embedding, which the graph still gathers
-    # from in float.
+    # embedding table (gathered and, tied, the output head) by its 8-bit copy.
     with torch.no_grad():
         for name, parameter in decoder.model.named_parameters():
             if name.endswith("proj.weight"):
                 packed = quantize_blockwise(parameter.numpy().T.copy(), bits)
                 parameter.copy_(torch.from_numpy(dequantize_blockwise(packed).T.copy()))
         embedding = decoder.model.embed_tokens.weight.numpy()
-        head = dequantize_blockwise(quantize_blockwise(embedding.T.copy(), 8)).T.copy()
-        decoder.model.lm_head = torch.nn.Linear(64, VOCAB, bias=False)
-        decoder.model.lm_head.weight.copy_(torch.from_numpy(head))
+        table = dequantize_blockwise(quantize_blockwise(embedding.T.copy(), 8)).T.copy()
+        decoder.model.embed_tokens.weight.copy_(torch.from_numpy(table))
+    assert "GatherBlockQuantized" in nodes and "Gather" not in nodes
     ids = _prompt(2, 10)
     logits, _ = decoder.run(ids, decoder.empty_past(2))
     np.testing.assert_allclose(logits, decoder.torch_logits(ids), rtol=1e-4, atol=1e-4)
