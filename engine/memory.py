@@ -7,6 +7,7 @@ context + ONNX Runtime's working memory.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -90,7 +91,5 @@ def return_free_heap() -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
