@@ -157,15 +157,16 @@ def _norm(g: GraphBuilder, residual: str | None, delta: str, weight: str,
 
 def _table_bits(weights: Weights, g: GraphBuilder, shape: DecoderShape, bits: int,
                 table: str) -> PackedWeight | None:
-    """The embedding table (``embed``) or output head (``head``) packed at `bits`, or None
-    when it can't be (rows that are not whole blocks). A GGUF table already packed at that
-    width is used as it is: the same numbers, not rounded again."""
+    """The embedding table (``embed``) or output head (``head``) quantized, or None when it
+    can't be (rows that are not whole blocks). A table a GGUF file already holds in blocks
+    (repacked exactly) is used as it is, whatever its width: exact numbers beat a second
+    rounding. Otherwise the float table is quantized to `bits`."""
     head = weights.get("lm_head.weight")
+    if isinstance(head, PackedWeight) and (shape.tie_embeddings or table == "head") \
+            and head.in_features % head.block_size == 0:
+        return head
     source = weights["embed_tokens.weight"] if shape.tie_embeddings or table == "embed" \
         else head
-    if isinstance(head, PackedWeight) and (shape.tie_embeddings or table == "head") \
-            and head.bits == bits and head.in_features % head.block_size == 0:
-        return head
     if not isinstance(source, np.ndarray) or shape.hidden_size % g.block_size:
         return None
     return quantize_blockwise(np.ascontiguousarray(source.T, dtype=np.float32), bits,
@@ -187,6 +188,8 @@ def _embed(g: GraphBuilder, input_ids: str, embedding: str, weights: Weights,
               input_ids, g.weight("embed_tokens.weight.scales",
                                   packed.scales.reshape(packed.out_features, -1))]
     zero_points = packed.packed_zero_points()
+    if zero_points is None and packed.bits == 4:  # spelled out: the 4-bit midpoint, 8
+        zero_points = np.full((packed.out_features, (packed.blocks + 1) // 2), 0x88, np.uint8)
     if zero_points is not None:
         inputs.append(g.weight("embed_tokens.weight.zero_points",
                                zero_points.reshape(packed.out_features, -1)))

@@ -2,9 +2,11 @@
 
 The token ids below were produced by the engine before the speed work of issue 7 (the unfused
 graph: separate q/k/v projections, attention from plain operators, the cache copied every step)
-on tiny random Hugging Face checkpoints (Llama, and Qwen2 with q/k/v biases) imported at fp32 and
-int8. The fused graph (GroupQueryAttention, SkipSimplifiedLayerNormalization, one q/k/v MatMul),
-the shared cache buffer and the cache kept between calls must not change a single token.
+on tiny random Hugging Face checkpoints (Llama, and Qwen2 with q/k/v biases) imported at fp32.
+The fused graph (GroupQueryAttention, SkipSimplifiedLayerNormalization, one q/k/v MatMul), the
+shared cache buffer and the cache kept between calls must not change a single token. (Quantized
+imports changed their weights on purpose in that work, their embedding table is now 8-bit too,
+so they are not pinned here; tests/training/test_gguf_import.py checks exact repacks.)
 """
 
 from __future__ import annotations
@@ -34,13 +36,7 @@ PINNED = {
          213, 118, 213, 118, 42, 70, 58, 70, 42, 251, 42, 251, 42, 251, 42, 251, 42, 251, 42, 251,
          42],
         [213] * 11],
-    ("qwen2", "int8"): [
-        [42, 213, 42, 213, 42, 213, 118, 213, 42, 251, 42, 251, 42, 251, 42, 213, 118, 213, 118,
-         213, 118, 213, 118, 213, 118, 42, 70, 58, 42, 70, 58, 42, 251, 42, 251, 42, 251, 42, 251,
-         42],
-        [213] * 10],
 }
-PINNED[("llama", "int8")] = PINNED[("llama", "fp32")]
 
 
 @pytest.fixture(scope="module")
