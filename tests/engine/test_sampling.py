@@ -386,3 +386,22 @@ def test_two_dimensional_logits_raise_inference_error() -> None:
 def test_samplers_refuse_all_minus_inf(sampler: object) -> None:
     with pytest.raises(InferenceError):
         sampler(f32([NEG_INF, NEG_INF]))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_chain_after_top_k_runs_on_the_kept_tokens_with_the_same_result(seed: int) -> None:
+    """The chain hands only the k kept logits to the processors after TopK; every draw must
+    equal applying each processor to the whole vocabulary, ties at the k-th value included."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal(5000) * 2).astype(np.float32)
+    logits[rng.integers(0, 5000, 30)] = logits.max()  # ties at the top
+    settings = SamplingSettings(temperature=0.8, top_k=40, top_p=0.9, min_p=0.05,
+                                repetition_penalty=1.2, seed=seed)
+    history = rng.integers(0, 5000, 200).tolist()
+    fast, slow = build_chain(settings), build_chain(settings)
+    assert any(isinstance(p, TopK) for p in fast.processors)
+    for _ in range(20):
+        whole = logits
+        for processor in slow.processors:
+            whole = processor(whole, history)
+        assert fast.sample(logits, history) == slow.sampler(whole)
