@@ -119,10 +119,11 @@ class Generator:
                 f"{self.context_length}; shorten the prompt"
             )
         self.history.extend(token_ids)
-        if self._logits is None:  # the first tokens: keep what the cache shares with them
-            self.cached_prompt_tokens = self.runner.keep_prefix(self.history)
-        else:
-            self.runner.keep_prefix(self.history)  # the cache holds exactly the history
+        # The first call keeps what the cache shares with the prompt (an earlier generation's
+        # prefix); later calls find the cache holding the history so far.
+        kept = self.runner.keep_prefix(self.history)
+        if self._logits is None:
+            self.cached_prompt_tokens = kept
         pending = self.history[self.runner.past_length:]
         chunk = self.config.prefill_chunk
         for start in range(0, len(pending), chunk):

@@ -124,8 +124,6 @@ class DecoderRunner:
                 logits = self._buffers.run(ids, len(self.tokens), all_logits)
             else:
                 logits = self._run_with_feeds(ids, all_logits)
-        except InferenceError:
-            raise
         except Exception as error:
             # ONNX Runtime's messages span lines with the detail in the middle; keep all of it.
             reason = " ".join(str(error).split())[:300] or type(error).__name__
@@ -171,15 +169,14 @@ class _SharedCache:
         vocab = manifest.vocab_size
         self._logits = np.zeros((1, 1, vocab), np.float32)
         self._logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
-        self._dtype = np.float16 if self.cache.dtype == "float16" else np.float32
+        self._dtype = runner._dtype_of(self.cache.past_names(0)[0])  # the graph's cache type
         self.has_keep_input = manifest.io.logits_to_keep in runner._inputs
 
     def _grow(self, needed: int, valid: int) -> None:
         """Makes room for `needed` positions, keeping the first `valid` ones."""
-        limit = self.manifest.context_length
-        capacity = min(limit, max(needed, 2 * self.capacity))
-        capacity = min(limit, -(-capacity // _CAPACITY_STEP) * _CAPACITY_STEP)
-        capacity = max(capacity, needed)
+        wanted = max(needed, 2 * self.capacity)
+        rounded = -(-wanted // _CAPACITY_STEP) * _CAPACITY_STEP
+        capacity = max(needed, min(self.manifest.context_length, rounded))
         shape = (1, self.cache.num_kv_heads, capacity, self.cache.head_dim)
         on_device = self.runner.device == "cuda"
         for layer in range(self.cache.num_layers):
