@@ -234,15 +234,19 @@ def test_quantized_decoder_matches_pytorch_with_dequantized_weights(bits: int) -
     nodes = [n.op_type for n in decoder.graph.graph.node]
     # q/k/v together, o, gate, up, down per layer, and the output head (always 8-bit).
     assert nodes.count("MatMulNBits") == 2 * 5 + 1
+    # 8-bit weights in blocks of 64 (the width allows it), 4-bit in blocks of 32.
+    block = {8: 64, 4: 32}[bits]
+    assert {onnx.helper.get_node_attr_value(n, "block_size") for n in decoder.graph.graph.node
+            if n.op_type in ("MatMulNBits", "GatherBlockQuantized")} == {block}
     # The same model with every projection replaced by what the packed weights represent; the
     # embedding table (gathered and, tied, the output head) by its 8-bit copy.
     with torch.no_grad():
         for name, parameter in decoder.model.named_parameters():
             if name.endswith("proj.weight"):
-                packed = quantize_blockwise(parameter.numpy().T.copy(), bits)
+                packed = quantize_blockwise(parameter.numpy().T.copy(), bits, block)
                 parameter.copy_(torch.from_numpy(dequantize_blockwise(packed).T.copy()))
         embedding = decoder.model.embed_tokens.weight.numpy()
-        table = dequantize_blockwise(quantize_blockwise(embedding.T.copy(), 8)).T.copy()
+        table = dequantize_blockwise(quantize_blockwise(embedding.T.copy(), 8, block)).T.copy()
         decoder.model.embed_tokens.weight.copy_(torch.from_numpy(table))
     assert "GatherBlockQuantized" in nodes and "Gather" not in nodes
     ids = _prompt(2, 10)
