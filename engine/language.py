@@ -23,7 +23,9 @@ NAMES = {
 # The most frequent function words of each Latin-script language (short lists on purpose:
 # they dominate any running text and rarely overlap between the languages).
 _FUNCTION_WORDS = {
-    "en": "the of and to in is that it for was on are with as this be by not or have from",
+    # "a" is Portuguese too: a tie goes to the first language listed, English.
+    "en": "the of and to in is that it for was on are with as this be by not or have from a an "
+          "at but so you we they he she his her which",
     "fr": "le la les de des et est un une du en que qui dans pour pas sur au avec il ce sont",
     "de": "der die das und ist nicht ein eine zu den von mit sich des auf für im dem auch es",
     "es": "el la los las de y que en un una es por con para del se no su al lo como más",

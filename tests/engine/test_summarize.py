@@ -50,6 +50,9 @@ def test_sentences_in_english_and_chinese() -> None:
 
 @pytest.mark.parametrize(("text", "tag"), [
     ("The lamp is on the table and it is warm in the room.", "en"),
+    # "a" and "o" are Portuguese articles too; plain English with few other function words.
+    ("A soft warm light makes a dark room feel safe. Most lamps glow orange or red.", "en"),
+    ("O gato dorme em cima da mesa e a casa está quente.", "pt"),
     ("夜灯放在窗边的桌子上，每天晚上它都是家里的第一盏灯。", "zh"),
     ("Le chat dort sur la table et il est content dans la maison.", "fr"),
     ("Die Lampe steht auf dem Tisch und sie ist nicht kalt.", "de"),
