@@ -8,7 +8,9 @@ DEV_STAMP := $(VENV)/.dev-installed
 # The CPU build of PyTorch: a bare `torch` requirement may pull a multi-GB CUDA build.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run test lint translations setup-app setup-dev clean
+PACKAGE_STAMP := $(VENV)/.package-installed
+
+.PHONY: run test lint package translations setup-app setup-dev clean
 
 # Prepares the default model once (a no-op afterwards), then opens the desktop app.
 run: $(APP_STAMP)
@@ -17,6 +19,12 @@ run: $(APP_STAMP)
 
 test: $(DEV_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The app bundle (dist/nightlamp/, and on Linux a .tar.gz): PyInstaller, CPU-only ONNX Runtime,
+# no torch. Options: make package PACKAGE_ARGS="--with-model" (ships the default model) or
+# "--with-cuda"; see resources/packaging/README.md.
+package: $(PACKAGE_STAMP)
+	$(BIN)/python resources/packaging/build.py $(PACKAGE_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -41,10 +49,15 @@ $(APP_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "$(TORCH_CPU)"
-	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+$(PACKAGE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[package]"
 	touch $@ $(APP_STAMP)
 
+# The tests build the app bundle too, so they need the package extra.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH_CPU)"
+	$(BIN)/python -m pip install --quiet -e ".[train,dev,package]"
+	touch $@ $(APP_STAMP) $(PACKAGE_STAMP)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -7,15 +7,26 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop.fonts import install_fonts
 from desktop.i18n import install_translators
 from desktop.main_window import MainWindow
+from desktop.resources import resources_dir
 from desktop.settings import AppSettings
 from desktop.theme import apply_theme
 
 SCREENSHOT_TIMEOUT_MS = 180_000
+APP_ID = "io.github.nightlamp.Nightlamp"  # as resources/packaging/linux/*.desktop
+
+
+def app_icon() -> QIcon:
+    """The lamp icon at every rendered size (PNGs: no SVG plugin needed)."""
+    icon = QIcon()
+    for png in sorted((resources_dir() / "icons" / "hicolor").glob("*/apps/nightlamp.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 def application(settings: AppSettings, language: str | None = None,
@@ -26,6 +37,9 @@ def application(settings: AppSettings, language: str | None = None,
     assert isinstance(app, QApplication)
     app.setApplicationName("Nightlamp")
     app.setOrganizationName("nightlamp")
+    # Wayland matches windows to the menu entry by this id (X11 by the application name).
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
     install_fonts(app)
     apply_theme(app, theme or settings.theme)
     install_translators(app, language or settings.language)

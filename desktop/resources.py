@@ -6,12 +6,13 @@ is the same folder unpacked next to the executable (``sys._MEIPASS``).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from engine.store import bundle_dir
 
 
 def resources_dir() -> Path:
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
+    bundle = bundle_dir()
+    if bundle is not None:
+        return bundle / "resources"
     return Path(__file__).resolve().parent.parent / "resources"

@@ -1,12 +1,15 @@
 """The local model store: where model folders live and how a model name becomes a folder.
 
 ``$NIGHTLAMP_HOME`` if set, else the platform's user data folder; models are in ``models/NAME``.
-Nothing is created until something is written.
+Nothing is created until something is written. A packaged app may also ship models of its own
+(``models/`` inside the bundle, read-only): they count as installed, and a model of the same
+name in the user's store wins.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -28,21 +31,53 @@ def models_dir() -> Path:
     return home() / "models"
 
 
+def bundle_dir() -> Path | None:
+    """The unpacked folder of a PyInstaller bundle (``sys._MEIPASS``), None from a checkout."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) if bundle else None
+
+
+def bundled_models_dir() -> Path | None:
+    bundle = bundle_dir()
+    return bundle / "models" if bundle is not None else None
+
+
+def _names_in(folder: Path | None) -> set[str]:
+    if folder is None or not folder.is_dir():
+        return set()
+    return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
 def installed_models() -> list[str]:
-    folder = models_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(_names_in(models_dir()) | _names_in(bundled_models_dir()))
+
+
+def is_bundled(name: str) -> bool:
+    """Whether NAME is one of the app's own models (not in the user's store)."""
+    return name not in _names_in(models_dir()) and name in _names_in(bundled_models_dir())
+
+
+def model_folder(name: str) -> Path:
+    """Where the installed model NAME is (the user's store, else the bundle); for a name not
+    installed, where it would go."""
+    bundled = bundled_models_dir()
+    if is_bundled(name) and bundled is not None:
+        return bundled / name
+    return models_dir() / name
 
 
 def default_model_name() -> str | None:
-    """The model to use when none is given: the one set as default, else the bundled default."""
+    """The model to use when none is given: the one set as default, else the catalog's default
+    model, else the first model the app bundle ships."""
+    installed = installed_models()
     marker = home() / _DEFAULT_FILE
     if marker.is_file():
         name = marker.read_text(encoding="utf-8").strip()
-        if name in installed_models():
+        if name in installed:
             return name
-    return DEFAULT_MODEL_NAME if DEFAULT_MODEL_NAME in installed_models() else None
+    if DEFAULT_MODEL_NAME in installed:
+        return DEFAULT_MODEL_NAME
+    return min(_names_in(bundled_models_dir()), default=None)
 
 
 def set_default_model(name: str) -> None:
@@ -63,13 +98,13 @@ def resolve_model(spec: str | os.PathLike[str] | None) -> Path:
                 f"no model given and no default model in {models_dir()}; pass -m MODEL_FOLDER "
                 "(e.g. one made by 'nightlamp export')"
             )
-        return models_dir() / name
+        return model_folder(name)
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; a model is a folder (pass the folder)")
-    by_name = models_dir() / str(spec)
+    by_name = model_folder(str(spec))
     if os.sep not in str(spec) and by_name.is_dir():
         return by_name
     known = ", ".join(installed_models()) or "none"

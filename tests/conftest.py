@@ -118,3 +118,18 @@ def roomy_model_dir(transformer_checkpoint: Path,
     config["model"]["context_length"] = 1024
     (checkpoint / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return export_checkpoint(checkpoint, scratch / "tiny-transformer").folder
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama chat model (ChatML template, 1,024 positions) imported at int8 as
+    `models import` does: it chats, summarizes and translates, badly and fast."""
+    from tiny_hf import save_tiny_hf
+
+    from training.importers.hf_model import read_hf_model
+    from training.importers.imported import write_model_folder
+
+    scratch = tmp_path_factory.mktemp("tiny-chat")
+    save_tiny_hf(scratch / "hf", "llama", True, context=1024)
+    return write_model_folder(read_hf_model(scratch / "hf", "int8"), scratch / "tiny-chat",
+                              "int8")

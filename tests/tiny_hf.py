@@ -25,14 +25,15 @@ def _tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def save_tiny_hf(folder: Path, kind: str = "llama", tied: bool = True) -> torch.nn.Module:
+def save_tiny_hf(folder: Path, kind: str = "llama", tied: bool = True,
+                 context: int = 128) -> torch.nn.Module:
     """Writes config.json, model.safetensors, tokenizer.json and tokenizer_config.json."""
     import transformers
 
     tokenizer = _tokenizer()
     common = {"vocab_size": tokenizer.get_vocab_size(), "hidden_size": 64,
               "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
-              "num_key_value_heads": 2, "max_position_embeddings": 128, "rope_theta": 5000.0,
+              "num_key_value_heads": 2, "max_position_embeddings": context, "rope_theta": 5000.0,
               "rms_norm_eps": 1e-6, "tie_word_embeddings": tied, "eos_token_id": 2,
               "bos_token_id": 0}
     config_class, model_class = {

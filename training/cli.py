@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,10 @@ def _training_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
+        if getattr(sys, "frozen", False):  # the packaged app leaves torch and the trainers out
+            raise ConfigError("training is not part of the packaged app; install Nightlamp from "
+                              "source with the train extra to train (see README: Train a "
+                              "model)") from None
         if error.name in ("torch", "onnx", "safetensors", "tqdm", "sacrebleu"):
             raise ConfigError(
                 f"training needs {error.name}, which is not installed; install the train extra: "

@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nightlamp {version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--self-test", nargs="?", const="", default=None, metavar="MODEL",
+                        help="check this installation on the CPU (generate, summarize a PDF, "
+                             "translate) with the bundled, default or given model; exit 0 if "
+                             "all work")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:
@@ -69,11 +73,19 @@ def _wants_desktop(args: argparse.Namespace) -> bool:
             and sys.stdout.isatty())
 
 
+def _run_self_test(args: argparse.Namespace) -> int:
+    from engine.self_test import run_self_test  # imported when asked: it loads the summarizers
+
+    return run_self_test(args.self_test or None, version())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.self_test is not None and not getattr(args, "handler", None):
+        args.handler = _run_self_test
     if not getattr(args, "handler", None):
         if _wants_desktop(args):
             args = parser.parse_args(["gui"])

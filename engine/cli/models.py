@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.progress import ProgressPrinter
-from engine.errors import ModelNotFoundError
+from engine.errors import ConfigError, ModelNotFoundError
 from engine.model_list import describe_model, list_models
-from engine.store import DEFAULT_MODEL_NAME, installed_models, models_dir
+from engine.store import DEFAULT_MODEL_NAME, installed_models, is_bundled, model_folder, models_dir
 
 IMPORT_PRECISIONS = ("int4", "int8", "fp16", "fp32")
 # Imported by name when an import or pull runs: it needs onnx, which the engine itself doesn't.
@@ -81,7 +81,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _installed(name: str) -> Path:
-    folder = models_dir() / name
+    folder = model_folder(name)
     if name not in installed_models():
         raise ModelNotFoundError(f"no model named {name!r} in {models_dir()} (installed: "
                                  f"{', '.join(installed_models()) or 'none'})")
@@ -96,6 +96,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     folder = _installed(args.name)
+    if is_bundled(args.name):
+        raise ConfigError(f"{args.name} ships with the app ({folder}) and can't be removed; "
+                          "set another model as default instead")
     shutil.rmtree(folder)
     print(f"removed {args.name} ({folder})")
     return 0

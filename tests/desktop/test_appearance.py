@@ -128,3 +128,25 @@ def test_every_ui_string_is_translated(tmp_path: Path) -> None:
     subprocess.run([str(bin_dir / "pyside6-lrelease"), str(ts), "-qm", str(qm)], check=True,
                    capture_output=True)
     assert qm.read_bytes() == (TRANSLATIONS / "nightlamp_zh_CN.qm").read_bytes()
+
+
+def test_about_box_shows_the_version_from_pyproject(app: QApplication, qtbot: Any) -> None:
+    import re
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text("utf-8")
+    version = re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE)
+    assert version
+    window = _window(qtbot)
+    assert f"<h3>Nightlamp {version.group(1)}</h3>" in window.menus.about_text()
+
+
+def test_the_app_has_its_icon_and_desktop_entry_id(app: QApplication) -> None:
+    from desktop.app import APP_ID, app_icon, application
+
+    application(AppSettings())
+    assert app.desktopFileName() == APP_ID
+    sizes = {(size.width(), size.height()) for size in app_icon().availableSizes()}
+    assert {(16, 16), (48, 48), (256, 256)} <= sizes
+    assert not app.windowIcon().isNull()
+    entry = resources_dir() / "packaging" / "linux" / f"{APP_ID}.desktop"
+    assert "Icon=nightlamp" in entry.read_text("utf-8")

@@ -21,40 +21,12 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from engine.documents import Block, DocumentError, ReadCancelledError, ReadLimits, read_document
+from engine.documents.minimal_pdf import make_pdf
 
 MB = 1024 * 1024
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def make_pdf(pages: list[str | bytes]) -> bytes:
-    """A minimal valid PDF: one Helvetica text line per str page; a bytes page is used as an
-    already FlateDecode-compressed content stream (for bombs and pages without text)."""
-    page_ids = [4 + 2 * index for index in range(len(pages))]
-    kids = " ".join(f"{page_id} 0 R" for page_id in page_ids)
-    objects = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
-               2: f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
-               3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
-    for page_id, page in zip(page_ids, pages, strict=True):
-        objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources "
-                            f"<< /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>").encode()
-        if isinstance(page, str):
-            content, extra = f"BT /F1 12 Tf 72 720 Td ({page}) Tj ET".encode("latin-1"), ""
-        else:
-            content, extra = page, " /Filter /FlateDecode"
-        objects[page_id + 1] = (f"<< /Length {len(content)}{extra} >>\nstream\n".encode()
-                                + content + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for number in sorted(objects):
-        offsets[number] = len(out)
-        out += f"{number} 0 obj\n".encode() + objects[number] + b"\nendobj\n"
-    xref, size = len(out), max(objects) + 1
-    out += f"xref\n0 {size}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offsets[number]:010d} 00000 n \n".encode() for number in range(1, size))
-    out += f"trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
 
 def zeros_deflated(megabytes: int) -> bytes:
     """``megabytes`` MB of zeros, zlib-compressed a chunk at a time (about 1 KB per MB)."""

