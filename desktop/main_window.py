@@ -34,7 +34,7 @@ from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
 from desktop.welcome import WelcomePage
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig
-from engine.store import home, installed_models, models_dir
+from engine.store import home, installed_models, model_folder
 
 
 class MainWindow(QMainWindow):
@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
     def remove_model(self, name: str) -> None:
         """Deletes an installed model once the worker has closed its sessions."""
         self.stop()
-        folder = models_dir() / name
+        folder = model_folder(name)
         self._removing[str(folder)] = name
         self.worker.release_requested.emit(str(folder))
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 
 def nightlamp_command() -> list[str]:
-    """How to run the ``nightlamp`` CLI from here: the bundle's executable, or this Python."""
+    """How to run the ``nightlamp`` CLI from here: the bundle's console executable, or this
+    Python. (On Windows and macOS the window runs as ``nightlamp-gui``, which has no standard
+    streams to report progress on; its console sibling has. Qt starts a console program from a
+    window without opening a console.)"""
     if getattr(sys, "frozen", False):
-        return [sys.executable]
+        executable = Path(sys.executable)
+        console = executable.with_name("nightlamp" + executable.suffix)
+        return [str(console if console.is_file() else executable)]
     return [sys.executable, "-m", "engine.cli"]
 
 

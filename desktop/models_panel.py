@@ -119,7 +119,8 @@ class ModelsPanel(QWidget):
         self.rows = list_models()
         self.table.setRowCount(len(self.rows))
         for index, row in enumerate(self.rows):
-            name = row["name"] + (self.tr(" (default)") if row.get("default") else "")
+            name = row["name"] + (self.tr(" (default)") if row.get("default") else "") \
+                + (self.tr(" (built in)") if row.get("bundled") else "")
             if "error" in row:
                 cells = [name, "", "", "", self.tr("broken: {error}").format(error=row["error"]),
                          row["path"]]
@@ -154,9 +155,12 @@ class ModelsPanel(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.jobs.busy()
-        selected = self.selected_name() is not None
+        name = self.selected_name()
+        selected = name is not None
+        # A model the app bundle ships is read-only: it goes away with the app, not before.
+        built_in = any(row["name"] == name and row.get("bundled") for row in self.rows)
         self.default_button.setEnabled(selected and not busy)
-        self.remove_button.setEnabled(selected and not busy)
+        self.remove_button.setEnabled(selected and not busy and not built_in)
         for button in (self.import_file_button, self.import_folder_button, self.pull_button):
             button.setEnabled(not busy)
         self.pull_button.setVisible(DEFAULT_MODEL_NAME not in

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     parser.add_argument("--self-test", nargs="?", const="", default=None, metavar="MODEL",
                         help="check this installation on the CPU (generate, summarize a PDF, "
-                             "translate) with the bundled, default or given model; exit 0 if "
+                             "translate) with the given or the default model; exit 0 if "
                              "all work")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:

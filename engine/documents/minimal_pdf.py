@@ -18,7 +18,9 @@ def make_pdf(pages: Sequence[str | bytes]) -> bytes:
         objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources "
                             f"<< /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>").encode()
         if isinstance(page, str):
-            content, extra = f"BT /F1 12 Tf 72 720 Td ({page}) Tj ET".encode("latin-1"), ""
+            # A PDF string ends at an unbalanced ")"; backslashes escape.
+            text = page.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            content, extra = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1"), ""
         else:
             content, extra = page, " /Filter /FlateDecode"
         objects[page_id + 1] = (f"<< /Length {len(content)}{extra} >>\nstream\n".encode()

