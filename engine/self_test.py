@@ -4,8 +4,8 @@ Made for packaged bundles (run right after building, or by a user whose app misb
 loads the given or the default model (the user's choice, else one the bundle ships) and runs
 what the app does with it, a short generation, a summary of a PDF (the PDF reader runs in a
 child process, the part of a frozen app most likely to break) and a translation, each step
-timed on one line. Exit 0 when every step
-ran, 1 when one failed (the error is printed); a step the model can't do is skipped and said so.
+timed on one line. Exit 0 when every step ran, 1 when one failed (the error is printed); a step
+the model can't do is skipped and said so.
 """
 
 from __future__ import annotations

@@ -52,18 +52,19 @@ def installed_models() -> list[str]:
     return sorted(_names_in(models_dir()) | _names_in(bundled_models_dir()))
 
 
-def is_bundled(name: str) -> bool:
-    """Whether NAME is one of the app's own models (not in the user's store)."""
-    return name not in _names_in(models_dir()) and name in _names_in(bundled_models_dir())
-
-
 def model_folder(name: str) -> Path:
     """Where the installed model NAME is (the user's store, else the bundle); for a name not
     installed, where it would go."""
+    own = models_dir() / name
     bundled = bundled_models_dir()
-    if is_bundled(name) and bundled is not None:
+    if bundled is not None and not own.is_dir() and (bundled / name).is_dir():
         return bundled / name
-    return models_dir() / name
+    return own
+
+
+def is_bundled(name: str) -> bool:
+    """Whether NAME is one of the app's own models (not in the user's store)."""
+    return model_folder(name).parent == bundled_models_dir()
 
 
 def default_model_name() -> str | None:

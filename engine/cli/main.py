@@ -68,9 +68,13 @@ def has_display() -> bool:
 
 
 def _wants_desktop(args: argparse.Namespace) -> bool:
-    """Plain ``nightlamp`` from a terminal on a desktop opens the app; elsewhere it prints help."""
-    return ("gui" in args.available_commands and has_display() and sys.stdin.isatty()
-            and sys.stdout.isatty())
+    """Plain ``nightlamp`` from a terminal on a desktop opens the app; so does the packaged app
+    started with no terminal at either end (a file manager, a launcher). Output redirected from
+    a terminal, or no display, gets the help."""
+    if "gui" not in args.available_commands or not has_display():
+        return False
+    terminal = [stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout)]
+    return all(terminal) or (getattr(sys, "frozen", False) and not any(terminal))
 
 
 def _run_self_test(args: argparse.Namespace) -> int:

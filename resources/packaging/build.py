@@ -147,6 +147,7 @@ def _add_linux_files(bundle: Path) -> None:
 def _tarball(bundle: Path, version: str) -> Path:
     machine = platform.machine().lower() or "unknown"
     archive = bundle.parent / f"nightlamp-{version}-linux-{machine}.tar.gz"
+
     def owned_by_root(member: tarfile.TarInfo) -> tarfile.TarInfo:
         # Unpacked by root into /opt, files must not stay writable by the builder's user id.
         member.uid = member.gid = 0

@@ -128,6 +128,21 @@ def test_gui_without_a_display_says_what_to_do(monkeypatch: pytest.MonkeyPatch,
 def test_plain_nightlamp_opens_the_app_only_from_a_desktop_terminal(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tty: bool,
         display: str | None, opens: bool) -> None:
+    _check_plain_nightlamp(monkeypatch, capsys, tty, display, opens)
+
+
+@pytest.mark.parametrize(("tty", "display", "opens"), [(False, ":0", True), (True, ":0", True),
+                                                       (False, None, False)])
+def test_the_packaged_app_also_opens_from_a_launcher(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tty: bool,
+        display: str | None, opens: bool) -> None:
+    """Started by a file manager or menu (no terminal at either end) the bundle opens the app."""
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    _check_plain_nightlamp(monkeypatch, capsys, tty, display, opens)
+
+
+def _check_plain_nightlamp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                           tty: bool, display: str | None, opens: bool) -> None:
     import desktop.cli
     from engine.cli.main import main
 

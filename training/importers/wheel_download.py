@@ -16,12 +16,11 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import ConfigError, ModelFormatError
+from training.importers.imported import Progress
 
-Progress = Callable[[str, int, int], None]
 # Overridable for a mirror (same variable pip reads); the default is PyPI.
 INDEX_URL = "https://pypi.org/simple"
 _CHUNK = 1024 * 1024
