@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import sys
+import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QLoggingCategory, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -33,6 +34,9 @@ def application(settings: AppSettings, language: str | None = None,
                 theme: str | None = None) -> QApplication:
     """The QApplication with our fonts, theme and UI language (``language`` / ``theme``
     override the saved choices for this run)."""
+    # Qt warns at every start about each font that lacks OpenType tables for a script it will
+    # never shape with it: noise, not a problem (QT_LOGGING_RULES still turns it back on).
+    QLoggingCategory.setFilterRules("qt.text.font.db.warning=false")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Nightlamp")
@@ -98,9 +102,15 @@ def run(model: str | None = None, device: str | None = None,
         language: str | None = None, theme: str | None = None) -> int:
     settings = AppSettings()
     app = application(settings, language, theme)
-    window = MainWindow(model=model, device=device, settings=settings)
+    # A screenshot that asks a question talks in a throw-away conversation: the user's own chats
+    # neither leak into its answer nor gain a test message.
+    scratch = (tempfile.TemporaryDirectory(prefix="nightlamp-screenshot-")
+               if screenshot_path is not None and prompt else None)
+    history = Path(scratch.name) / "history.sqlite3" if scratch is not None else None
+    window = MainWindow(model=model, device=device, settings=settings, history_path=history)
     window.show()
     if screenshot_path is not None:
+        window.remember_layout = False  # the picture's size and panel are not the user's choice
         window.resize(1040, 720)  # the same picture whatever size the window was left at
         code = screenshot(window, screenshot_path, prompt, panel)
     else:
@@ -110,4 +120,6 @@ def run(model: str | None = None, device: str | None = None,
     window.deleteLater()
     app.processEvents()
     gc.collect()
+    if scratch is not None:
+        scratch.cleanup()
     return code

@@ -1,4 +1,4 @@
-"""Fenced code blocks in chat Markdown: find them and add a "copy" link after each one.
+"""Chat Markdown: fenced code blocks (found, each given a "copy" link) and kept line breaks.
 
 Pure text functions, no Qt: the Chat panel renders each message with :func:`add_copy_links` and
 keeps the returned code strings, so a click on ``copy:N`` copies block N exactly as written.
@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CodeBlock", "add_copy_links", "copy_link_target", "find_code_blocks"]
+__all__ = ["CodeBlock", "add_copy_links", "copy_link_target", "find_code_blocks",
+           "keep_line_breaks"]
 
 # Up to any indentation, then three or more backticks or tildes, then the info string.
 _OPENING = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -134,3 +135,25 @@ def add_copy_links(text: str, label: str, first: int = 1) -> tuple[str, list[str
         out.append(line)
         out.extend(after.get(number, []))
     return "\n".join(out).rstrip("\n"), [block.code for block in blocks]
+
+
+def keep_line_breaks(text: str) -> str:
+    """Makes every single line break of ``text`` a hard one, outside fenced code.
+
+    Markdown joins the lines of a paragraph, but chat answers use a single break on purpose (a
+    poem, an address, steps one per line): GitHub and chat apps render them as breaks, so we do
+    too. Two trailing spaces are CommonMark's hard break; code keeps its lines exactly.
+    """
+    lines = _lines(text)
+    in_code: set[int] = set()
+    for block in find_code_blocks(text):
+        end = len(lines) - 1 if block.closing_line is None else block.closing_line
+        in_code.update(range(block.opening_line, end + 1))
+    out = []
+    for number, line in enumerate(lines):
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        if (number not in in_code and number + 1 not in in_code and line.strip()
+                and following.strip() and not line.endswith(("  ", "\\"))):
+            line += "  "
+        out.append(line)
+    return "\n".join(out)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.chat_markdown import add_copy_links
+from desktop.chat_markdown import add_copy_links, keep_line_breaks
 from desktop.chat_settings import ChatSettings, ChatSettingsDialog
 
 NOTICE_MS = 3000  # how long a passing notice ("Code copied") stays
@@ -264,7 +264,8 @@ class ChatPanel(QWidget):
         for message in self.messages:
             title = self._role_title(message["role"])
             mark = self._status_mark(message.get("status", ""))
-            body, code = add_copy_links(message["content"], label, first=len(blocks) + 1)
+            body, code = add_copy_links(keep_line_breaks(message["content"]), label,
+                                        first=len(blocks) + 1)
             blocks += code
             if not body and message.get("status") == "streaming":
                 body = "…"

@@ -25,6 +25,19 @@ NEW_TITLE = "New chat"  # the store's default title, replaced by the first messa
 TITLE_CHARS = 48
 
 
+def title_from(message: str, limit: int = TITLE_CHARS) -> str:
+    """A conversation's title from its first message: the first line, cut at a word boundary
+    with "…" when it is longer than ``limit`` (text without spaces, such as Chinese, is cut at
+    ``limit`` characters)."""
+    line = " ".join(message.strip().splitlines()[0].split()) if message.strip() else ""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit - 1]
+    if " " in cut and not line[limit - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
 class ChatHistory(QObject):
     switching = Signal()  # another conversation is about to be shown
 
@@ -148,7 +161,7 @@ class ChatHistory(QObject):
         conversation = self.store.get_conversation(self.conversation_id)
         first = next((m["content"] for m in self.chat.messages if m["role"] == "user"), "")
         if conversation.title == NEW_TITLE and first:
-            self.store.rename(self.conversation_id, first.splitlines()[0][:TITLE_CHARS])
+            self.store.rename(self.conversation_id, title_from(first))
             self.refresh_list()
         answer = self.store.begin_assistant_message(self.conversation_id)
         self.chat.messages[-1]["id"] = answer.id

@@ -49,7 +49,7 @@ class DocumentLoader(QObject):
             document = read_document(path, should_stop=cancel.is_set)
         except DocumentError as error:
             if not cancel.is_set():
-                self._emit(self.failed, request, str(error))
+                self._emit(self.failed, request, error.for_app())
             return
         except Exception as error:  # a reader bug must still end as a message, not silence
             self._emit(self.failed, request, f"{path.name}: could not be read ({error})")

@@ -41,8 +41,15 @@ def install_translators(app: QApplication, choice: str) -> str:
         log.warning("no UI translation for %s; using English", language)
         return "en"
     app.installTranslator(ours)
+    # qtbase_*.qm holds the standard buttons and dialogs. Not the qt_*.qm catalogue: it only
+    # lists other modules' files, and fails to load when one of them is not installed (PySide6
+    # Essentials has no Multimedia), which left OK / Cancel in English.
     qt_own = QTranslator(app)
-    if qt_own.load(f"qt_{language}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if qt_own.load(f"qtbase_{language}", folder) or qt_own.load(f"qt_{language}", folder):
         app.installTranslator(qt_own)
+    else:
+        log.warning("no Qt translation for %s in %s; standard buttons stay English",
+                    language, folder)
     QLocale.setDefault(QLocale(language))
     return language

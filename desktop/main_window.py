@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self._current_spec: str | None = None  # the model the worker has (or is loading)
         self._removing: dict[str, str] = {}  # folder -> name, waiting for the worker to let go
         self.model_info: dict[str, Any] | None = None
+        self.remember_layout = True  # saved on close; a screenshot leaves the user's layout
 
         self.tabs = QTabWidget()
         self.chat = ChatPanel()
@@ -344,9 +345,10 @@ class MainWindow(QMainWindow):
             self.answer_finished.emit("failed")
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
-        self.settings.save_window_state(self.saveGeometry(), self.saveState(),
-                                        self.tabs.currentIndex())
-        self.settings.sync()
+        if self.remember_layout:
+            self.settings.save_window_state(self.saveGeometry(), self.saveState(),
+                                            self.tabs.currentIndex())
+            self.settings.sync()
         self.worker_thread.stop()
         if self._target is self.chat:
             self.history.finish_answer("cancelled", None)

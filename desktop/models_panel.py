@@ -126,7 +126,7 @@ class ModelsPanel(QWidget):
                          row["path"]]
             else:
                 cells = [name, f"{row['size_mb']:.0f} MB", row["precision"],
-                         f"{row['context']:,}", ", ".join(row["tasks"]), row["path"]]
+                         f"{row['context']:,}", self.task_names(row["tasks"]), row["path"]]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(NAME_ROLE, row["name"])
@@ -148,6 +148,12 @@ class ModelsPanel(QWidget):
             self.device.setCurrentIndex(max(0, self.device.findData(device)))
         self._filling = False
         self._update_buttons()
+
+    def task_names(self, tasks: list[str]) -> str:
+        """The manifest's task keys in the UI's words ("chat, summarize" in English)."""
+        names = {"chat": self.tr("chat"), "complete": self.tr("complete"),
+                 "summarize": self.tr("summarize"), "translate": self.tr("translate")}
+        return self.tr(", ").join(names.get(task, task) for task in tasks)
 
     def selected_name(self) -> str | None:
         items = self.table.selectedItems()

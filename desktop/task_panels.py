@@ -31,7 +31,9 @@ from PySide6.QtWidgets import (
 
 from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
 from desktop.files import save_copy, save_text
+from desktop.fonts import can_draw
 from engine.language import language_name
+from engine.summarize import DEFAULT_METHOD
 
 # The languages offered first (BCP-47); a dedicated model refuses pairs it wasn't trained for.
 LANGUAGE_TAGS = ("en", "zh", "fr", "de", "es", "it", "pt", "ja", "ko", "ru", "nl", "pl", "tr",
@@ -47,12 +49,17 @@ def dropped_file(mime: QMimeData) -> Path | None:
 
 
 def language_label(tag: str) -> str:
-    """A language's name in its own language ("Deutsch", "中文"), as pickers usually show them;
-    our English name where Qt has none."""
+    """A language's name in its own language with the English name beside it ("Deutsch
+    (German)", "中文 (Chinese)"), so anyone finds theirs; the English name alone where Qt has
+    no native name or no installed font can draw it (boxes help nobody)."""
+    english = language_name(tag)
     if tag == "en":
         return "English"  # Qt's native name is "American English"
     native = QLocale(tag).nativeLanguageName() if tag not in ("und", "auto") else ""
-    return native[:1].upper() + native[1:] if native else language_name(tag)
+    native = native[:1].upper() + native[1:]
+    if not native or native.casefold() == english.casefold() or not can_draw(native, tag):
+        return english
+    return f"{native} ({english})"
 
 
 class DocumentInput(QPlainTextEdit):
@@ -126,13 +133,18 @@ class TaskPanel(QWidget):
     def request(self, text: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    def clear_result(self) -> None:
+        """Empties the result, its notice and what Copy / Save would take."""
+        self._text = ""
+        self.result.clear()
+        self.notice.clear()
+        self.set_running(self.running)
+
     def run(self) -> None:
         text = self.source.toPlainText().strip()
         if not text or self.running or self.reading:
             return
-        self._text = ""
-        self.result.clear()
-        self.notice.clear()
+        self.clear_result()
         self.set_running(True)
         self.run_requested.emit(self.request(text))
 
@@ -203,6 +215,7 @@ class TaskPanel(QWidget):
         self.document, self.document_text = Path(path), text
         name = self.document.name
         self.source.setPlainText(text)
+        self.clear_result()  # the last result belonged to the text this replaces
         if pages:
             self.notice.setText(self.tr("{name}: {pages} pages, {count} characters").format(
                 name=name, pages=pages, count=len(text)))
@@ -258,14 +271,16 @@ class SummarizePanel(TaskPanel):
             self.length.addItem(label, key)
         self.length.setCurrentIndex(1)
         self.method = QComboBox()
-        for key, label in (("auto", self.tr("Automatic")),
-                           ("abstractive", self.tr("Model, every part")),
-                           ("extractive", self.tr("Key sentences (no model)"))):
+        for key, label in (("extractive", self.tr("Key sentences (no model)")),
+                           ("auto", self.tr("Model writes it")),
+                           ("abstractive", self.tr("Model, every part"))):
             self.method.addItem(label, key)
+        self.method.setCurrentIndex(self.method.findData(DEFAULT_METHOD))
         self.method.setToolTip(self.tr(
-            "Automatic: the model writes the summary; a long text is first cut down to its key "
-            "sentences. Model, every part: the model reads the whole text part by part (slower). "
-            "Key sentences: the text's own most central sentences, instantly, without a model."))
+            "Key sentences: the text's own most central sentences, instantly, without a model; "
+            "nothing is invented. Model writes it: the model writes the summary (a long text is "
+            "first cut down to its key sentences); small models may invent facts. Model, every "
+            "part: the model reads the whole text part by part (slower)."))
         self.options.insertWidget(1, QLabel(self.tr("Length:")))
         self.options.insertWidget(2, self.length)
         self.options.insertWidget(3, QLabel(self.tr("Method:")))
@@ -305,8 +320,14 @@ class TranslatePanel(TaskPanel):
         self.options.insertWidget(2, self.source_language)
         self.options.insertWidget(3, QLabel(self.tr("Into:")))
         self.options.insertWidget(4, self.target)
-        self._outputs = Path(tempfile.mkdtemp(prefix="nightlamp-translations-"))
+        # Translated files wait here until saved; removed with the panel, or at exit.
+        self._scratch = tempfile.TemporaryDirectory(prefix="nightlamp-translations-")
+        self._outputs = Path(self._scratch.name)
         self.translated_file: Path | None = None
+
+    def clear_result(self) -> None:
+        self.translated_file = None
+        super().clear_result()
 
     def request(self, text: str) -> dict[str, Any]:
         self.translated_file = None

@@ -106,7 +106,7 @@ class InferenceWorker(QObject):
                 model = self._load(spec or None, device=key[1])
                 self._loaded[key] = model
         except EngineError as error:
-            self.failed.emit(request_id, str(error))
+            self.failed.emit(request_id, error.for_app())
             return False
         except Exception as error:  # the UI must hear about every request, whatever happened
             logger.exception("loading %s failed", spec)
@@ -168,7 +168,7 @@ class InferenceWorker(QObject):
             reason, stats = self._answer(request_id, prompt, config)
             self.finished.emit(request_id, reason, stats)
         except EngineError as error:
-            self.failed.emit(request_id, str(error))
+            self.failed.emit(request_id, error.for_app())
         except Exception as error:
             logger.exception("%s request %d failed", task, request_id)
             self.failed.emit(request_id, f"generation failed: {error}")
@@ -183,7 +183,7 @@ class InferenceWorker(QObject):
             reason, stats = job(request, self._model, self.cancel_event.is_set, progress,
                                 *callbacks)
         except EngineError as error:
-            self.failed.emit(request_id, str(error))
+            self.failed.emit(request_id, error.for_app())
             return
         except Exception as error:  # the UI must hear about every request, whatever happened
             logger.exception("request %d failed", request_id)

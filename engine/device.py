@@ -69,8 +69,8 @@ def providers_for(device: str) -> list[str]:
     if device == "cuda":
         raise DeviceError(
             "device 'cuda' was asked for but no usable NVIDIA GPU was found (needs a CUDA 13 / "
-            "cuDNN 9 capable GPU and driver); use --device cpu or auto"
-        )
+            "cuDNN 9 capable GPU and driver)", hint="use --device cpu or auto",
+            app_hint="choose the CPU or Auto device in Models")
     return [CPU]
 
 

@@ -8,7 +8,31 @@ from __future__ import annotations
 
 
 class EngineError(Exception):
-    """Base class of expected, user-facing failures (bad input, missing files, bad settings)."""
+    """Base class of expected, user-facing failures (bad input, missing files, bad settings).
+
+    What to do about a failure often depends on where the user is: the command line says
+    "pass --from LANG", the app "choose the source language". Such an error keeps the two apart:
+    ``str(error)`` is the message with the command-line ``hint`` (what CLIs print), and
+    :meth:`for_app` the message with the ``app_hint`` (what the desktop shows; never a flag).
+
+    Args:
+        message: what went wrong, naming the file or value.
+        hint: what to do, in command-line words (options, commands).
+        app_hint: the same advice in the app's words; without it the app shows the message alone.
+    """
+
+    def __init__(self, message: str = "", *, hint: str | None = None,
+                 app_hint: str | None = None) -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.message = message
+        self.hint = hint
+        self.app_hint = app_hint
+
+    def for_app(self) -> str:
+        """The message for the desktop app: its own advice, no command-line options."""
+        if self.hint is None:
+            return str(self)
+        return f"{self.message}; {self.app_hint}" if self.app_hint else self.message
 
 
 class ModelNotFoundError(EngineError):

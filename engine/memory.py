@@ -73,13 +73,14 @@ def check_fits(folder: Path, manifest: Manifest, context: int,
     spare = free - needed.weights - needed.overhead
     per_token = cache_bytes_per_token(manifest)
     fitting = (spare // per_token // 256 * 256) if per_token and spare > 0 else 0
-    hint = (f"; try a shorter context, e.g. --context {fitting}" if fitting >= 256
-            else "; close other programs or use a smaller or more quantized model")
+    smaller = "close other programs or use a smaller or more quantized model"
+    hint, app_hint = ((f"try a shorter context, e.g. --context {fitting}",
+                       f"try a shorter context, e.g. {fitting} tokens in the chat's Settings")
+                      if fitting >= 256 else (smaller, smaller))
     raise ConfigError(
         f"{manifest.name!r} needs about {needed.total / GIB:.1f} GiB (weights "
         f"{needed.weights / GIB:.1f}, cache {needed.cache / GIB:.1f} for {context} tokens) but "
-        f"only {free / GIB:.1f} GiB is available{hint}"
-    )
+        f"only {free / GIB:.1f} GiB is available", hint=hint, app_hint=app_hint)
 
 
 def return_free_heap() -> None:

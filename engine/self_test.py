@@ -73,7 +73,9 @@ def _summary(model: Model, scratch: Path) -> str:
     result = summarize(document, use, "auto", "short")
     if not result.summary.strip():
         raise RuntimeError("the summary is empty")
-    return f"{result.method}, {result.input_tokens} input tokens: {result.summary.strip()[:60]!r}"
+    read = (f"{result.input_words} words" if result.input_tokens is None
+            else f"{result.input_tokens} input tokens")
+    return f"{result.method}, {read}: {result.summary.strip()[:60]!r}"
 
 
 def _translation(model: Model) -> str:

@@ -95,10 +95,14 @@ def resolve_model(spec: str | os.PathLike[str] | None) -> Path:
     if spec is None:
         name = default_model_name()
         if name is None:
+            installed = installed_models()
+            if not installed:
+                raise ModelNotFoundError(
+                    f"no model installed in {models_dir()}; run 'nightlamp models pull' to get "
+                    "the default model (about 100 MB, once), or pass -m MODEL_FOLDER")
             raise ModelNotFoundError(
-                f"no model given and no default model in {models_dir()}; pass -m MODEL_FOLDER "
-                "(e.g. one made by 'nightlamp export')"
-            )
+                f"no default model in {models_dir()}; pass -m NAME (installed: "
+                f"{', '.join(installed)})")
         return model_folder(name)
     path = Path(spec).expanduser()
     if path.is_dir():

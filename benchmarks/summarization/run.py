@@ -99,7 +99,8 @@ def summarize_one(method: str, document: str, reference: str, length: str,
                            max_words=count_words(reference) if matched else None)
         summary = result.summary
         extra = {"engine_method": result.method, "chunks": result.chunks,
-                 "input_tokens": result.input_tokens, "engine_seconds": round(result.seconds, 3)}
+                 "input_tokens": result.input_tokens, "input_words": result.input_words,
+                 "engine_seconds": round(result.seconds, 3)}
     return {"summary": summary, "words": count_words(summary),
             "seconds": round(time.perf_counter() - started, 3), **extra}
 

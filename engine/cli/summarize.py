@@ -13,7 +13,7 @@ from engine.cli.progress import ProgressPrinter
 from engine.documents import Document, read_document, read_text
 from engine.errors import ModelNotFoundError
 from engine.model import Model, load_model
-from engine.summarize import LENGTHS, METHODS, summarize
+from engine.summarize import DEFAULT_METHOD, LENGTHS, METHODS, summarize
 
 
 def register(subcommands: Any) -> None:
@@ -25,10 +25,10 @@ def register(subcommands: Any) -> None:
     parser.add_argument("file", metavar="FILE")
     parser.add_argument("-m", "--model", help="model folder or name (default: the default "
                         "model)")
-    parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="auto (default): the model, with extractive selection for long "
-                             "texts; abstractive: map-reduce with the model; extractive: the "
-                             "document's own key sentences, no model")
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                        help="extractive (default): the document's own key sentences, no model "
+                             "(nothing invented); auto: the model writes it, with extractive "
+                             "selection for long texts; abstractive: map-reduce with the model")
     parser.add_argument("--length", choices=LENGTHS, default="medium",
                         help="short: a few sentences; medium: a paragraph; long: per section")
     parser.add_argument("--max-words", type=int, default=None, metavar="N",
@@ -38,7 +38,7 @@ def register(subcommands: Any) -> None:
                              "default: the document's")
     add_device_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object: summary, "
-                        "method, chunks, seconds, input_tokens")
+                        "method, chunks, seconds, input_words, input_tokens")
     parser.set_defaults(handler=run)
 
 
@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"summary": result.summary, "method": result.method,
                           "chunks": result.chunks, "seconds": round(result.seconds, 2),
+                          "input_words": result.input_words,
                           "input_tokens": result.input_tokens, "language": result.language,
                           "model": model.name if model else None}, ensure_ascii=False))
         return 0
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(result.summary)
-    print(f"[{result.method}, {result.chunks} part(s), {result.input_tokens} input tokens, "
+    tokens = "" if result.input_tokens is None else f", {result.input_tokens:,} input tokens"
+    print(f"[{result.method}, {result.chunks} part(s), {result.input_words:,} words{tokens}, "
           f"{result.seconds:.1f} s]", file=sys.stderr)
     return 0

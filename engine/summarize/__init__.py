@@ -10,6 +10,9 @@
   do better with one coherent input than with many partial ones); extractive without a model.
 
 The summary is written in the document's language unless ``language`` says otherwise.
+``DEFAULT_METHOD`` (the CLI's and the app's default) is ``extractive``: small models invent facts,
+and until abstractive summaries are checked against their source, the default is the method that
+only ever quotes the document.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from engine.summarize.extractive import extractive_summary, select_to_fit
 from engine.summarize.sentences import words
 
 METHODS = ("auto", "abstractive", "extractive")
+DEFAULT_METHOD = "extractive"
 LENGTHS = ("short", "medium", "long")
 
-__all__ = ["LENGTHS", "METHODS", "SummaryResult", "summarize"]
+__all__ = ["DEFAULT_METHOD", "LENGTHS", "METHODS", "SummaryResult", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,10 @@ class SummaryResult:
     method: str  # what was done: extractive, abstractive or extract-then-abstract
     chunks: int  # parts the document was read in (1 when it fit at once)
     seconds: float
-    input_tokens: int  # the model's tokens, or words when no model was used
+    input_tokens: int | None  # the document in the model's tokens; None when no model read it
     language: str  # the BCP-47 tag the summary was asked in
     cancelled: bool = False
+    input_words: int = 0  # the document's length in words, the same whatever the method
 
 
 def can_summarize(model: Model | None) -> bool:
@@ -56,7 +61,8 @@ def can_summarize(model: Model | None) -> bool:
         bool({"chat", "summarize"} & set(model.manifest.tasks))
 
 
-def summarize(source: Document | str, model: Model | None = None, method: str = "auto",
+def summarize(source: Document | str, model: Model | None = None,
+              method: str = DEFAULT_METHOD,
               length: str = "medium", language: str | None = None,
               should_stop: ShouldStop | None = None, progress: Progress | None = None,
               on_text: OnText | None = None, max_words: int | None = None) -> SummaryResult:
@@ -65,7 +71,7 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
     Args:
         source: a Document from ``engine.documents`` or plain text.
         model: an instruct model for abstractive summaries (None: extractive only).
-        method: auto, abstractive or extractive.
+        method: auto, abstractive or extractive (``DEFAULT_METHOD``).
         length: short (a few sentences), medium (a paragraph) or long (section by section).
         language: the summary's language as a BCP-47 tag (default: the document's).
         should_stop: checked between and during model passes; True ends with ``cancelled``.
@@ -86,13 +92,16 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
     started = time.perf_counter()
     text = document.text()
     tag = language or detect_language(text)
+    input_words = len(words(text))
     if method == "abstractive" and (model is None or not model.manifest.chat_template):
-        raise ConfigError("abstractive summaries need an instruct (chat) model; pass -m MODEL "
-                          "or use --method extractive")
+        raise ConfigError("abstractive summaries need an instruct (chat) model",
+                          hint="pass -m MODEL or use --method extractive",
+                          app_hint="choose a chat model for Summarize in Models, or the Key "
+                                   "sentences method")
     if method == "extractive" or (method == "auto" and not can_summarize(model)):
         summary = extractive_summary(document, length, max_words)
         return SummaryResult(summary, "extractive", 1, time.perf_counter() - started,
-                             len(words(text)), tag)
+                             None, tag, input_words=input_words)
     assert model is not None
     summarizer = Summarizer(model, length, language_name(tag), should_stop, progress, on_text)
     done = "abstractive"
@@ -108,6 +117,6 @@ def summarize(source: Document | str, model: Model | None = None, method: str = 
             summary, chunks, done = summarizer.single(selected), 1, "extract-then-abstract"
     except CancelledError:
         return SummaryResult("", done, summarizer.requests, time.perf_counter() - started,
-                             input_tokens, tag, cancelled=True)
+                             input_tokens, tag, cancelled=True, input_words=input_words)
     return SummaryResult(summary, done, chunks, time.perf_counter() - started,
-                         input_tokens, tag)
+                         input_tokens, tag, input_words=input_words)

@@ -4,27 +4,27 @@
 <context>
     <name>ChatHistory</name>
     <message>
-        <location filename="../../desktop/conversations.py" line="52"/>
+        <location filename="../../desktop/conversations.py" line="65"/>
         <source>{error}. Chats of this session will not be kept.</source>
         <translation>{error}。本次会话的对话不会被保存。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="56"/>
+        <location filename="../../desktop/conversations.py" line="69"/>
         <source>The chat history was damaged; it was moved to {path} and a new one started.</source>
         <translation>聊天记录已损坏；已移到 {path}，并新建了一份。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="65"/>
+        <location filename="../../desktop/conversations.py" line="78"/>
         <source>{count} answer(s) were interrupted when Nightlamp last closed; what had arrived is kept.</source>
         <translation>Nightlamp 上次关闭时有 {count} 个回答被中断；已收到的内容都已保留。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="131"/>
+        <location filename="../../desktop/conversations.py" line="144"/>
         <source>Export conversation</source>
         <translation>导出对话</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="132"/>
+        <location filename="../../desktop/conversations.py" line="145"/>
         <source>Markdown (*.md)</source>
         <translation>Markdown (*.md)</translation>
     </message>
@@ -127,7 +127,7 @@
         <translation>复制代码</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="292"/>
+        <location filename="../../desktop/chat_panel.py" line="293"/>
         <source>Code copied</source>
         <translation>代码已复制</translation>
     </message>
@@ -259,75 +259,75 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../desktop/main_window.py" line="75"/>
+        <location filename="../../desktop/main_window.py" line="76"/>
         <source>Chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="78"/>
+        <location filename="../../desktop/main_window.py" line="79"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="79"/>
+        <location filename="../../desktop/main_window.py" line="80"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="82"/>
+        <location filename="../../desktop/main_window.py" line="83"/>
         <source>Models</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="90"/>
-        <location filename="../../desktop/main_window.py" line="230"/>
+        <location filename="../../desktop/main_window.py" line="91"/>
+        <location filename="../../desktop/main_window.py" line="231"/>
         <source>No model</source>
         <translation>没有模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="189"/>
-        <location filename="../../desktop/main_window.py" line="279"/>
+        <location filename="../../desktop/main_window.py" line="190"/>
+        <location filename="../../desktop/main_window.py" line="280"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="233"/>
+        <location filename="../../desktop/main_window.py" line="234"/>
         <source>Removed {name}.</source>
         <translation>已删除 {name}。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="235"/>
+        <location filename="../../desktop/main_window.py" line="236"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="248"/>
-        <location filename="../../desktop/main_window.py" line="261"/>
+        <location filename="../../desktop/main_window.py" line="249"/>
+        <location filename="../../desktop/main_window.py" line="262"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="304"/>
+        <location filename="../../desktop/main_window.py" line="305"/>
         <source>{name} · {device} · ready</source>
         <translation>{name} · {device} · 就绪</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="306"/>
+        <location filename="../../desktop/main_window.py" line="307"/>
         <source>{device} ({name})</source>
         <translation>{device}（{name}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="312"/>
+        <location filename="../../desktop/main_window.py" line="313"/>
         <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="331"/>
+        <location filename="../../desktop/main_window.py" line="332"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="339"/>
+        <location filename="../../desktop/main_window.py" line="340"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -542,32 +542,57 @@
         <translation>默认模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="191"/>
+        <location filename="../../desktop/models_panel.py" line="154"/>
+        <source>chat</source>
+        <translation>聊天</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="154"/>
+        <source>complete</source>
+        <translation>续写</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="155"/>
+        <source>summarize</source>
+        <translation>摘要</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="155"/>
+        <source>translate</source>
+        <translation>翻译</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="156"/>
+        <source>, </source>
+        <translation>、</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="197"/>
         <source>Remove model</source>
         <translation>删除模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="192"/>
+        <location filename="../../desktop/models_panel.py" line="198"/>
         <source>Delete the model {name} from this computer?</source>
         <translation>要从这台电脑上删除模型 {name} 吗？</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="199"/>
+        <location filename="../../desktop/models_panel.py" line="205"/>
         <source>Import a GGUF file</source>
         <translation>导入 GGUF 文件</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="200"/>
+        <location filename="../../desktop/models_panel.py" line="206"/>
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 模型 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="205"/>
+        <location filename="../../desktop/models_panel.py" line="211"/>
         <source>Import a Hugging Face folder</source>
         <translation>导入 Hugging Face 文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="212"/>
+        <location filename="../../desktop/models_panel.py" line="218"/>
         <source>Importing {name}…</source>
         <translation>正在导入 {name}…</translation>
     </message>
@@ -575,77 +600,77 @@
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="251"/>
+        <location filename="../../desktop/task_panels.py" line="264"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="254"/>
+        <location filename="../../desktop/task_panels.py" line="267"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="256"/>
+        <location filename="../../desktop/task_panels.py" line="269"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="256"/>
+        <location filename="../../desktop/task_panels.py" line="269"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="257"/>
+        <location filename="../../desktop/task_panels.py" line="270"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="261"/>
-        <source>Automatic</source>
-        <translation>自动</translation>
+        <location filename="../../desktop/task_panels.py" line="275"/>
+        <source>Model writes it</source>
+        <translation>由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="262"/>
+        <location filename="../../desktop/task_panels.py" line="280"/>
+        <source>Key sentences: the text&apos;s own most central sentences, instantly, without a model; nothing is invented. Model writes it: the model writes the summary (a long text is first cut down to its key sentences); small models may invent facts. Model, every part: the model reads the whole text part by part (slower).</source>
+        <translation>关键句：直接选出文本自身最核心的句子，无需模型，瞬间完成，不会编造内容。由模型撰写：模型撰写摘要（长文本先缩减为关键句）；小模型可能编造事实。模型逐段阅读：模型分段阅读全文（较慢）。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="276"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="263"/>
+        <location filename="../../desktop/task_panels.py" line="274"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="266"/>
-        <source>Automatic: the model writes the summary; a long text is first cut down to its key sentences. Model, every part: the model reads the whole text part by part (slower). Key sentences: the text&apos;s own most central sentences, instantly, without a model.</source>
-        <translation>自动：由模型撰写摘要；长文本会先精简为关键句。模型逐段阅读：模型分段读完全文（较慢）。关键句：直接选出文本中最核心的句子，无需模型，立即完成。</translation>
-    </message>
-    <message>
-        <location filename="../../desktop/task_panels.py" line="271"/>
+        <location filename="../../desktop/task_panels.py" line="286"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="281"/>
+        <location filename="../../desktop/task_panels.py" line="296"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="281"/>
+        <location filename="../../desktop/task_panels.py" line="296"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="282"/>
+        <location filename="../../desktop/task_panels.py" line="297"/>
         <source>key sentences, then the model</source>
         <translation>先选关键句，再由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="283"/>
+        <location filename="../../desktop/task_panels.py" line="298"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="269"/>
+        <location filename="../../desktop/task_panels.py" line="284"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -653,67 +678,67 @@
 <context>
     <name>TaskPanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="87"/>
+        <location filename="../../desktop/task_panels.py" line="94"/>
         <source>Open document…</source>
         <translation>打开文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="89"/>
+        <location filename="../../desktop/task_panels.py" line="96"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="90"/>
+        <location filename="../../desktop/task_panels.py" line="97"/>
         <source>Copy</source>
         <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="91"/>
+        <location filename="../../desktop/task_panels.py" line="98"/>
         <source>Save…</source>
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="148"/>
+        <location filename="../../desktop/task_panels.py" line="160"/>
         <source>Combining the parts</source>
         <translation>正在合并各部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="150"/>
+        <location filename="../../desktop/task_panels.py" line="162"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="162"/>
+        <location filename="../../desktop/task_panels.py" line="174"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="198"/>
+        <location filename="../../desktop/task_panels.py" line="210"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="207"/>
+        <location filename="../../desktop/task_panels.py" line="220"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="210"/>
+        <location filename="../../desktop/task_panels.py" line="223"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="227"/>
+        <location filename="../../desktop/task_panels.py" line="240"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="228"/>
+        <location filename="../../desktop/task_panels.py" line="241"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="234"/>
+        <location filename="../../desktop/task_panels.py" line="247"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -721,42 +746,42 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="294"/>
+        <location filename="../../desktop/task_panels.py" line="309"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="297"/>
+        <location filename="../../desktop/task_panels.py" line="312"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="299"/>
+        <location filename="../../desktop/task_panels.py" line="314"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="304"/>
+        <location filename="../../desktop/task_panels.py" line="319"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="306"/>
+        <location filename="../../desktop/task_panels.py" line="321"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="334"/>
+        <location filename="../../desktop/task_panels.py" line="355"/>
         <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
         <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="340"/>
+        <location filename="../../desktop/task_panels.py" line="361"/>
         <source> · {count} kept untranslated or to check</source>
         <translation> · {count} 个未翻译或需检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="347"/>
+        <location filename="../../desktop/task_panels.py" line="368"/>
         <source>Save the translation</source>
         <translation>保存译文</translation>
     </message>

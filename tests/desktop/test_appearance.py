@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QPalette, QTextLayout
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from tests_desktop_fakes import fake_worker, quick_generate
 
 from desktop.fonts import install_fonts
@@ -90,6 +90,53 @@ def test_the_bundled_font_draws_chinese(app: QApplication) -> None:
     assert all(metrics.inFontUcs4(ord(c)) for c in "夜灯聊天摘要翻译，。")
 
 
+def _families_drawing(text: str, font: QFont) -> list[tuple[str, str]]:
+    """(family, characters) of each run Qt draws ``text`` with in ``font``."""
+    layout = QTextLayout(text, font)
+    layout.beginLayout()
+    layout.createLine()
+    layout.endLayout()
+    runs = []
+    for run in layout.glyphRuns(0, len(text), QTextLayout.GlyphRunRetrievalFlag.RetrieveAll):
+        indexes = run.stringIndexes()
+        runs.append((run.rawFont().familyName(), "".join(text[i] for i in indexes)))
+    return runs
+
+
+def test_latin_text_and_curly_quotes_keep_the_ui_font(app: QApplication) -> None:
+    """The bundled CJK font only fills in: it must not draw English (wide "Don’ t")."""
+    install_fonts(app)
+    runs = _families_drawing("Don’t “quote” it… 中文", app.font())
+    latin = {family for family, chars in runs if any(c in chars for c in "D’“”…")}
+    assert len(latin) == 1 and "Nightlamp Sans SC" not in latin, runs
+    chinese = {family for family, chars in runs if "中" in chars}
+    assert chinese and chinese != latin
+
+
+def test_language_names_never_show_as_boxes(app: QApplication) -> None:
+    """Each picker entry is drawable by an installed font; English is beside the native name."""
+    from desktop.task_panels import LANGUAGE_TAGS, language_label
+
+    install_fonts(app)
+    families = QFontDatabase.families()
+    metrics = [QFontMetrics(QFont(family)) for family in families]
+    for tag in LANGUAGE_TAGS:
+        label = language_label(tag)
+        for char in set(label) - set(" ()"):
+            assert any(m.inFontUcs4(ord(char)) for m in metrics), (tag, label, char)
+    assert language_label("de") == "Deutsch (German)"
+    assert language_label("ru") == "Русский (Russian)"  # DejaVu has Cyrillic
+
+
+def test_a_language_without_a_font_shows_its_english_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop import task_panels
+
+    monkeypatch.setattr(task_panels, "can_draw", lambda text, language: language != "ko")
+    assert task_panels.language_label("ko") == "Korean"
+    assert task_panels.language_label("de") == "Deutsch (German)"
+
+
 def test_language_follows_the_system_locale() -> None:
     assert resolve_language("system", "zh_CN") == "zh_CN"
     assert resolve_language("system", "zh_TW") == "zh_CN"
@@ -105,6 +152,10 @@ def test_the_chinese_ui_loads(qtbot: Any, app: QApplication) -> None:
     assert tabs == ["聊天", "摘要", "翻译", "模型"]
     assert window.chat.send_button.text() == "发送"
     assert window.summarize.run_button.text() == "摘要"  # a string from a base class
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+    assert [b.text() for b in buttons.buttons()] == ["确定", "取消"]  # Qt's own strings too
+    assert window.models.task_names(["chat", "summarize", "translate"]) == "聊天、摘要、翻译"
     window.close()
     assert install_translators(app, "en") == "en"
     english = _window(qtbot)

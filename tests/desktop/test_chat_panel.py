@@ -326,3 +326,40 @@ def test_set_settings_shows_them_without_emitting(qtbot: Any, panel: ChatPanel) 
     assert panel.settings == ChatSettings(top_k=0, max_tokens=100)
     assert "top-k off" in panel.settings_button.toolTip()
     assert "up to 100 tokens" in panel.settings_button.toolTip()
+
+
+# Line breaks and titles -----------------------------------------------------------------
+
+
+def test_single_line_breaks_of_an_answer_are_kept(panel: ChatPanel) -> None:
+    haiku = "An old silent pond\nA frog jumps into the pond\nSplash! Silence again."
+    panel.set_messages([{"role": "assistant", "content": haiku, "status": "complete"},
+                        {"role": "user", "content": "one\ntwo", "status": "complete"}])
+    shown = panel.view.toPlainText().replace("\u2028", "\n")
+    assert "An old silent pond\nA frog jumps into the pond\nSplash!" in shown
+    assert "one\ntwo" in shown
+
+
+def test_code_keeps_its_lines_exactly_when_breaks_are_kept() -> None:
+    from desktop.chat_markdown import keep_line_breaks
+
+    text = "Steps:\nfirst\nsecond\n\n```sh\nls\npwd\n```\n| a | b |\n|---|---|\n| 1 | 2 |"
+    kept = keep_line_breaks(text)
+    assert "first  \nsecond" in kept and "Steps:  \nfirst" in kept
+    assert "```sh\nls\npwd\n```" in kept  # code untouched: copies stay exact
+    assert find_code_blocks(kept)[0].code == "ls\npwd"
+    document = QTextDocument()
+    document.setMarkdown(kept)
+    assert "<table" in document.toHtml()  # a table is still a table
+
+
+def test_titles_are_cut_at_a_word_and_marked() -> None:
+    from desktop.conversations import TITLE_CHARS, title_from
+
+    long = "Write a haiku about the sea and the moon. Don't use rhymes, please, thanks."
+    title = title_from(long)
+    assert len(title) <= TITLE_CHARS and title.endswith("…")
+    assert long.startswith(title[:-1]) and long[len(title) - 1] == " "  # a whole word last
+    assert title_from("Short one\nsecond line") == "Short one"
+    chinese = "给我写一首关于大海的诗" * 6
+    assert title_from(chinese) == chinese[:TITLE_CHARS - 1] + "…"

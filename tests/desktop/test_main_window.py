@@ -96,6 +96,18 @@ def test_a_bad_model_shows_an_error_and_the_app_keeps_working(qtbot: Any, tmp_pa
 
 @pytest.mark.parametrize("panel", ["chat", "summarize"])
 def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path, panel: str) -> None:
+    """The picture's question goes to a throw-away conversation: the user's history and
+    window layout stay exactly as they were."""
+    from desktop.history import HistoryStore
+    from engine.store import home
+
+    history = home() / "history.sqlite3"
+    store = HistoryStore.open(history)
+    mine = store.create_conversation("My own chat").id
+    store.add_message(mine, "user", "my secret plan")
+    store.close()
+    settings = home() / "settings.ini"
+    settings.write_text("[window]\ntab=3\n", encoding="utf-8")
     png = tmp_path / "shot.png"
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "gui", "-m", str(transformer_model_dir),
@@ -109,6 +121,13 @@ def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path, panel:
 
     image = QImage(str(png))
     assert image.width() >= 800 and image.height() >= 600
+    store = HistoryStore.open(history)
+    try:
+        assert [c.title for c in store.list_conversations()] == ["My own chat"]
+        assert [m.content for m in store.messages(mine)] == ["my secret plan"]
+    finally:
+        store.close()
+    assert settings.read_text(encoding="utf-8") == "[window]\ntab=3\n"
 
 
 def test_gui_without_a_display_says_what_to_do(monkeypatch: pytest.MonkeyPatch,

@@ -35,6 +35,7 @@ def test_summarize_streams_then_shows_the_final_summary(qtbot: Any,
     window.worker.token_generated.connect(lambda _request, text: streamed.append(text))
     panel.source.setPlainText("A long text about lamps.")
     panel.length.setCurrentIndex(panel.length.findData("short"))
+    panel.method.setCurrentIndex(panel.method.findData("auto"))
     panel.run_button.click()
     assert panel.running
     qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
@@ -85,6 +86,14 @@ def test_stop_ends_a_translation(qtbot: Any, window: MainWindow,
     assert time.perf_counter() - started < 0.5
     assert panel.notice.text() == "Stopped."
     assert len(slow.calls) < 50
+
+
+def test_the_default_summary_method_invents_nothing(qtbot: Any) -> None:
+    """Until summaries are checked against their source, key sentences are the default."""
+    panel = SummarizePanel()
+    qtbot.addWidget(panel)
+    assert panel.method.currentData() == "extractive"
+    assert panel.request("text")["summary"]["method"] == "extractive"
 
 
 def test_prompts_carry_the_options(qtbot: Any) -> None:
@@ -185,6 +194,19 @@ def test_documents_open_off_the_gui_thread_with_clear_errors(qtbot: Any,
     assert "data.xyz" in panel.notice.text()
 
 
+def test_a_new_document_clears_the_last_summary(qtbot: Any, tmp_path: Path) -> None:
+    panel = SummarizePanel()
+    qtbot.addWidget(panel)
+    panel.finish("complete", "", {"summary": "The old summary.", "method": "extractive"})
+    assert panel.result_text() == "The old summary." and panel.copy_button.isEnabled()
+    page = tmp_path / "new.md"
+    page.write_text("# New\n\nAnother text.", encoding="utf-8")
+    _read(qtbot, panel, page)
+    assert panel.result_text() == "" and panel.result.toPlainText() == ""
+    assert not panel.copy_button.isEnabled() and not panel.save_button.isEnabled()
+    assert panel.notice.text().startswith("new.md:")
+
+
 def test_a_dropped_document_is_read_not_pasted_as_a_path(qtbot: Any, tmp_path: Path) -> None:
     panel = SummarizePanel()
     qtbot.addWidget(panel)
@@ -218,6 +240,7 @@ def test_running_without_a_model_says_so(qtbot: Any, tmp_path: Path) -> None:
     with qtbot.waitSignal(made.model_failed, timeout=10_000):
         pass
     made.summarize.source.setPlainText("text")
+    made.summarize.method.setCurrentIndex(made.summarize.method.findData("auto"))
     made.summarize.run_button.click()
     assert not made.summarize.running
     assert "not ready" in made.summarize.notice.text()
@@ -236,3 +259,20 @@ def test_a_task_started_during_a_chat_answer_cancels_the_answer(qtbot: Any,
     assert not window.chat.generating
     qtbot.waitUntil(lambda: window.summarize.result_text() != "", timeout=5000)
     window.stop()
+
+
+@pytest.mark.parametrize("window", ["slow"], indirect=True)
+def test_switching_panels_leaves_a_running_answer_running(qtbot: Any,
+                                                         window: MainWindow) -> None:
+    """Looking at another panel is not a request: the chat answer goes on streaming."""
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    for index in (1, 2, 3, 0):
+        window.tabs.setCurrentIndex(index)
+    before = len(window.chat.messages[-1]["content"])
+    qtbot.waitUntil(lambda: len(window.chat.messages[-1]["content"]) > before + 10,
+                    timeout=5000)
+    assert window.chat.generating and window.chat.messages[-1]["status"] == "streaming"
+    with qtbot.waitSignal(window.answer_finished, timeout=5000):
+        window.stop()

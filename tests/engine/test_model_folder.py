@@ -388,9 +388,18 @@ def test_no_model_and_no_default_exits_2_with_a_helpful_message(
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
-    assert err.startswith("nightlamp: error: no model given and no default model in "
-                          f"{store.models_dir()}")
-    assert "-m MODEL_FOLDER" in err
+    assert err.startswith(f"nightlamp: error: no model installed in {store.models_dir()}")
+    assert "run 'nightlamp models pull'" in err and "-m MODEL_FOLDER" in err
+
+
+def test_models_but_no_default_names_the_installed_ones(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (store.models_dir() / "some-model").mkdir(parents=True)
+    (store.models_dir() / "some-model" / "nightlamp.json").write_text("{}", encoding="utf-8")
+    assert main(["generate", "The lamp"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no default model" in err
+    assert "installed: some-model" in err
 
 
 def test_default_model_is_used_without_m(transformer_model_dir: Path,

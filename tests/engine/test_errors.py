@@ -1,0 +1,30 @@
+"""Errors say what to do in the words of where the user is: options on the command line, the
+app's own controls in the desktop."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.device import providers_for
+from engine.errors import ConfigError, DeviceError, EngineError
+from engine.summarize import summarize
+
+
+def test_the_cli_text_has_the_option_and_the_app_text_does_not() -> None:
+    error = ConfigError("no language", hint="pass --from LANG", app_hint="choose the source")
+    assert str(error) == "no language; pass --from LANG"
+    assert error.for_app() == "no language; choose the source"
+    plain = EngineError("bad file x.txt")
+    assert str(plain) == plain.for_app() == "bad file x.txt"
+    assert ConfigError("m", hint="use --x").for_app() == "m"  # no app words: the message alone
+
+
+def test_engine_errors_reaching_the_app_name_no_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as summary:
+        summarize("Some text. More text here.", None, "abstractive")
+    monkeypatch.setattr("engine.device.cuda_usable", lambda: False)
+    with pytest.raises(DeviceError) as device:
+        providers_for("cuda")
+    for error in (summary.value, device.value):
+        assert "--" in str(error)  # the command line names its option
+        assert "--" not in error.for_app() and error.for_app() != error.message
