@@ -12,8 +12,10 @@ PACKAGE_STAMP := $(VENV)/.package-installed
 
 .PHONY: run test lint package translations setup-app setup-dev clean
 
-# Prepares the default model once (a no-op afterwards), then opens the desktop app.
+# Installs the system libraries Qt's window needs when missing (as root with apt-get; else it
+# prints the command), prepares the default model once (a no-op afterwards), opens the app.
 run: $(APP_STAMP)
+	$(BIN)/python -m desktop.system_libs --install
 	$(BIN)/nightlamp models pull
 	$(BIN)/nightlamp gui
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.choices import DEVICES, LANGUAGES, THEMES
+from desktop.system_libs import check_before_qt
 from engine.cli.main import has_display
 from engine.errors import ConfigError
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("no display found (DISPLAY / WAYLAND_DISPLAY are not set); run "
                               "'nightlamp chat' to chat in the terminal, or use --screenshot")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
+    check_before_qt()  # a missing X11 library would abort the process inside Qt
     from desktop.app import run as run_app  # Qt loads only when the app is wanted
 
     return run_app(args.model, args.device, args.screenshot, args.prompt, args.panel,
