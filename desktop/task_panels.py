@@ -153,11 +153,14 @@ class TaskPanel(QWidget):
         self.result.setPlainText(self._text)
 
     def show_progress(self, stage: str, done: int, total: int) -> None:
-        """How far a long text is: parts summarized or translated, or combining."""
+        """How far a long text is: parts summarized or translated, checked again, combining."""
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         if stage.startswith("combining"):
             self.progress.setFormat(self.tr("Combining the parts"))
+        elif stage in ("retrying", "placing protected text"):
+            self.progress.setFormat(self.tr("Checking again: {done} of {total}").format(
+                done=min(done + 1, total), total=total))
         else:
             self.progress.setFormat(self.tr("Part {done} of {total}").format(
                 done=min(done + 1, total), total=total))

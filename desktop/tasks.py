@@ -34,14 +34,13 @@ def summary_job(request: dict[str, Any], model: Model | None, should_stop: Shoul
 
 
 def translation_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,
-                    progress: Progress) -> tuple[str, dict[str, Any]]:
-    """A translation of pasted text (kept as Markdown-like text) or of an opened file (written
-    in its own format to ``output``), segment by segment with progress."""
+                    progress: Progress, on_text: OnText) -> tuple[str, dict[str, Any]]:
+    """A translation of pasted text (kept as Markdown-like text, streamed to ``on_text`` as
+    paragraphs are done) or of an opened file (written in its own format to ``output``),
+    with progress (the pipeline's stage: translating, retrying, ...)."""
     assert model is not None  # the worker checks before it runs a job that needs one
     translator = make_translator(model)
-    common: dict[str, Any] = {"should_stop": should_stop,
-                              "progress": lambda _stage, done, total: progress("part", done,
-                                                                               total)}
+    common: dict[str, Any] = {"should_stop": should_stop, "progress": progress}
     try:
         if request.get("path"):
             output = Path(request["output"]) if request.get("output") else None
@@ -49,7 +48,8 @@ def translation_job(request: dict[str, Any], model: Model | None, should_stop: S
                                     request.get("source", "auto"), output=output, **common)
         else:
             result = translate_text(request["text"], translator, request["target"],
-                                    request.get("source", "auto"), kind="markdown", **common)
+                                    request.get("source", "auto"), kind="markdown",
+                                    on_text=on_text, **common)
     except OperationCancelledError:
         return "cancelled", {}
     stats = result.to_json()

@@ -150,7 +150,8 @@ class InferenceWorker(QObject):
                        lambda text: self.token_generated.emit(request_id, text), self._summarize)
             return
         if params.get("translation"):
-            self._task(request_id, self._translate, params["translation"])
+            self._task(request_id, self._translate, params["translation"],
+                       lambda text: self.token_generated.emit(request_id, text))
             return
         assert self._model is not None
         config = params.get("config") or GenerationConfig()

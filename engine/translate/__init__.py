@@ -12,7 +12,10 @@
 - ``source="auto"`` detects the language (``engine.language``); tags are BCP-47.
 
 Everything blocks and can be cancelled through ``should_stop`` (OperationCancelledError); the
-desktop app runs it on its worker thread.
+desktop app runs it on its worker thread. ``progress(stage, done, total)`` is one bar for the
+whole job that never goes back (``pipeline``), and ``on_text`` receives the output text in
+document order as groups of units are finished (``stream``): the pieces join to exactly the
+final ``translation``.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from engine.translate.files import Plan, plan, read_text_file, write_text
 from engine.translate.glossary import Glossary, load_glossary
 from engine.translate.html import HtmlLayout
 from engine.translate.languages import AUTO, check_known, check_tag, is_known
-from engine.translate.pipeline import Pipeline, Progress
+from engine.translate.pipeline import Pipeline, Progress, UnitsDone
 from engine.translate.protect import Parts, Rule, text_only
 from engine.translate.report import Flag, GlossaryMiss, Outcome
+from engine.translate.stream import OnText, TextStream
 from engine.translate.text import TextLayout
 from engine.translate.translators import (
     InstructionFollowing,
@@ -112,8 +116,9 @@ def resolve_source(units: Sequence[Parts], source: str, target: str,
         if source == "und":
             listed = translator.source_languages if isinstance(translator, PairChecking) else ()
             if len(listed) != 1:
-                raise ConfigError("cannot tell which language the text is in; pass --from "
-                                  "LANG")
+                raise ConfigError("cannot tell which language the text is in",
+                                  hint="pass --from LANG",
+                                  app_hint="choose the source language instead of Detect")
             source = listed[0]
     same_or_error(source, target)
     if isinstance(translator, PairChecking):
@@ -122,18 +127,21 @@ def resolve_source(units: Sequence[Parts], source: str, target: str,
         check_known(target, "--to")
         if is_known(source):
             return source
-        raise ConfigError(f"the text's language {source!r} is unknown to Nightlamp; pass "
-                          "--from with a tag such as en, de or zh")
+        raise ConfigError(f"the text's language {source!r} is unknown to Nightlamp",
+                          hint="pass --from with a tag such as en, de or zh",
+                          app_hint="choose the source language instead of Detect")
     return source
 
 
 def translate_units(units: Sequence[Parts], rules: Sequence[Rule], translator: Translator,
                     target: str, source: str = AUTO, *, glossary: Glossary | None = None,
                     should_stop: ShouldStop | None = None,
-                    progress: Progress | None = None) -> tuple[Outcome, str]:
+                    progress: Progress | None = None,
+                    on_units: UnitsDone | None = None) -> tuple[Outcome, str]:
     """Translates a format's units; returns the outcome and the resolved source language.
 
     A text without any letters is returned as it is (nothing to translate is not an error).
+    ``on_units(done, results)`` is called after each group: the first ``done`` results are final.
 
     Raises:
         ConfigError: a bad tag, an undetectable source, source == target, or a pair the model
@@ -147,14 +155,20 @@ def translate_units(units: Sequence[Parts], rules: Sequence[Rule], translator: T
     source = resolve_source(units, source, target, translator)
     pipeline = Pipeline(translator, source, target, rules=rules, glossary=glossary,
                         should_stop=should_stop, progress=progress)
-    return pipeline.run(units), source
+    return pipeline.run(units, on_units), source
 
 
 def translate_text(text: str, translator: Translator, target: str, source: str = AUTO, *,
                    kind: str = "txt", glossary: Glossary | None = None,
                    should_stop: ShouldStop | None = None,
-                   progress: Progress | None = None) -> TranslationResult:
+                   progress: Progress | None = None,
+                   on_text: OnText | None = None) -> TranslationResult:
     """Translates text in one of ``txt``, ``markdown`` or ``html``, keeping its structure.
+
+    Args:
+        progress: called with ``(stage, done, total)``; see the module docstring.
+        on_text: called with each newly finished stretch of the output, in order; all of them
+            joined are exactly the result's ``translation`` (the output does not depend on it).
 
     Raises:
         ConfigError: see ``translate_units``, or an unknown ``kind``.
@@ -167,9 +181,13 @@ def translate_text(text: str, translator: Translator, target: str, source: str =
     layout: TextLayout | HtmlLayout = \
         HtmlLayout(text, ReadGuard("text", limits.timeout_s, should_stop)) if kind == "html" \
         else TextLayout(text, markdown=kind == "markdown")
+    stream = TextStream(layout.needs, layout.piece, on_text) if on_text is not None else None
     outcome, resolved = translate_units(layout.units, layout.rules, translator, target, source,
                                         glossary=glossary, should_stop=should_stop,
-                                        progress=progress)
+                                        progress=progress,
+                                        on_units=stream.advance if stream else None)
+    if stream is not None:
+        stream.finish(outcome.units)
     return TranslationResult(layout.render(outcome.units), resolved, check_tag(target),
                              outcome.segments, outcome.flagged, outcome.glossary_misses,
                              time.perf_counter() - started, translator.name)
@@ -178,8 +196,12 @@ def translate_text(text: str, translator: Translator, target: str, source: str =
 def translate_file(path: Path, translator: Translator, target: str, source: str = AUTO, *,
                    output: Path | None = None, glossary: Glossary | None = None,
                    should_stop: ShouldStop | None = None, progress: Progress | None = None,
-                   limits: ReadLimits | None = None) -> TranslationResult:
+                   limits: ReadLimits | None = None,
+                   on_text: OnText | None = None) -> TranslationResult:
     """Translates a document file; writes ``output`` when given (its suffix picks the format).
+
+    ``progress`` and ``on_text`` work as in ``translate_text``; ``on_text`` receives the
+    result's ``translation`` (for a DOCX, its body's paragraphs as plain text), not the file.
 
     Raises:
         DocumentError: the input cannot be read (missing, damaged, unsafe, too large).
@@ -198,9 +220,19 @@ def translate_file(path: Path, translator: Translator, target: str, source: str 
         from engine.translate.docx import DocxLayout
 
         document = DocxLayout(path, limits, should_stop)
+        docx_stream = TextStream(document.needs, document.piece, on_text) \
+            if on_text is not None else None
+
+        def placed(done: int, results: Sequence[Parts | None]) -> None:
+            document.apply(results, done)  # finished paragraphs are rebuilt as they come
+            if docx_stream is not None:
+                docx_stream.advance(done, results)
+
         outcome, resolved = translate_units(document.units, document.rules, translator, target,
-                                            source, **common)
+                                            source, on_units=placed, **common)
         document.apply(outcome.units)
+        if docx_stream is not None:
+            docx_stream.finish(outcome.units)
         if output is not None:
             try:
                 document.save(output)
@@ -218,8 +250,13 @@ def translate_file(path: Path, translator: Translator, target: str, source: str 
             guard = ReadGuard(path.name, limits.timeout_s, should_stop)
             layout = HtmlLayout(text, guard) if how.route == "html" else \
                 TextLayout(text, markdown=how.input_kind == "markdown")
+        stream = TextStream(layout.needs, layout.piece, on_text) if on_text is not None \
+            else None
         outcome, resolved = translate_units(layout.units, layout.rules, translator, target,
-                                            source, **common)
+                                            source, on_units=stream.advance if stream else None,
+                                            **common)
+        if stream is not None:
+            stream.finish(outcome.units)
         translation = layout.render(outcome.units)
         if output is not None:
             write_text(output, translation, encoding)

@@ -20,7 +20,7 @@ import copy
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,10 @@ class DocxLayout:
                     and not relation.is_external:
                 roots.append(relation.target_part.element)
         self.paragraphs = [p for root in roots for p in root.iter(f"{_W}p")]
+        # The body's own paragraphs (what ``text`` shows); rebuilding keeps these elements.
+        self._body = [p._p for p in self.document.paragraphs]
         self._base: list[Any] = []
+        self._applied = 0  # paragraphs rebuilt so far
         self.units: list[Parts] = []
         chars = 0
         for index, paragraph in enumerate(self.paragraphs):
@@ -143,11 +146,29 @@ class DocxLayout:
                 opening, closing = new_pair(("format", properties), ("format", properties))
                 parts.extend([opening, *content, closing])
 
-    def apply(self, translated: list[Parts | None]) -> None:
-        """Rebuilds every translated paragraph from its parts (None: left untouched)."""
-        for paragraph, base, parts in zip(self.paragraphs, self._base, translated, strict=True):
+    def apply(self, translated: Sequence[Parts | None], count: int | None = None) -> None:
+        """Rebuilds the translated paragraphs from their parts (None: left untouched), the
+        first ``count`` of them (all when None); each paragraph is rebuilt only once, so a
+        stream can apply finished paragraphs while the rest is translated."""
+        stop = len(self.paragraphs) if count is None else min(count, len(self.paragraphs))
+        for index in range(self._applied, stop):
+            parts = translated[index]
             if parts is not None:
-                _rebuild(paragraph, base, parts)
+                _rebuild(self.paragraphs[index], self._base[index], parts)
+        self._applied = max(self._applied, stop)
+
+    @property
+    def needs(self) -> list[int]:
+        """For each body paragraph of ``text``, the last unit it shows: its own, or a text box
+        paragraph inside it."""
+        index = {id(p): i for i, p in enumerate(self.paragraphs)}
+        return [max(index.get(id(q), -1) for q in p.iter(f"{_W}p")) for p in self._body]
+
+    def piece(self, index: int, translated: Sequence[Parts | None] = ()) -> str:
+        """Body paragraph ``index`` of ``text`` with the line break before it (read from the
+        document: ``apply`` its units first)."""
+        text = self._body[index].text
+        return f"\n{text}" if index else text
 
     def save(self, path: Path) -> None:
         """Writes the document to ``path`` through a temporary file (never half-written)."""
@@ -160,7 +181,7 @@ class DocxLayout:
 
     def text(self) -> str:
         """The body's paragraphs as plain text, one per line."""
-        return "\n".join(p.text for p in self.document.paragraphs)
+        return "".join(self.piece(i) for i in range(len(self._body)))
 
 
 def _merge_spans(parts: Parts) -> Parts:

@@ -13,6 +13,7 @@ is escaped again (``&``, ``<``, ``>``; non-breaking spaces as ``&nbsp;``), so en
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -209,20 +210,25 @@ class HtmlLayout:
         else:  # mismatched nesting: keep the tag where it is
             unit.add_token(raw, Token(raw))
 
-    def render(self, translated: list[Parts | None]) -> str:
+    def render(self, translated: Sequence[Parts | None]) -> str:
         """The page with each unit's text replaced (None: the unit as it was, byte for byte)."""
-        out: list[str] = []
-        for item in self.items:
-            if isinstance(item, str):
-                out.append(item)
-                continue
-            parts = translated[item.index]
-            if parts is None:
-                out.extend(item.raw)
-                continue
-            for part in parts:
-                out.append(escape(part) if isinstance(part, str) else str(part.raw))
-        return "".join(out)
+        return "".join(self.piece(index, translated) for index in range(len(self.items)))
+
+    @property
+    def needs(self) -> list[int]:
+        """For each piece of the output (``piece``), the unit it shows (-1: none)."""
+        return [-1 if isinstance(item, str) else item.index for item in self.items]
+
+    def piece(self, index: int, translated: Sequence[Parts | None]) -> str:
+        """One source slice, or one unit's text: the pieces in order join to ``render``."""
+        item = self.items[index]
+        if isinstance(item, str):
+            return item
+        parts = translated[item.index]
+        if parts is None:
+            return "".join(item.raw)
+        return "".join(escape(part) if isinstance(part, str) else str(part.raw)
+                       for part in parts)
 
 
 def escape(text: str) -> str:

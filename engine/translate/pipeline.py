@@ -8,13 +8,22 @@ protected tokens (see ``protect``). For each unit:
 2. It is cut into segments (``segments``); each segment's language is detected when it is long
    enough, so a sentence already in the target language passes through unchanged and an instruct
    model is told the right source language for each sentence of a mixed paragraph.
-3. Distinct segments are translated in batches (cancellation checked and progress reported
-   between batches); answers are cleaned of chatter.
+3. Units are translated in consecutive groups of a few batches' worth of segments, so finished
+   units can be shown while the rest is translated (``on_units``); the grouping is the same
+   with and without a listener, so the output is too. In each group the segments not seen
+   before in the document are translated in batches by language (cancellation checked and
+   progress reported between batches); a repeated segment reuses the earlier answer, restored
+   with its own protected parts. Answers are cleaned of chatter.
 4. An empty or untranslated answer is asked again once with a stricter prompt (instruct models),
    then flagged; a flagged empty segment keeps its source text, so nothing is ever dropped. An
-   answer that lost or reordered placeholders is translated again without them and the protected
-   parts are put at its end (flagged too).
+   answer that lost or reordered placeholders, or kept a span's markers but not its words, is
+   translated again without them and the protected parts are put at its end (flagged too).
 5. Glossary terms are checked in every segment; misses are reported.
+
+Progress is one bar for the whole run: ``(stage, done, total)`` with ``total`` first the number
+of distinct segments, growing when retries or placeholder fallbacks turn out to be needed, and
+``done`` the translation requests finished; neither ever goes down. The stage says what the
+current request is: ``translating``, ``retrying`` or ``placing protected text``.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from engine.translate.protect import (
     append_tokens,
     apply_rules,
     bracket_rule,
+    filled,
     intact,
     mark,
     merge_text,
@@ -48,6 +58,11 @@ from engine.translate.segments import joiner, segment
 from engine.translate.translators import InstructionFollowing, ShouldStop, Translator
 
 Progress = Callable[[str, int, int], None]
+# Called after each group with how many leading units are final, and every unit's result so
+# far (entries from that count on are not final yet).
+UnitsDone = Callable[[int, Sequence[Parts | None]], None]
+GROUP_BATCHES = 2  # a group holds up to this many batches' worth of segments
+Key = tuple[str, str, tuple[Term, ...]]
 
 
 @dataclass
@@ -74,6 +89,9 @@ class _Segment:
         return self.text, self.language, self.terms
 
 
+_Prepared = tuple[str, list[_Segment], str]  # a unit's leading space, segments, trailing space
+
+
 def _as_term(token: Token) -> Token:
     return Token(token.term, "text") if token.role == "text" else token
 
@@ -88,7 +106,8 @@ class Pipeline:
         rules: the format's protection rules (URLs, code, markup).
         glossary: required translations of terms, or None.
         should_stop: checked between batches and passed to the translator.
-        progress: called with (stage, done, total) as segments are translated.
+        progress: called with (stage, done, total) as segments are translated (see the module
+            docstring: one running count that never goes down).
     """
 
     def __init__(self, translator: Translator, source: str, target: str, *,
@@ -103,36 +122,61 @@ class Pipeline:
             self.rules.append(self.glossary.rule())
         self.should_stop = should_stop or (lambda: False)
         self.progress = progress or (lambda _stage, _done, _total: None)
+        self.batch_size = max(1, int(getattr(translator, "batch_size", 1)))
         self.flagged: list[Flag] = []
         self.misses: list[GlossaryMiss] = []
-        self._problems: dict[tuple[int, str], str | None] = {}
+        self._problems: dict[tuple[str, str, str], str | None] = {}
+        self._answers: dict[Key, str] = {}  # every distinct segment's final answer
+        self._fallbacks: dict[Key, str] = {}  # translations made without placeholders
+        self._done = self._total = 0
 
-    def run(self, units: Sequence[Parts]) -> Outcome:
-        """Translates every unit; the result has one entry per unit, in order."""
+    def run(self, units: Sequence[Parts], on_units: UnitsDone | None = None) -> Outcome:
+        """Translates every unit; the result has one entry per unit, in order.
+
+        Args:
+            units: the format's units.
+            on_units: called after each group of units is finished (see ``UnitsDone``).
+        """
         prepared = [self._prepare(parts) for parts in units]
         jobs = [s for p in prepared if p is not None for s in p[1] if s.language]
         for number, job in enumerate(jobs, start=1):
             job.number = number
-        self._translate(jobs)
-        for job in jobs:
-            self._check_glossary(job)
-        results: list[Parts | None] = []
-        for item in prepared:
-            if item is None or not any(s.language for s in item[1]):
-                results.append(None)
-                continue
-            lead, pieces, trail = item
-            joined: Parts = [lead]
-            for index, piece in enumerate(pieces):
-                if index:
-                    joined.append(joiner(_last_char(joined), _first_char(piece.result),
-                                         piece.glue))
-                joined.extend(piece.result)
-            joined.append(trail)
-            results.append(merge_text(joined))
+        self._total = len({job.key for job in jobs})  # known before the first request
+        self.progress("translating", 0, self._total)
+        results: list[Parts | None] = [None] * len(prepared)
+        start = 0
+        while start < len(prepared):
+            stop = self._group_end(prepared, start)
+            group = [s for p in prepared[start:stop] if p is not None for s in p[1]
+                     if s.language]
+            self._translate(group)
+            for job in group:
+                self._check_glossary(job)
+            for index in range(start, stop):
+                results[index] = _joined(prepared[index])
+            if on_units is not None:
+                on_units(stop, results)
+            start = stop
         return Outcome(results, len(jobs), self.flagged, self.misses)
 
-    def _prepare(self, parts: Parts) -> tuple[str, list[_Segment], str] | None:
+    def _group_end(self, prepared: Sequence[_Prepared | None], start: int) -> int:
+        """Where the group starting at ``start`` ends: units are added while their segments
+        fit ``GROUP_BATCHES`` batches (a bigger unit is a group of its own); units without
+        anything to translate always join. Repeated segments count too, although they cost
+        no request, so a document of repeats still streams unit by unit."""
+        limit = GROUP_BATCHES * self.batch_size
+        count = 0
+        stop = start
+        while stop < len(prepared):
+            item = prepared[stop]
+            size = sum(1 for s in item[1] if s.language) if item is not None else 0
+            if size and count and count + size > limit:
+                break
+            count += size
+            stop += 1
+        return stop
+
+    def _prepare(self, parts: Parts) -> _Prepared | None:
         parts = apply_rules(merge_text(parts), self.rules)  # a URL may span two text nodes
         if not any(c.isalpha() for c in text_only(parts)):
             return None
@@ -189,51 +233,68 @@ class Pipeline:
         by_language: dict[str, list[int]] = {}
         for index, job in enumerate(jobs):
             by_language.setdefault(job.language, []).append(index)
-        size = max(1, int(getattr(self.translator, "batch_size", 1)))
-        done = 0
-        self.progress(stage, 0, len(jobs))
         for indexes in by_language.values():
-            for start in range(0, len(indexes), size):
-                batch = indexes[start:start + size]
+            for start in range(0, len(indexes), self.batch_size):
+                batch = indexes[start:start + self.batch_size]
                 got = self._call([jobs[i] for i in batch], [text_of(jobs[i]) for i in batch],
                                  strict)
                 answers.update(zip(batch, got, strict=True))
-                done += len(batch)
-                self.progress(stage, done, len(jobs))
+                self._done += len(batch)
+                self.progress(stage, self._done, self._total)
         return [answers[i] for i in range(len(jobs))]
 
+    def _more(self, stage: str, count: int) -> None:
+        """Work found on the way (retries, fallbacks) makes the bar longer, never restarts it."""
+        self._total += count
+        self.progress(stage, self._done, self._total)
+
     def _translate(self, jobs: list[_Segment]) -> None:
-        unique: dict[tuple[str, str, tuple[Term, ...]], list[_Segment]] = {}
+        """Translates one group's segments and settles each with its own protected parts."""
+        fresh: dict[Key, _Segment] = {}
         for job in jobs:
-            unique.setdefault(job.key, []).append(job)
-        first = [same[0] for same in unique.values()]
+            if job.key not in self._answers:
+                fresh.setdefault(job.key, job)
+        first = list(fresh.values())
         answers = self._batches(first, "translating", lambda j: j.text)
         if self.prompted:
             retry = [i for i, job in enumerate(first) if self._problem(job, answers[i])]
             if retry:
+                self._more("retrying", len(retry))
                 again = self._batches([first[i] for i in retry], "retrying",
                                       lambda j: j.text, strict=True)
                 for i, answer in zip(retry, again, strict=True):
                     answers[i] = answer
-        moved = [i for i, job in enumerate(first)
-                 if not self._problem(job, answers[i]) and not intact(answers[i], job.tokens)]
-        fallback: dict[int, str] = {}
+        self._answers.update((job.key, answer) for job, answer in zip(first, answers,
+                                                                       strict=True))
+        # Whether placeholders survived depends on each segment's own tokens (a repeated
+        # sentence can hold a link in one paragraph and bold text in another).
+        moved: dict[Key, _Segment] = {}
+        for job in jobs:
+            answer = self._answers[job.key]
+            if not self._problem(job, answer) and not self._fits(job, answer) \
+                    and _bare_key(job) not in self._fallbacks:
+                moved.setdefault(_bare_key(job), job)
         if moved:
-            texts = self._batches([first[i] for i in moved], "placing protected text",
+            self._more("placing protected text", len(moved))
+            texts = self._batches(list(moved.values()), "placing protected text",
                                   lambda j: without_tokens(j.text, j.tokens))
-            fallback = dict(zip(moved, texts, strict=True))
-        for i, job in enumerate(first):
-            result, reason = self._settle(job, answers[i], fallback.get(i))
-            for same in unique[job.key]:
-                same.result = list(result)
-                if reason:
-                    self.flagged.append(Flag(same.number, reason, plain_text(job.original()),
-                                             plain_text(result)))
+            self._fallbacks.update(zip(moved, texts, strict=True))
+        for job in jobs:
+            result, reason = self._settle(job, self._answers[job.key],
+                                          self._fallbacks.get(_bare_key(job)))
+            job.result = result
+            if reason:
+                self.flagged.append(Flag(job.number, reason, plain_text(job.original()),
+                                         plain_text(result)))
+
+    def _fits(self, job: _Segment, answer: str) -> bool:
+        """The answer kept every placeholder, in a valid order, with the spans' words."""
+        return intact(answer, job.tokens) and filled(answer, job.text, job.tokens)
 
     def _problem(self, job: _Segment, answer: str) -> str | None:
-        key = (id(job), answer)
-        if key not in self._problems:  # asked up to three times per answer; detection is slow
-            words = text_only(restore(answer, [_as_term(t) for t in job.tokens]))
+        words = text_only(restore(answer, [_as_term(t) for t in job.tokens]))
+        key = (job.words, words, job.language)
+        if key not in self._problems:  # asked several times per answer; detection is slow
             self._problems[key] = problem(job.words, words, job.language, self.target)
         return self._problems[key]
 
@@ -245,11 +306,11 @@ class Pipeline:
         if reason == "empty":
             return source, reason
         if reason is not None:
-            return (restore(answer, job.tokens) if intact(answer, job.tokens) else source), reason
-        if fallback is None:
+            return (restore(answer, job.tokens) if self._fits(job, answer) else source), reason
+        if self._fits(job, answer):
             return restore(answer, job.tokens), None
-        if problem(without_tokens(job.text, job.tokens), fallback, job.language, self.target) \
-                == "empty":
+        if fallback is None or problem(without_tokens(job.text, job.tokens), fallback,
+                                       job.language, self.target) == "empty":
             return source, "empty"
         return append_tokens(fallback, job.tokens), "placeholders"
 
@@ -259,6 +320,27 @@ class Pipeline:
         got = plain_text(job.result)
         for term in self.glossary.misses(job.words, got):
             self.misses.append(GlossaryMiss(job.number, term.source, term.target, got))
+
+
+
+def _bare_key(job: _Segment) -> Key:
+    """What a segment's fallback request is: its text without placeholders."""
+    return without_tokens(job.text, job.tokens), job.language, job.terms
+
+
+def _joined(item: _Prepared | None) -> Parts | None:
+    """A prepared unit's translation: its segments' results joined (None: nothing in it was
+    translated, so the format keeps the unit as it was)."""
+    if item is None or not any(s.language for s in item[1]):
+        return None
+    lead, pieces, trail = item
+    joined: Parts = [lead]
+    for index, piece in enumerate(pieces):
+        if index:
+            joined.append(joiner(_last_char(joined), _first_char(piece.result), piece.glue))
+        joined.extend(piece.result)
+    joined.append(trail)
+    return merge_text(joined)
 
 
 def _last_char(parts: Parts) -> str:

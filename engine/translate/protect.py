@@ -6,9 +6,10 @@ picture) or, for glossary terms, a required translation. In a segment handed to 
 token is a placeholder ``⟦1⟧``, ``⟦2⟧``...; spans (a link, bold text) are an "open" and a "close"
 token with a shared pair id, so a translation that moves words can still keep them well nested.
 
-A translation is accepted only if every placeholder of its segment is there exactly once and the
-spans are nested as before; otherwise the caller translates the segment without placeholders and
-puts the protected parts at its end (``append_tokens``): clumsy but never lost or reordered inside.
+A translation is accepted only if every placeholder of its segment is there exactly once, the
+spans are nested as before and every span that held words still holds some (``filled``);
+otherwise the caller translates the segment without placeholders and puts the protected parts at
+its end (``append_tokens``): clumsy but never lost or reordered inside.
 """
 
 from __future__ import annotations
@@ -161,6 +162,44 @@ def intact(translation: str, tokens: Sequence[Token]) -> bool:
     return not stack
 
 
+def filled(translation: str, source: str, tokens: Sequence[Token]) -> bool:
+    """Every span that lies wholly inside the segment and holds words in ``source`` still holds
+    some in ``translation``. A model can keep both markers of a bold run and leave out (or move
+    out) the words between them; taking such an answer would silently drop the run's text.
+
+    Args:
+        translation: the answer, with the segment's placeholders (call ``intact`` first).
+        source: the segment as it was sent (marked with the same placeholders).
+        tokens: the segment's tokens.
+    """
+    wanted = _span_contents(source, tokens)
+    got = _span_contents(translation, tokens)
+    return all(got.get(pair, False) for pair, has_words in wanted.items() if has_words)
+
+
+def _span_contents(text: str, tokens: Sequence[Token]) -> dict[int, bool]:
+    """For each span opened and closed in ``text``: whether it encloses words (a letter or
+    digit, or a glossary term's placeholder)."""
+    opened: dict[int, int] = {}
+    spans: dict[int, bool] = {}
+    for match in _PLACEHOLDER.finditer(text):
+        index = int(match.group(1))
+        if not 1 <= index <= len(tokens):
+            continue
+        token = tokens[index - 1]
+        if token.pair is None:
+            continue
+        if token.role == "open":
+            opened[token.pair] = match.end()
+        elif token.role == "close" and token.pair in opened:
+            inside = text[opened.pop(token.pair):match.start()]
+            terms = any(tokens[int(m.group(1)) - 1].role == "text"
+                        for m in _PLACEHOLDER.finditer(inside)
+                        if 1 <= int(m.group(1)) <= len(tokens))
+            spans[token.pair] = terms or any(c.isalnum() for c in _PLACEHOLDER.sub("", inside))
+    return spans
+
+
 def restore(translation: str, tokens: Sequence[Token]) -> Parts:
     """The translation's placeholders replaced by their tokens (glossary terms as text).
     Call ``intact`` first: unknown numbers are dropped here."""
@@ -214,13 +253,17 @@ def append_tokens(translation: str, tokens: Sequence[Token]) -> Parts:
     than glossary terms, already written out) put back in their original order at its end,
     before its closing punctuation."""
     kept = [t for t in tokens if t.role != "text"]
-    translation = _PLACEHOLDER.sub("", _BRACKETS.sub("", translation)).strip()
+    # Placeholders first: with their brackets gone, the numbers would be left in the text.
+    translation = _BRACKETS.sub("", _PLACEHOLDER.sub("", translation)).strip()
     if not kept:
         return merge_text([translation])
     ending = _TRAILING_PUNCTUATION.search(translation)
     head = translation[:ending.start()] if ending else translation
     tail = translation[ending.start():].strip() if ending else ""
-    parts: Parts = [head, " " if head and not head[-1].isspace() else ""]
+    # Only atoms show text of their own; emptied spans (a bold run's markers) need no space,
+    # which would otherwise stand alone before the full stop in a Word paragraph.
+    spaced = head and not head[-1].isspace() and any(t.role == "atom" for t in kept)
+    parts: Parts = [head, " " if spaced else ""]
     for index, token in enumerate(kept):
         if index and token.role == kept[index - 1].role == "atom":
             parts.append(" ")  # two pieces of code or two URLs must not run together

@@ -16,6 +16,7 @@ come out as they went in, and a paragraph is never merged into or split across a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.translate.lines import (
@@ -277,18 +278,30 @@ class TextLayout:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def render(self, translated: list[Parts | None]) -> str:
+    def render(self, translated: Sequence[Parts | None]) -> str:
         """The text with every slot replaced by its translation (None: left as it was)."""
-        out: list[str] = []
-        for item in self.items:
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, _Slot):
-                out.extend(self._lines(item, translated[item.unit]))
-            else:
-                out.append("".join(p if isinstance(p, str) else
-                                   "".join(self._lines(p, translated[p.unit])) for p in item))
-        return "\n".join(out)
+        return "".join(self.piece(index, translated) for index in range(len(self.items)))
+
+    @property
+    def needs(self) -> list[int]:
+        """For each piece of the output (``piece``), the last unit it shows (-1: none), so a
+        stream can write it as soon as that unit is translated."""
+        return [-1 if isinstance(item, str) else item.unit if isinstance(item, _Slot)
+                else max((p.unit for p in item if isinstance(p, _Slot)), default=-1)
+                for item in self.items]
+
+    def piece(self, index: int, translated: Sequence[Parts | None]) -> str:
+        """The output of item ``index`` with the line break before it: the pieces in order
+        join to exactly ``render``."""
+        item = self.items[index]
+        if isinstance(item, str):
+            text = item
+        elif isinstance(item, _Slot):
+            text = "\n".join(self._lines(item, translated[item.unit]))
+        else:
+            text = "".join(p if isinstance(p, str) else
+                           "".join(self._lines(p, translated[p.unit])) for p in item)
+        return f"\n{text}" if index else text
 
     def _lines(self, slot: _Slot, parts: Parts | None) -> list[str]:
         if parts is None:

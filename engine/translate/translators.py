@@ -210,8 +210,10 @@ class Seq2SeqTranslator:
         ok_target = not self.targets or matches(target, self.targets)
         if not (ok_source and ok_target):
             raise ConfigError(f"{self.name} cannot translate {source}->{target}; it translates "
-                              f"{', '.join(self.pairs()) or 'no listed pairs'}; choose --from/"
-                              "--to accordingly or another model")
+                              f"{', '.join(self.pairs()) or 'no listed pairs'}",
+                              hint="choose --from/--to accordingly or another model",
+                              app_hint="choose those languages, or another model for "
+                                       "Translate in Models")
 
     def count_tokens(self, text: str) -> int:
         return len(self.model.source_tokenizer.encode(text))
@@ -223,7 +225,9 @@ class Seq2SeqTranslator:
             from engine.seq2seq import translate_batch  # heavy and new: only when used
         except ImportError:
             raise EngineError("this Nightlamp cannot run translation models yet (engine.seq2seq "
-                              "is missing); use an instruct model with -m") from None
+                              "is missing)", hint="use an instruct model with -m",
+                              app_hint="choose an instruct model for Translate in Models",
+                              ) from None
         return list(translate_batch(self.model, segments, beam_size=self.beam_size,
                                     should_stop=should_stop))
 
@@ -243,5 +247,7 @@ def make_translator(model: Any, beam_size: int = 1) -> Translator:
 def same_or_error(source: str, target: str) -> None:
     """Refuses translating a text into its own language."""
     if same_language(source, target):
-        raise ConfigError(f"the source and target language are both {name(target)} ({target}); "
-                          "choose another --to, or pass --from if detection was wrong")
+        raise ConfigError(f"the source and target language are both {name(target)} ({target})",
+                          hint="choose another --to, or pass --from if detection was wrong",
+                          app_hint="choose another target language, or the source language "
+                                   "if it was detected wrongly")

@@ -600,77 +600,77 @@
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="264"/>
+        <location filename="../../desktop/task_panels.py" line="267"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="267"/>
+        <location filename="../../desktop/task_panels.py" line="270"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="269"/>
+        <location filename="../../desktop/task_panels.py" line="272"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="269"/>
+        <location filename="../../desktop/task_panels.py" line="272"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="270"/>
+        <location filename="../../desktop/task_panels.py" line="273"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="275"/>
+        <location filename="../../desktop/task_panels.py" line="278"/>
         <source>Model writes it</source>
         <translation>由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="280"/>
+        <location filename="../../desktop/task_panels.py" line="283"/>
         <source>Key sentences: the text&apos;s own most central sentences, instantly, without a model; nothing is invented. Model writes it: the model writes the summary (a long text is first cut down to its key sentences); small models may invent facts. Model, every part: the model reads the whole text part by part (slower).</source>
         <translation>关键句：直接选出文本自身最核心的句子，无需模型，瞬间完成，不会编造内容。由模型撰写：模型撰写摘要（长文本先缩减为关键句）；小模型可能编造事实。模型逐段阅读：模型分段阅读全文（较慢）。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="276"/>
+        <location filename="../../desktop/task_panels.py" line="279"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="274"/>
+        <location filename="../../desktop/task_panels.py" line="277"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="286"/>
+        <location filename="../../desktop/task_panels.py" line="289"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="296"/>
+        <location filename="../../desktop/task_panels.py" line="299"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="296"/>
+        <location filename="../../desktop/task_panels.py" line="299"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="297"/>
+        <location filename="../../desktop/task_panels.py" line="300"/>
         <source>key sentences, then the model</source>
         <translation>先选关键句，再由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="298"/>
+        <location filename="../../desktop/task_panels.py" line="301"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="284"/>
+        <location filename="../../desktop/task_panels.py" line="287"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -704,41 +704,46 @@
     </message>
     <message>
         <location filename="../../desktop/task_panels.py" line="162"/>
+        <source>Checking again: {done} of {total}</source>
+        <translation>再次检查：第 {done} 段，共 {total} 段</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="165"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="174"/>
+        <location filename="../../desktop/task_panels.py" line="177"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="210"/>
+        <location filename="../../desktop/task_panels.py" line="213"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="220"/>
+        <location filename="../../desktop/task_panels.py" line="223"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="223"/>
+        <location filename="../../desktop/task_panels.py" line="226"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="240"/>
+        <location filename="../../desktop/task_panels.py" line="243"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="241"/>
+        <location filename="../../desktop/task_panels.py" line="244"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="247"/>
+        <location filename="../../desktop/task_panels.py" line="250"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -746,42 +751,42 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="309"/>
+        <location filename="../../desktop/task_panels.py" line="312"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="312"/>
+        <location filename="../../desktop/task_panels.py" line="315"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="314"/>
+        <location filename="../../desktop/task_panels.py" line="317"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="319"/>
+        <location filename="../../desktop/task_panels.py" line="322"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="321"/>
+        <location filename="../../desktop/task_panels.py" line="324"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="355"/>
+        <location filename="../../desktop/task_panels.py" line="358"/>
         <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
         <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="361"/>
+        <location filename="../../desktop/task_panels.py" line="364"/>
         <source> · {count} kept untranslated or to check</source>
         <translation> · {count} 个未翻译或需检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="368"/>
+        <location filename="../../desktop/task_panels.py" line="371"/>
         <source>Save the translation</source>
         <translation>保存译文</translation>
     </message>

@@ -131,9 +131,29 @@ def test_translation_keeps_the_structure_and_reports(qtbot: Any, window: MainWin
     qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
     assert panel.result_text() == ("# Die Lampe\n\nDie Lampe ist hell.\n\n- eins\n- zwei\n\n"
                                    "```\nthe code\n```")
-    assert "part" in seen
-    assert "English → Deutsch" in panel.notice.text() and "segments" in panel.notice.text()
+    assert "translating" in seen
+    assert "English → Deutsch (German)" in panel.notice.text()
+    assert "segments" in panel.notice.text()
     assert panel.translated_file is None  # pasted text: nothing written
+
+
+def test_a_translation_streams_paragraph_by_paragraph(qtbot: Any, window: MainWindow,
+                                                      fake_mt: FakeTranslator) -> None:
+    panel = window.translate
+    streamed: list[str] = []
+    progress: list[tuple[int, int]] = []
+    window.worker.token_generated.connect(lambda _request, text: streamed.append(text))
+    window.worker.progress.connect(
+        lambda _request, stage, done, total: progress.append((done, total)))
+    panel.source.setPlainText("\n\n".join(f"The lamp {i} is bright." for i in range(60)))
+    panel.target.setCurrentIndex(panel.target.findData("de"))
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: not panel.running, timeout=20_000)
+    assert len(streamed) > 1  # pieces arrived while it ran, not one block at the end
+    assert "".join(streamed) == panel.result_text()
+    assert panel.result_text().startswith("Die Lampe 0 ist hell.")
+    dones = [done for done, _ in progress]
+    assert dones == sorted(dones)  # the bar never goes back
 
 
 def test_an_opened_docx_is_translated_as_a_docx(qtbot: Any, window: MainWindow,

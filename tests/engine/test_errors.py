@@ -28,3 +28,14 @@ def test_engine_errors_reaching_the_app_name_no_flags(monkeypatch: pytest.Monkey
     for error in (summary.value, device.value):
         assert "--" in str(error)  # the command line names its option
         assert "--" not in error.for_app() and error.for_app() != error.message
+
+
+def test_translation_errors_speak_the_apps_words_in_the_app() -> None:
+    from translate_fakes import FakeTranslator
+
+    from engine.translate import translate_text
+
+    with pytest.raises(ConfigError) as same:
+        translate_text("The lamp is bright tonight.", FakeTranslator(), "en", "en")
+    assert "--to" in str(same.value)
+    assert "--" not in same.value.for_app() and "target language" in same.value.for_app()
