@@ -45,7 +45,8 @@ def translation_job(request: dict[str, Any], model: Model | None, should_stop: S
         if request.get("path"):
             output = Path(request["output"]) if request.get("output") else None
             result = translate_file(Path(request["path"]), translator, request["target"],
-                                    request.get("source", "auto"), output=output, **common)
+                                    request.get("source", "auto"), output=output,
+                                    on_text=on_text, **common)
         else:
             result = translate_text(request["text"], translator, request["target"],
                                     request.get("source", "auto"), kind="markdown",

@@ -5,11 +5,14 @@ permutation of the query/key weights (its converter reorders rotary pairs) is un
 graph's rotate-half rotary embedding applies. Q4_0, Q4_1 and Q8_0 blocks are repacked into
 ``MatMulNBits`` without loss when the target precision allows; other types are dequantized and, for
 int4/int8, quantized again by the graph builder. The report says which tensor went which way.
+Reading checks every tensor's shape but decodes none: the weights are a ``GGUFWeights`` mapping
+that reads each tensor from the still-open file when it is used (``gguf_weights``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from training.importers.gguf_tokenizer import (
     special_token_strings,
     stop_token_strings,
 )
+from training.importers.gguf_weights import GGUFWeights, PlannedTensor
 from training.importers.imported import (
     ImportedModel,
     Progress,
@@ -32,7 +36,6 @@ from training.importers.imported import (
     no_progress,
     weight_bits,
 )
-from training.quantize import PackedWeight
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
 _LAYER_TENSORS = {
@@ -49,28 +52,6 @@ _LAYER_TENSORS = {
     "ffn_up.weight": "mlp.up_proj.weight",
     "ffn_down.weight": "mlp.down_proj.weight",
 }
-
-
-def _unpermute_index(rows: int, heads: int) -> np.ndarray:
-    """Row order that undoes llama.cpp's ``permute`` of a query/key projection.
-
-    llama.cpp stores each head's rows as interleaved rotary pairs; Hugging Face Llama stores the
-    first halves of all pairs, then the second halves (rotate-half).
-    """
-    half = rows // heads // 2
-    return np.arange(rows).reshape(heads, half, 2).swapaxes(1, 2).reshape(-1)
-
-
-def _take_rows(weight: np.ndarray | PackedWeight, index: np.ndarray) -> np.ndarray | PackedWeight:
-    if isinstance(weight, np.ndarray):
-        return np.ascontiguousarray(weight[index])
-    blocks = weight.data.shape[1]
-    zero_points = None if weight.zero_points is None else \
-        weight.zero_points.reshape(-1, blocks)[index].reshape(-1)
-    return PackedWeight(np.ascontiguousarray(weight.data[index]),
-                        weight.scales.reshape(-1, blocks)[index].reshape(-1),
-                        weight.in_features, weight.out_features, weight.bits, weight.block_size,
-                        zero_points)
 
 
 def _hyper(metadata: dict[str, Any], arch: str, key: str, default: Any = None,
@@ -129,26 +110,23 @@ def _expected_shapes(shape: DecoderShape, ffn: int) -> dict[str, tuple[int, ...]
     }
 
 
-def _check_shape(name: str, weight: np.ndarray | PackedWeight, expected: tuple[int, ...]) -> None:
-    actual = (weight.out_features, weight.in_features) if isinstance(weight, PackedWeight) \
-        else tuple(weight.shape)
+def _check_shape(name: str, actual: tuple[int, ...], expected: tuple[int, ...]) -> None:
     if actual != expected:
         raise ValueError(f"tensor {name!r} has shape {actual} but the metadata implies {expected}")
 
 
-class _TensorLoader:
-    """Turns GGUF tensors into float arrays or packed weights for one target precision."""
+class _Planner:
+    """Decides how each GGUF tensor becomes a weight for one target precision, and reports it."""
 
     def __init__(self, gguf: GGUFFile, precision: str) -> None:
         self.gguf = gguf
         self.bits = weight_bits(precision)
         self.report: dict[str, list[str]] = {"repacked": [], "requantized": [], "dequantized": []}
 
-    def float_tensor(self, name: str) -> np.ndarray:
-        info = self.gguf.tensors[name]
-        return ggml_quants.dequantize(info.ggml_type, self.gguf.tensor_bytes(name), info.shape)
+    def float_tensor(self, name: str) -> PlannedTensor:
+        return PlannedTensor(self.gguf.tensors[name], repack=False)
 
-    def matmul_weight(self, name: str) -> np.ndarray | PackedWeight:
+    def matmul_weight(self, name: str) -> PlannedTensor:
         """A (out, in) projection, repacked exactly where MatMulNBits can hold its blocks.
 
         Quantized targets keep a GGUF block format whenever it maps without loss (Q4_0, Q4_1,
@@ -159,9 +137,9 @@ class _TensorLoader:
         label = f"{name} ({info.type_name})"
         if self.bits is not None and ggml_quants.can_repack(info.ggml_type):
             self.report["repacked"].append(label)
-            return ggml_quants.repack(info.ggml_type, self.gguf.tensor_bytes(name), info.shape)
+            return PlannedTensor(info, repack=True)
         self.report["requantized" if self.bits else "dequantized"].append(label)
-        return self.float_tensor(name)
+        return PlannedTensor(info, repack=False)
 
 
 def read_gguf_model(path: Path, precision: str = "int4",
@@ -171,78 +149,95 @@ def read_gguf_model(path: Path, precision: str = "int4",
     Raises:
         ModelFormatError: damaged file, unsupported architecture or tensor type, missing tensor.
     """
-    with GGUFFile(path) as gguf:
-        metadata = gguf.metadata
-        arch = str(metadata.get("general.architecture", "<missing>"))
-        if arch not in SUPPORTED_ARCHITECTURES:
-            raise ModelFormatError(
-                f"{path}: architecture {arch!r} is not supported (supported: "
-                f"{', '.join(SUPPORTED_ARCHITECTURES)}; Mistral files use 'llama')"
-            )
-        # The reader gives numeric arrays as numpy arrays; the tokenizer takes plain lists.
-        token_metadata = {key: value.tolist() if isinstance(value, np.ndarray) else value
-                          for key, value in metadata.items() if key.startswith("tokenizer.")}
-        try:
-            tokenizer = build_tokenizer(token_metadata)
-            specials = special_token_strings(token_metadata)
-            stop_tokens = stop_token_strings(token_metadata)
-            add_bos = adds_bos_token(token_metadata)
-        except ValueError as error:
-            raise ModelFormatError(f"{path}: tokenizer metadata: {error}") from None
-        template = metadata.get("tokenizer.chat_template")
-        if template is not None and not isinstance(template, str):
-            raise ModelFormatError(f"{path}: 'tokenizer.chat_template' must be text, got "
-                                   f"{type(template).__name__}")
-        # Refuse a hostile template before spending time on the weights.
-        check_chat_template(template, path.name, specials.get("bos") or "",
-                            specials.get("eos") or "")
-        loader = _TensorLoader(gguf, precision)
-        tied = "output.weight" not in gguf.tensors
-        try:
-            rope_factors = loader.float_tensor("rope_freqs.weight").reshape(-1) \
-                if "rope_freqs.weight" in gguf.tensors else None
-            shape = _shape(metadata, arch, tokenizer.get_vocab_size(), tied, rope_factors)
-            expected = _expected_shapes(shape, _hyper(metadata, arch, "feed_forward_length"))
-            weights = _read_weights(gguf, loader, shape, expected, arch, progress)
-            context = _hyper(metadata, arch, "context_length", 2048)
-        except KeyError as error:
-            raise ModelFormatError(f"{path}: missing {error.args[0]!r}; the file is incomplete "
-                                   "or not a supported model") from None
-        except ValueError as error:
-            raise ModelFormatError(f"{path}: {error}; the file is damaged or not a supported "
-                                   "model") from None
-        return ImportedModel(
-            name=_suggested_name(metadata, path),
-            shape=shape,
-            weights=weights,
-            tokenizer=tokenizer,
-            context_length=context,
-            chat_template=template,
-            bos_token=specials.get("bos") if add_bos else None,
-            eos_token=specials.get("eos"),
-            pad_token=specials.get("pad"),
-            stop_tokens=stop_tokens,
-            license=_text(metadata, "general.license") or "unknown",
-            source={"format": "gguf", "file": path.name, "architecture": arch,
-                    "name": _text(metadata, "general.name")},
-            tensor_report=loader.report,
+    gguf = GGUFFile(path)
+    try:
+        return _read(gguf, path, precision, progress)
+    except BaseException:
+        gguf.close()
+        raise
+
+
+def _read(gguf: GGUFFile, path: Path, precision: str, progress: Progress) -> ImportedModel:
+    """The model of an open file; its weights keep the file open and read it when used."""
+    metadata = gguf.metadata
+    arch = str(metadata.get("general.architecture", "<missing>"))
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise ModelFormatError(
+            f"{path}: architecture {arch!r} is not supported (supported: "
+            f"{', '.join(SUPPORTED_ARCHITECTURES)}; Mistral files use 'llama')"
         )
+    # The reader gives numeric arrays as numpy arrays; the tokenizer takes plain lists.
+    token_metadata = {key: value.tolist() if isinstance(value, np.ndarray) else value
+                      for key, value in metadata.items() if key.startswith("tokenizer.")}
+    try:
+        tokenizer = build_tokenizer(token_metadata)
+        specials = special_token_strings(token_metadata)
+        stop_tokens = stop_token_strings(token_metadata)
+        add_bos = adds_bos_token(token_metadata)
+    except ValueError as error:
+        raise ModelFormatError(f"{path}: tokenizer metadata: {error}") from None
+    template = metadata.get("tokenizer.chat_template")
+    if template is not None and not isinstance(template, str):
+        raise ModelFormatError(f"{path}: 'tokenizer.chat_template' must be text, got "
+                               f"{type(template).__name__}")
+    # Refuse a hostile template before spending time on the weights.
+    check_chat_template(template, path.name, specials.get("bos") or "",
+                        specials.get("eos") or "")
+    planner = _Planner(gguf, precision)
+    tied = "output.weight" not in gguf.tensors
+    try:
+        rope_factors = _float_values(gguf, "rope_freqs.weight") \
+            if "rope_freqs.weight" in gguf.tensors else None
+        shape = _shape(metadata, arch, tokenizer.get_vocab_size(), tied, rope_factors)
+        expected = _expected_shapes(shape, _hyper(metadata, arch, "feed_forward_length"))
+        plan = _plan_weights(gguf, planner, shape, expected, arch, progress)
+        context = _hyper(metadata, arch, "context_length", 2048)
+    except KeyError as error:
+        raise ModelFormatError(f"{path}: missing {error.args[0]!r}; the file is incomplete "
+                               "or not a supported model") from None
+    except ValueError as error:
+        raise ModelFormatError(f"{path}: {error}; the file is damaged or not a supported "
+                               "model") from None
+    return ImportedModel(
+        name=_suggested_name(metadata, path),
+        shape=shape,
+        weights=GGUFWeights(gguf, plan),
+        tokenizer=tokenizer,
+        context_length=context,
+        chat_template=template,
+        bos_token=specials.get("bos") if add_bos else None,
+        eos_token=specials.get("eos"),
+        pad_token=specials.get("pad"),
+        stop_tokens=stop_tokens,
+        license=_text(metadata, "general.license") or "unknown",
+        source={"format": "gguf", "file": path.name, "architecture": arch,
+                "name": _text(metadata, "general.name")},
+        tensor_report=planner.report,
+    )
 
 
-def _read_weights(gguf: GGUFFile, loader: _TensorLoader, shape: DecoderShape,
+def _float_values(gguf: GGUFFile, name: str) -> np.ndarray:
+    info = gguf.tensors[name]
+    return ggml_quants.dequantize(info.ggml_type, gguf.tensor_bytes(name), info.shape).reshape(-1)
+
+
+def _plan_weights(gguf: GGUFFile, planner: _Planner, shape: DecoderShape,
                   expected: dict[str, tuple[int, ...]], arch: str,
-                  progress: Progress) -> dict[str, np.ndarray | PackedWeight]:
-    weights: dict[str, np.ndarray | PackedWeight] = {}
+                  progress: Progress) -> dict[str, PlannedTensor]:
+    """Every weight's tensor and treatment, shapes checked against the metadata; no tensor
+    data is read here."""
+    plan: dict[str, PlannedTensor] = {}
     for name, key in (("token_embd.weight", "embed_tokens.weight"),
                       ("output_norm.weight", "norm.weight")):
-        weights[key] = loader.float_tensor(name)
-        _check_shape(name, weights[key], expected[name])
+        plan[key] = planner.float_tensor(name)
+        _check_shape(name, plan[key].info.shape, expected[name])
     head_source = "token_embd.weight" if shape.tie_embeddings else "output.weight"
-    if loader.bits is not None or not shape.tie_embeddings:
-        weights["lm_head.weight"] = loader.matmul_weight(head_source)
-        _check_shape(head_source, weights["lm_head.weight"], expected[head_source])
-        if isinstance(weights["lm_head.weight"], np.ndarray) and shape.tie_embeddings:
-            del weights["lm_head.weight"]  # the builder quantizes the tied embedding itself
+    if planner.bits is not None or not shape.tie_embeddings:
+        head = planner.matmul_weight(head_source)
+        _check_shape(head_source, head.info.shape, expected[head_source])
+        if head.repack or not shape.tie_embeddings:
+            plan["lm_head.weight"] = head
+        # else the builder quantizes the tied embedding itself
     # llama.cpp permutes Llama's q/k rows; Qwen2 uses NeoX-style rotary and is stored as is.
     permute = arch == "llama"
     for layer in range(shape.num_layers):
@@ -254,18 +249,17 @@ def _read_weights(gguf: GGUFFile, loader: _TensorLoader, shape: DecoderShape,
                     continue
                 raise KeyError(name)
             is_matrix = gguf_suffix.endswith(".weight") and "norm" not in gguf_suffix
-            weight = loader.matmul_weight(name) if is_matrix else loader.float_tensor(name)
-            _check_shape(name, weight, expected[gguf_suffix])
+            planned = planner.matmul_weight(name) if is_matrix else planner.float_tensor(name)
+            _check_shape(name, planned.info.shape, expected[gguf_suffix])
             if permute and gguf_suffix.startswith(("attn_q.", "attn_k.")):
                 heads = shape.num_heads if gguf_suffix.startswith("attn_q") else shape.num_kv_heads
-                rows = weight.out_features if isinstance(weight, PackedWeight) else weight.shape[0]
-                weight = _take_rows(weight, _unpermute_index(rows, heads))
-            weights[f"layers.{layer}.{hf_suffix}"] = weight
+                planned = replace(planned, permute_heads=heads)
+            plan[f"layers.{layer}.{hf_suffix}"] = planned
     if any(name.startswith(f"blk.{shape.num_layers}.") for name in gguf.tensors):
         raise ValueError(f"the file has tensors for more layers than its block_count "
                          f"({shape.num_layers})")
     progress("reading tensors", shape.num_layers, shape.num_layers)
-    return weights
+    return plan
 
 
 def _text(metadata: dict[str, Any], key: str) -> str | None:

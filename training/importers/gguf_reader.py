@@ -217,6 +217,10 @@ class GGUFFile:
         info = self.tensors[name]
         return np.frombuffer(self._map, dtype=np.uint8, count=info.nbytes, offset=info.offset)
 
+    def fileno(self) -> int:
+        """The open file's descriptor, for reading tensors without the memory map."""
+        return self._file.fileno()
+
     def close(self) -> None:
         if getattr(self, "_map", None) is not None:
             # A tensor view may still be alive; the map then closes when it is collected.

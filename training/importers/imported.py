@@ -8,7 +8,8 @@ builds the ONNX graph for the chosen precision and writes the folder atomically.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,37 @@ def weight_bits(precision: str) -> int | None:
     return _GRAPH_SETTINGS[precision][1]
 
 
+class LazyWeights(Mapping[str, "np.ndarray | PackedWeight"]):
+    """Weights that are read from their file on each lookup and not kept (a GGUF file's:
+    decoded to float32 all at once they would take several times the file's size)."""
+
+    @abstractmethod
+    def element_count(self, name: str) -> int:
+        """The number of values of a weight, without reading it."""
+
+    def float_rows(self, name: str, rows: list[int]) -> np.ndarray:
+        """``self[name][rows]`` of a float matrix; subclasses read only those rows."""
+        return np.asarray(self[name])[rows]
+
+
+Weights = Mapping[str, "np.ndarray | PackedWeight"]
+
+
+def embedding_rows(weights: Weights, ids: list[int]) -> np.ndarray:
+    """The embedding table's rows for ``ids`` (without reading the whole table when lazy)."""
+    if isinstance(weights, LazyWeights):
+        return weights.float_rows("embed_tokens.weight", ids)
+    return np.asarray(weights["embed_tokens.weight"])[ids]
+
+
 @dataclass
 class ImportedModel:
     """A checkpoint read into memory, ready to be written as a model folder."""
 
     name: str  # suggested store name
     shape: DecoderShape
-    weights: dict[str, np.ndarray | PackedWeight]  # Llama names without the 'model.' prefix
+    # Llama names without the 'model.' prefix; a LazyWeights reads each one when asked for.
+    weights: Weights
     tokenizer: Tokenizer
     context_length: int
     chat_template: str | None
@@ -68,9 +93,13 @@ class ImportedModel:
 
     def parameter_count(self) -> int:
         total = 0
-        for name, weight in self.weights.items():
+        for name in self.weights:
             if name == "lm_head.weight" and self.shape.tie_embeddings:
                 continue  # a quantized copy of the tied embedding, not more parameters
+            if isinstance(self.weights, LazyWeights):
+                total += self.weights.element_count(name)
+                continue
+            weight = self.weights[name]
             if isinstance(weight, PackedWeight):
                 total += weight.in_features * weight.out_features
             else:

@@ -2,9 +2,11 @@
 
 Independent of the graph builder and of PyTorch: it computes a Llama-family decoder (RMSNorm,
 rotate-half rotary embeddings, grouped-query attention, SwiGLU) directly from the weights the
-importer read, dequantizing packed weights one layer at a time so memory stays near the model's
-own size. The import ends with the same report as an export: logits difference and whether greedy
-continuations through the ONNX model's cache match a full recompute here.
+importer read, one weight at a time: lazy weights (a GGUF file's) are read when used, packed ones
+dequantized one matrix (the output head: a slab of rows) at a time, so the check adds a few
+layers' worth of memory, not a float copy of the model. The import ends with the same report as
+an export: logits difference and whether greedy continuations through the ONNX model's cache
+match a full recompute here.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ import numpy as np
 from engine.model import load_model
 from engine.runner import DecoderRunner
 from training.decoder_graph import DecoderShape
-from training.importers.imported import ImportedModel
+from training.importers.imported import ImportedModel, embedding_rows
 from training.quantize import PackedWeight, dequantize_blockwise
+
+# Output rows of a packed head dequantized at once: 8,192 x 576 floats for SmolLM2, where the
+# whole 49,152-row table and its temporaries took 450 MB.
+_HEAD_ROWS = 8192
 
 
 def _matrix(weight: np.ndarray | PackedWeight) -> np.ndarray:
@@ -25,6 +31,26 @@ def _matrix(weight: np.ndarray | PackedWeight) -> np.ndarray:
     if isinstance(weight, PackedWeight):
         return dequantize_blockwise(weight).T
     return weight.astype(np.float32, copy=False)
+
+
+def _rows(weight: PackedWeight, start: int, stop: int) -> PackedWeight:
+    """Output rows start:stop of a packed (out, in) weight."""
+    blocks = weight.blocks
+    zero_points = None if weight.zero_points is None else \
+        weight.zero_points[start * blocks:stop * blocks]
+    return PackedWeight(weight.data[start:stop], weight.scales[start * blocks:stop * blocks],
+                        weight.in_features, stop - start, weight.bits, weight.block_size,
+                        zero_points)
+
+
+def _head_logits(x: np.ndarray, head: np.ndarray | PackedWeight) -> np.ndarray:
+    """x @ head.T, a packed head dequantized a slab of rows at a time (each logit is the same
+    dot product either way)."""
+    if not isinstance(head, PackedWeight):
+        return x @ _matrix(head).T
+    return np.concatenate([x @ _matrix(_rows(head, start, min(start + _HEAD_ROWS,
+                                                               head.out_features))).T
+                           for start in range(0, head.out_features, _HEAD_ROWS)], axis=-1)
 
 
 def _rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -46,40 +72,55 @@ def _rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return x * cos + np.concatenate([-second, first], axis=-1) * sin
 
 
+def _attention(h: np.ndarray, projections: list[tuple[np.ndarray, np.ndarray | None]],
+               shape: DecoderShape) -> np.ndarray:
+    """Causal grouped-query self-attention of one sequence's normed states h (T, C)."""
+    length, heads, kv_heads, dim = len(h), shape.num_heads, shape.num_kv_heads, shape.head_dim
+    q, k, v = (h @ matrix.T if bias is None else h @ matrix.T + bias
+               for matrix, bias in projections)
+    q = q.reshape(length, heads, dim).transpose(1, 0, 2)  # (H, T, D)
+    k = k.reshape(length, kv_heads, dim).transpose(1, 0, 2)
+    v = v.reshape(length, kv_heads, dim).transpose(1, 0, 2)
+    cos, sin = _rotary(np.arange(length), shape)
+    q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+    k = np.repeat(k, heads // kv_heads, axis=0)
+    v = np.repeat(v, heads // kv_heads, axis=0)
+    causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), k=1)
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(dim) + causal  # (H, T, T)
+    scores = np.exp(scores - scores.max(-1, keepdims=True))
+    attended = (scores / scores.sum(-1, keepdims=True)) @ v  # (H, T, D)
+    return attended.transpose(1, 0, 2).reshape(length, heads * dim)
+
+
 def reference_logits(model: ImportedModel, ids: list[int]) -> np.ndarray:
     """Logits (T, V) for a token sequence, computed from the imported weights."""
+    return reference_logits_of(model, [ids])[0]
+
+
+def reference_logits_of(model: ImportedModel, sequences: list[list[int]]) -> list[np.ndarray]:
+    """Logits (T, V) of each sequence, the same numbers as ``reference_logits`` of each one
+    alone, with every weight read (and dequantized) once for all of them."""
     shape, w = model.shape, model.weights
-    length, heads, kv_heads, dim = len(ids), shape.num_heads, shape.num_kv_heads, shape.head_dim
-    x = w["embed_tokens.weight"][ids].astype(np.float32)  # (T, C)
-    cos, sin = _rotary(np.arange(length), shape)
-    causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), k=1)
+    xs = [embedding_rows(w, ids).astype(np.float32) for ids in sequences]  # (T, C) each
     for layer in range(shape.num_layers):
         p = f"layers.{layer}."
-        h = _rms_norm(x, w[p + "input_layernorm.weight"], shape.rms_eps)
-
-        def project(name: str, h: np.ndarray = h, p: str = p) -> np.ndarray:
-            y = h @ _matrix(w[f"{p}self_attn.{name}_proj.weight"]).T
-            bias = w.get(f"{p}self_attn.{name}_proj.bias")
-            return y if bias is None else y + bias
-
-        q = project("q").reshape(length, heads, dim).transpose(1, 0, 2)  # (H, T, D)
-        k = project("k").reshape(length, kv_heads, dim).transpose(1, 0, 2)
-        v = project("v").reshape(length, kv_heads, dim).transpose(1, 0, 2)
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
-        k = np.repeat(k, heads // kv_heads, axis=0)
-        v = np.repeat(v, heads // kv_heads, axis=0)
-        scores = q @ k.transpose(0, 2, 1) / np.sqrt(dim) + causal  # (H, T, T)
-        scores = np.exp(scores - scores.max(-1, keepdims=True))
-        attended = (scores / scores.sum(-1, keepdims=True)) @ v  # (H, T, D)
-        attended = attended.transpose(1, 0, 2).reshape(length, heads * dim)
-        x = x + attended @ _matrix(w[p + "self_attn.o_proj.weight"]).T
-        h = _rms_norm(x, w[p + "post_attention_layernorm.weight"], shape.rms_eps)
-        gate = h @ _matrix(w[p + "mlp.gate_proj.weight"]).T
-        up = h @ _matrix(w[p + "mlp.up_proj.weight"]).T
-        x = x + (gate / (1 + np.exp(-gate)) * up) @ _matrix(w[p + "mlp.down_proj.weight"]).T
-    x = _rms_norm(x, w["norm.weight"], shape.rms_eps)
-    head = w.get("lm_head.weight", w["embed_tokens.weight"])
-    return x @ _matrix(head).T
+        norm = w[p + "input_layernorm.weight"]
+        projections = [(_matrix(w[f"{p}self_attn.{kind}_proj.weight"]),
+                        w.get(f"{p}self_attn.{kind}_proj.bias")) for kind in "qkv"]
+        attended = [_attention(_rms_norm(x, norm, shape.rms_eps), projections, shape)
+                    for x in xs]
+        del projections
+        out = _matrix(w[p + "self_attn.o_proj.weight"])
+        xs = [x + a @ out.T for x, a in zip(xs, attended, strict=True)]
+        norm = w[p + "post_attention_layernorm.weight"]
+        gate, up, down = (_matrix(w[f"{p}mlp.{kind}_proj.weight"])
+                          for kind in ("gate", "up", "down"))
+        for index, x in enumerate(xs):
+            h = _rms_norm(x, norm, shape.rms_eps)
+            g, u = h @ gate.T, h @ up.T
+            xs[index] = x + (g / (1 + np.exp(-g)) * u) @ down.T
+    head = w["lm_head.weight"] if "lm_head.weight" in w else w["embed_tokens.weight"]
+    return [_head_logits(_rms_norm(x, w["norm.weight"], shape.rms_eps), head) for x in xs]
 
 
 @dataclass
@@ -103,24 +144,28 @@ class ImportCheck:
 
 def verify_import(model: ImportedModel, folder: object, prompt: str = "The lamp on the desk",
                   steps: int = 4) -> ImportCheck:
-    """Compares the written model folder with the numpy reference on a short prompt."""
+    """Compares the written model folder with the numpy reference on a short prompt.
+
+    The ONNX model runs first, greedily through its cache; its session is freed before the
+    reference computes the prompt, and the prompt with those tokens (teacher-forced: a
+    position's logits depend only on the tokens before it, so this is the full recompute of
+    every greedy step), in one pass over the weights; the session and the reference's weights
+    are never in memory together.
+    """
     engine_model = load_model(folder, device="cpu")  # type: ignore[arg-type]
     ids = engine_model.tokenizer.encode(prompt) or [0]
     if engine_model.bos_token_id is not None:
         ids = [engine_model.bos_token_id, *ids]
     runner = DecoderRunner(engine_model.session, engine_model.manifest)
     ours = runner.forward(ids, all_logits=True)
-    reference = reference_logits(model, ids)
-    agreement = float((ours.argmax(-1) == reference.argmax(-1)).mean())
-    diff = float(np.abs(ours - reference).max())
-    # Greedy: the ONNX model one token at a time through its cache, the reference recomputing.
-    sequence, identical, logits = list(ids), True, ours[-1]
-    for _ in range(steps):
-        expected = int(reference_logits(model, sequence)[-1].argmax())
-        if int(logits.argmax()) != expected:
-            identical = False
-            break
-        sequence.append(expected)
-        logits = runner.forward([expected])
+    generated = [int(ours[-1].argmax())]
+    while len(generated) < steps:
+        generated.append(int(runner.forward(generated[-1:]).argmax()))
+    del runner, engine_model
+    prompt_logits, continued = reference_logits_of(model, [ids, ids + generated[:-1]])
+    agreement = float((ours.argmax(-1) == prompt_logits.argmax(-1)).mean())
+    diff = float(np.abs(ours - prompt_logits).max())
+    expected = continued[len(ids) - 1:].argmax(-1)
+    identical = bool((expected == np.asarray(generated)).all())
     return ImportCheck("the imported weights in float32 (numpy)", diff, agreement, steps,
                        identical)
