@@ -15,7 +15,29 @@ from engine.documents.limits import ReadGuard, ReadLimits
 from engine.documents.model import Block, BlockKind
 from engine.documents.text import decode_document
 
-_SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object"}
+_SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object",
+            "nav", "aside"}
+# Page furniture by class or role (Sphinx, MkDocs and most site themes): sidebars, breadcrumbs,
+# "¶" permalink anchors after headings. Skipped like <nav>.
+_FURNITURE_CLASSES = {"headerlink", "sphinxsidebar", "related", "breadcrumb", "breadcrumbs",
+                      "sidebar", "toc", "navigation", "skip-link", "footer"}
+_FURNITURE_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
+
+
+# Only elements that are always closed: a furniture class on a <p> or <img> (never or seldom
+# closed) would hide the rest of the page.
+_FURNITURE_TAGS = {"div", "section", "ul", "ol", "a", "span", "header", "footer", "form"}
+
+
+def _is_furniture(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    if tag not in _FURNITURE_TAGS:
+        return False
+    for name, value in attrs:
+        if name == "class" and value and _FURNITURE_CLASSES & set(value.split()):
+            return True
+        if name == "role" and value in _FURNITURE_ROLES:
+            return True
+    return False
 _BLOCKS = {"p", "div", "section", "article", "header", "footer", "main", "nav", "aside",
            "blockquote", "figure", "figcaption", "address", "dl", "dt", "dd", "form", "fieldset",
            "hr", "body", "html", "details", "summary", "center", "caption", "legend"}
@@ -100,10 +122,12 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._skip and self._skip[-1] == "head" and tag not in _HEAD_CONTENT:
             self._skip.pop()  # <head> is often never closed: browsers end it here
-        if tag in _SKIPPED:
+        if tag in _SKIPPED or (not self._skip and _is_furniture(tag, attrs)):
             self._skip.append(tag)
             return
         if self._skip:
+            if tag in self._skip:  # a <div> inside a skipped <div>: its end is not the outer one
+                self._skip.append(tag)
             return
         table = self._tables[-1] if self._tables else None
         if tag == "table":

@@ -6,11 +6,17 @@ and the desktop app never care which format a document came from.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
 BlockKind = Literal["heading", "paragraph", "list_item", "table", "code"]
 BLOCK_KINDS: tuple[BlockKind, ...] = ("heading", "paragraph", "list_item", "table", "code")
+# Typographic ligatures (ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ), common in PDFs: spelled out, so "ﬁle" is the word "file"
+# to the summarizer and the translator. Only these: NFKC on the whole text would also change
+# full-width CJK punctuation, superscripts and fractions, which mean something.
+_LIGATURES = re.compile("[\ufb00-\ufb06]")
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,8 @@ class Block:
 
     Attributes:
         kind: heading, paragraph, list_item, table or code.
-        text: the text as written; a table's rows are lines with tab-separated cells.
+        text: the text as written (ligatures spelled out, except in code); a table's rows are
+            lines with tab-separated cells.
         level: heading level (1-6) or list nesting depth (0 = top level); 0 otherwise.
         page: the 1-based page the block is on, when the format has pages (PDF).
     """
@@ -35,6 +42,9 @@ class Block:
         if self.kind not in BLOCK_KINDS:
             raise ValueError(f"block kind must be one of {', '.join(BLOCK_KINDS)}, "
                              f"got {self.kind!r}")
+        if self.kind != "code" and _LIGATURES.search(self.text):
+            object.__setattr__(self, "text", _LIGATURES.sub(
+                lambda m: unicodedata.normalize("NFKC", m[0]), self.text))
 
     def render(self) -> str:
         """The block as a Markdown-flavoured plain-text line or lines."""

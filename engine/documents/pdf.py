@@ -1,8 +1,9 @@
 """PDF: text per page, extracted by pypdf in a killable, memory-capped child process.
 
 This module is the parent side and never imports pypdf. It checks the file's signature, starts
-``pdf_child.extract`` through the sandbox, turns the child's page messages into paragraph blocks
-with page numbers, and its error messages into one readable line each.
+``pdf_child.extract`` through the sandbox, repairs the pages' text (``cleanup.clean_pages``:
+ligatures, running headers and footers, broken words), turns it into paragraph blocks with page
+numbers, and the child's error messages into one readable line each.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents import pdf_child
+from engine.documents.cleanup import clean_pages
 from engine.documents.limits import ReadGuard, ReadLimits
 from engine.documents.model import Block
 from engine.documents.sandbox import child_messages
@@ -87,7 +89,7 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
             timed out; ReadCancelledError when cancelled. The child is gone in every case.
     """
     _check_signature(path, guard)
-    blocks: list[Block] = []
+    texts: list[tuple[int, str]] = []
     pages = 0
     chars = 0
     done: dict[str, Any] | None = None
@@ -108,14 +110,18 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
                 text = normalise(message["text"])
                 chars += len(text)
                 check_chars(chars, guard, limits)
-                blocks += [Block("paragraph", paragraph, page=int(message["number"]))
-                           for paragraph in split_paragraphs(text)]
+                texts.append((int(message["number"]), text))
             elif kind == "done":
                 done = message
             elif kind == "exit" and done is None:
                 raise _crash_error(guard, message["code"])
     if pages == 0:
         raise guard.fail("the PDF has no pages")
+    # Running headers and words broken across lines are only recognisable on all pages at once.
+    cleaned = clean_pages([text for _, text in texts], guard.check)
+    blocks = [Block("paragraph", paragraph, page=number)
+              for (number, _), text in zip(texts, cleaned, strict=True)
+              for paragraph in split_paragraphs(text)]
     if not blocks:
         if done is not None and done.get("skipped"):
             raise guard.fail("the PDF is damaged: no page could be read; open it in a PDF "
