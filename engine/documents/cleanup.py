@@ -25,13 +25,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from engine.documents.words import join_hyphenation, join_split_words
+from engine.documents.words import join_hyphenation, join_split_words, vocabulary
 
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
               "\ufb05": "st", "\ufb06": "st"}
 _SPACES = {chr(code): " " for code in (*range(0x2000, 0x200B), 0x205F)}
-_CHARACTERS = str.maketrans({**_LIGATURES, **_SPACES, "\ufeff": None})
-_INVISIBLE = str.maketrans({"\u00ad": None})
+_CHARACTERS = {**_LIGATURES, **_SPACES, "\ufeff": ""}
+# str.translate looks up every character in Python; a regex finds the rare ones in C.
+_MAPPED = re.compile(f"[{''.join(_CHARACTERS)}]")
 
 # A running line must recur at the top or bottom of this many pages (a chapter's running header
 # recurs on that chapter's pages only, so a share of all pages would miss it).
@@ -52,56 +53,63 @@ def fix_characters(text: str, soft_hyphens: bool = True) -> str:
         soft_hyphens: drop soft hyphens too; False keeps them for ``join_hyphenation``, which
             uses one at a line end as a sure sign of a broken word.
     """
-    text = text.translate(_CHARACTERS)
-    return text.translate(_INVISIBLE) if soft_hyphens else text
+    text = _MAPPED.sub(lambda match: _CHARACTERS[match.group()], text)
+    return text.replace("\u00ad", "") if soft_hyphens else text
 
 
 def _key(line: str) -> str:
-    """What a running line keeps from page to page: its words, with numbers as ``#``."""
+    """What a running line keeps from page to page: its words, with numbers as ``#``.
+
+    Every page number ("12", "Page 3 of 9", "- 4 -", "iv") has the key ``#``, so a title page's
+    "iv" and a chapter start's "12" count as the same running line.
+    """
     stripped = line.strip()
     if _ROMAN.fullmatch(stripped):
         return "#"
-    return _DIGITS.sub("#", " ".join(stripped.split()).casefold())
+    key = _DIGITS.sub("#", " ".join(stripped.split()).casefold())
+    return "#" if _PAGE_NUMBER.fullmatch(key) else key
 
 
-def _is_page_number(key: str) -> bool:
-    return _PAGE_NUMBER.fullmatch(key) is not None
+def _edges(lines: list[str]) -> list[tuple[str, int, int]]:
+    """(side, rank, index) of the first and last few non-blank lines of a page.
 
-
-def _edges(lines: list[str]) -> list[int]:
-    """Indexes of the first and last few non-blank lines of a page."""
+    The rank counts from that side's edge (0 is the topmost or bottommost line), so a running
+    line must recur at the same place, which body text that merely repeats does not.
+    """
     filled = [index for index, line in enumerate(lines) if line.strip()]
-    return sorted(set(filled[:_EDGE_LINES] + filled[-_EDGE_LINES:]))
+    return ([("top", rank, index) for rank, index in enumerate(filled[:_EDGE_LINES])]
+            + [("bottom", rank, index) for rank, index in enumerate(filled[::-1][:_EDGE_LINES])])
 
 
 def drop_running_lines(pages: list[list[str]]) -> None:
     """Drops running headers, footers and page numbers from each page's lines, in place.
 
-    A line is running when a line with the same words (numbers aside) is among the first or last
-    three lines of at least ``MIN_PAGES`` pages and has at least four letters, or is a page
-    number ("12", "Page 3 of 9", "- 4 -", "iv"). Only runs of such lines reaching from the top or
-    the bottom of a page are dropped, so body text between them never is. The first page keeps
-    its text lines: a title page's title often is the running header of the pages after it.
+    A line is running when a line with the same words (numbers aside) stands at the same place
+    (say, second from the top) among the first or last three lines of at least ``MIN_PAGES``
+    pages and has at least four letters, or is a page number ("12", "Page 3 of 9", "- 4 -",
+    "iv"). Only runs of such lines reaching from the top or the bottom of a page are dropped, so
+    body text between them never is. The first page keeps its text lines: a title page's title
+    often is the running header of the pages after it.
     """
     if len(pages) < MIN_PAGES:
         return
-    seen: Counter[str] = Counter()
+    seen: Counter[tuple[str, int, str]] = Counter()
     for lines in pages:
-        seen.update({_key(lines[index]) for index in _edges(lines)})
-    running = {key for key, count in seen.items() if count >= MIN_PAGES and
-               (_is_page_number(key) or sum(char.isalpha() for char in key) >= _MIN_LETTERS)}
+        seen.update({(side, rank, _key(lines[index])) for side, rank, index in _edges(lines)})
+    running = {place for place, count in seen.items() if count >= MIN_PAGES and
+               (place[2] == "#" or sum(c.isalpha() for c in place[2]) >= _MIN_LETTERS)}
     if not running:
         return
     for number, lines in enumerate(pages):
-        filled = [index for index, line in enumerate(lines) if line.strip()]
         dropped: set[int] = set()
-        for order in (filled[:_EDGE_LINES], filled[::-1][:_EDGE_LINES]):
-            for index in order:
-                key = _key(lines[index])
-                if index in dropped or key not in running or (number == 0 and
-                                                              not _is_page_number(key)):
-                    break
-                dropped.add(index)
+        stopped: set[str] = set()  # sides where a line that stays was reached
+        for side, rank, index in _edges(lines):
+            key = _key(lines[index])
+            if side in stopped or index in dropped or (side, rank, key) not in running or (
+                    number == 0 and key != "#"):
+                stopped.add(side)
+                continue
+            dropped.add(index)
         if dropped:
             lines[:] = [line for index, line in enumerate(lines) if index not in dropped]
 
@@ -121,7 +129,8 @@ def clean_pages(pages: list[str], check: Callable[[], None] | None = None) -> li
     drop_running_lines(lines)
     if check is not None:
         check()
-    join_hyphenation(lines)
-    lines = [[line.translate(_INVISIBLE) for line in page] for page in lines]
-    join_split_words(lines, check)
-    return ["\n".join(page) for page in lines]
+    # One count of the words serves both repairs (the hyphenation updates it as it joins).
+    words, compounds = vocabulary("\n\n".join("\n".join(page) for page in lines))
+    join_hyphenation(lines, words, compounds)
+    texts = ["\n".join(page).replace("\u00ad", "") for page in lines]
+    return join_split_words(texts, words, check)

@@ -1,43 +1,27 @@
-"""HTML: the visible text only, with headings, list items, paragraphs, code and table rows.
+"""HTML: the page's main text, with headings, list items, paragraphs, code and table rows.
 
 Parsed with the standard library's ``html.parser``, which never fetches anything: no network, no
 external resources, no script. Content of script, style, noscript, template, svg, math and head is
 dropped; entities are decoded; whitespace collapses as a browser would show it, except in ``pre``.
+Navigation, sidebars, banners and page footers are left out, and only the main content is kept
+when the page marks it (``html_regions``). Permalink anchors ("¶" after Sphinx headings) are
+dropped, and ligature characters become letters (``cleanup.fix_characters``).
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import re
 from html.parser import HTMLParser
 
+from engine.documents.cleanup import fix_characters
+from engine.documents.html_regions import Regions, main_blocks
 from engine.documents.limits import ReadGuard, ReadLimits
 from engine.documents.model import Block, BlockKind
 from engine.documents.text import decode_document
 
-_SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object",
-            "nav", "aside"}
-# Page furniture by class or role (Sphinx, MkDocs and most site themes): sidebars, breadcrumbs,
-# "¶" permalink anchors after headings. Skipped like <nav>.
-_FURNITURE_CLASSES = {"headerlink", "sphinxsidebar", "related", "breadcrumb", "breadcrumbs",
-                      "sidebar", "toc", "navigation", "skip-link", "footer"}
-_FURNITURE_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
-
-
-# Only elements that are always closed: a furniture class on a <p> or <img> (never or seldom
-# closed) would hide the rest of the page.
-_FURNITURE_TAGS = {"div", "section", "ul", "ol", "a", "span", "header", "footer", "form"}
-
-
-def _is_furniture(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-    if tag not in _FURNITURE_TAGS:
-        return False
-    for name, value in attrs:
-        if name == "class" and value and _FURNITURE_CLASSES & set(value.split()):
-            return True
-        if name == "role" and value in _FURNITURE_ROLES:
-            return True
-    return False
+_SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object"}
 _BLOCKS = {"p", "div", "section", "article", "header", "footer", "main", "nav", "aside",
            "blockquote", "figure", "figcaption", "address", "dl", "dt", "dd", "form", "fieldset",
            "hr", "body", "html", "details", "summary", "center", "caption", "legend"}
@@ -49,6 +33,13 @@ _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I
 _ENCODING_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252",
                      "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
 _FEED_CHARS = 1 << 20  # one guard check per megabyte of markup
+# Classes of permalink anchors: Sphinx, markdown-it-anchor, AnchorJS, Docusaurus, Jupyter, Hugo...
+_PERMALINK_CLASSES = {"headerlink", "header-anchor", "anchorjs-link", "hash-link", "anchor-link",
+                      "heading-anchor", "permalink", "anchor", "zola-anchor", "heading-link"}
+# What a permalink shows: a sign, a word, or nothing (an icon in an <svg>).
+_PERMALINK_SYMBOLS = {"", "¶", "#", "§", "🔗", "🔗\ufe0f", "⚓", "⚓\ufe0f", "∞", "link",
+                      "permalink"}
+_TRAILING_PILCROW = re.compile(r"\s*[¶🔗]\ufe0f?$")
 
 
 class _Table:
@@ -95,9 +86,18 @@ class _TextExtractor(HTMLParser):
         self._items: list[int] = []  # levels of the open <li> elements, outermost first
         self._pre = 0
         self._tables: list[_Table] = []
+        self.regions = Regions()
+        self.flags: list[tuple[bool, bool]] = []  # per block: (in main content, dropped)
+        # An open link that may be a permalink: the text list it writes to, and where it began.
+        self._link: tuple[list[str], int] | None = None
+
+    def _emit(self, block: Block) -> None:
+        self.blocks.append(block)
+        self.flags.append((self.regions.in_main, self.regions.dropped))
 
     def flush(self) -> None:
         """Ends the block being collected (if it has any text) and goes back to paragraphs."""
+        self._end_anchor()  # a link still open ends with its block
         text = "".join(self._buffer)
         self._buffer = []
         if self._kind == "code":
@@ -105,8 +105,10 @@ class _TextExtractor(HTMLParser):
         else:
             lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
             text = "\n".join(line for line in lines if line)
+            if self._kind == "heading":  # a permalink sign no anchor rule caught
+                text = _TRAILING_PILCROW.sub("", text)
         if text.strip():
-            self.blocks.append(Block(self._kind, text, level=self._level))
+            self._emit(Block(self._kind, text, level=self._level))
         # Back to what the enclosing element makes of loose text: <li><p>x</p></li> is an item.
         if self._pre:
             self._kind, self._level = "code", 0
@@ -120,14 +122,43 @@ class _TextExtractor(HTMLParser):
         self._kind, self._level = kind, level
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._starttag(tag, attrs)
+        if not self._skip:  # after the block before the element has ended
+            self.regions.start(tag, attrs)
+
+    def _anchor(self, attrs: list[tuple[str, str | None]]) -> None:
+        """Notes a link that may be a permalink: by its class, or in a heading by its href."""
+        self._end_anchor()  # links do not nest: a browser ends the open one here
+        values = dict(attrs)
+        in_heading = self._kind == "heading" and not self._tables
+        if _PERMALINK_CLASSES.intersection((values.get("class") or "").split()) or (
+                in_heading and (values.get("href") or "").startswith("#")):
+            cell = self._tables[-1].cell if self._tables else None
+            target = self._buffer if not self._tables else cell
+            if target is not None:
+                self._link = (target, len(target))
+
+    def _end_anchor(self) -> None:
+        """Drops a possible permalink's text when it is only a sign ("¶", "#", "🔗", none).
+
+        Only then: some generators wrap the heading's own text in such a link.
+        """
+        if self._link is not None:
+            target, start = self._link
+            if "".join(target[start:]).strip().lower() in _PERMALINK_SYMBOLS:
+                del target[start:]
+        self._link = None
+
+    def _starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._skip and self._skip[-1] == "head" and tag not in _HEAD_CONTENT:
             self._skip.pop()  # <head> is often never closed: browsers end it here
-        if tag in _SKIPPED or (not self._skip and _is_furniture(tag, attrs)):
+        if tag in _SKIPPED:
             self._skip.append(tag)
             return
         if self._skip:
-            if tag in self._skip:  # a <div> inside a skipped <div>: its end is not the outer one
-                self._skip.append(tag)
+            return
+        if tag == "a":  # in a table cell too (Sphinx puts "¶" after constants in tables)
+            self._anchor(attrs)
             return
         table = self._tables[-1] if self._tables else None
         if tag == "table":
@@ -165,7 +196,17 @@ class _TextExtractor(HTMLParser):
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
+        skipping = bool(self._skip)
+        self._endtag(tag)
+        if not skipping:  # after the block inside the element has ended
+            self.regions.end(tag)
+
+    def _endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._end_anchor()
+            return
         if tag in self._skip:
+            # The innermost one: an <svg> inside an <svg> ends before the outer one does.
             del self._skip[len(self._skip) - 1 - self._skip[::-1].index(tag):]
             return
         if self._skip:
@@ -186,7 +227,7 @@ class _TextExtractor(HTMLParser):
                     assert outer.cell is not None
                     outer.cell.append(" " + _SPACE.sub(" ", text))
                 elif text:
-                    self.blocks.append(Block("table", text))
+                    self._emit(Block("table", text))
             return
         if tag in ("ul", "ol"):
             self._lists = max(self._lists - 1, 0)
@@ -224,7 +265,12 @@ class _TextExtractor(HTMLParser):
         while self._tables:
             self.handle_endtag("table")
         self.flush()
-        return self.blocks
+        blocks = []
+        for index in main_blocks(self.flags):
+            block = self.blocks[index]
+            text = block.text if block.kind == "code" else fix_characters(block.text)
+            blocks.append(block if text == block.text else dataclasses.replace(block, text=text))
+        return blocks
 
 
 def declared_encoding(data: bytes) -> str | None:

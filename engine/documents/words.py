@@ -16,44 +16,41 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 
-_CHUNK = re.compile(r"\S+")
 _OPENING = "([{\"'“‘«„¿¡"
 _CLOSING = ".,;:!?)]}\"'”’»…"
 _HYPHENS = "-\u2010"  # hyphen-minus and the typographic hyphen
 _SOFT_HYPHEN = "\u00ad"  # a discretionary hyphen: always a break inside one word
-_COMPOUND = re.compile(r"[^\W\d_]+(?:[-\u2010][^\W\d_]+)+")
-# First halves that make compounds rather than hyphenated words, in the languages users have.
-# Only consulted when the document itself gives no evidence either way.
-_COMPOUND_PREFIXES = frozenset({
-    "well", "self", "non", "ex", "all", "half", "cross", "quasi", "pseudo", "semi", "anti",
-    "multi", "co", "pre", "post", "re", "sub", "one", "two", "three", "so", "ill", "un",
-})
-_MAX_FRAGMENTS = 4  # "ex ecu tes": more pieces than that is not a kerning artefact
+_OPEN, _CLOSE = re.escape(_OPENING), re.escape(_CLOSING)
+# A word: a whitespace-separated chunk of letters, less its surrounding punctuation.
+_WORD = re.compile(rf"(?<!\S)[{_OPEN}]*([^\W\d_]+)[{_CLOSE}]*(?!\S)")
+_COMPOUND = re.compile(rf"(?<!\S)[{_OPEN}]*([^\W\d_]+(?:[-\u2010][^\W\d_]+)+)[{_CLOSE}]*(?!\S)")
+_MAX_PIECES = 4  # "ex ecu tes": more pieces than that is not a kerning artefact
 _MIN_JOINED = 3  # "a n" -> "an" is never worth the risk
+# A word followed by up to three more, one space apart, the last one ending its chunk: every
+# possible split word, found by the regex engine (a Python loop over the words was 8x slower).
+_RUN = re.compile(rf"(?<!\S)[{_OPEN}]*([^\W\d_]+)"
+                  rf"(?=((?: [^\W\d_]+){{1,{_MAX_PIECES - 1}}})[{_CLOSE}]*(?!\S))")
+# First halves that make compounds rather than hyphenated words ("non-" + "negative"). Only
+# consulted when the document gives no evidence either way; most prefixes are also the start of
+# ordinary words ("ex-ample", "ill-ustrate", "so-lution"), so the list is short.
+_COMPOUND_PREFIXES = frozenset({"self", "non", "quasi", "pseudo", "well"})
 
 
 def _core(chunk: str) -> str:
     return chunk.lstrip(_OPENING).rstrip(_CLOSING)
 
 
-def vocabulary(lines: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
-    """Case-folded counts of the words (letters only) and of hyphenated compounds.
+def vocabulary(text: str) -> tuple[Counter[str], Counter[str]]:
+    """Case-folded counts of the words (letters only) and of hyphenated compounds in ``text``.
 
     A word is a whitespace-separated chunk without its surrounding punctuation, so "e.g." is not
     the word "e" and "(argument)," is the word "argument".
     """
-    words: Counter[str] = Counter()
-    compounds: Counter[str] = Counter()
-    for line in lines:
-        for chunk in line.split():
-            core = _core(chunk)
-            if core.isalpha():
-                words[core.casefold()] += 1
-            elif _COMPOUND.fullmatch(core):
-                compounds[core.casefold()] += 1
-    return words, compounds
+    folded = text.casefold()
+    return Counter(_WORD.findall(folded)), Counter(_COMPOUND.findall(folded))
 
 
 # --- hyphenation ---------------------------------------------------------------------------------
@@ -72,7 +69,7 @@ def _hyphen_site(line: str, following: str) -> tuple[str, str, str] | None:
 
 def _is_plain_word(word: str) -> bool:
     """Lowercase or capitalised letters: "ulation", "Docu"; not "YYMMDDhh" or "OP"."""
-    return word.isalpha() and (word.islower() or word[0].isupper() and word[1:].islower())
+    return word.isalpha() and (word.islower() or (word[0].isupper() and word[1:].islower()))
 
 
 def _hyphen_decision(left: str, hyphen: str, first: str, words: Counter[str],
@@ -99,12 +96,19 @@ def _hyphen_decision(left: str, hyphen: str, first: str, words: Counter[str],
     return not both_words
 
 
-def join_hyphenation(pages: list[list[str]]) -> None:
+def join_hyphenation(pages: list[list[str]], words: Counter[str],
+                     compounds: Counter[str]) -> None:
     """Joins words broken at line ends, within a paragraph and across a page break, in place.
 
     The second half moves up to the first line, so the word is whole on one line; the hyphen is
-    dropped for a typeset break and kept for a real compound. A line left empty by the move is
+    dropped for a typeset break and kept for a real compound (whose lines stay as they are when
+    the second half is capitalised: that may be a new sentence). A line left empty by the move is
     removed, so a paragraph never gains a blank line.
+
+    Args:
+        pages: the lines of each page; changed in place.
+        words: ``vocabulary`` of the pages' text; updated to count the joined words.
+        compounds: the compounds of the same ``vocabulary``; updated likewise.
     """
     sites = []
     previous: tuple[int, int] | None = None  # the last non-blank line, if still in a paragraph
@@ -121,7 +125,6 @@ def join_hyphenation(pages: list[list[str]]) -> None:
             previous = (page_index, line_index)
     if not sites:
         return
-    words, compounds = vocabulary(line for lines in pages for line in lines)
     for _, _, (_, _, first) in sites:
         core = _core(first)
         if core.isalpha():
@@ -132,6 +135,14 @@ def join_hyphenation(pages: list[list[str]]) -> None:
         if not upper.endswith(hyphen) or not lower.lstrip().startswith(first):
             continue  # an earlier join already changed one of the two lines
         drop = _hyphen_decision(left, hyphen, first, words, compounds)
+        right = _core(first)
+        if not drop and right[0].isupper():
+            continue  # "Anglo-" + "Saxon", or a line that merely starts a new sentence
+        if (left + right).isalpha():  # the whole word now counts as the document's own
+            if drop:
+                words[(left + right).casefold()] += 1
+            else:
+                compounds[f"{left}-{right}".casefold()] += 1
         pages[top_page][top_line] = (upper[:-1] if drop else upper) + first
         rest = lower.lstrip()[len(first):].lstrip()
         pages[next_page][next_line] = rest
@@ -145,99 +156,87 @@ def join_hyphenation(pages: list[list[str]]) -> None:
 
 # --- words split by a stray space ----------------------------------------------------------------
 
-def _is_fragment(chunk: str, position: int, count: int) -> str | None:
-    """The chunk's letters when it can be piece ``position`` of ``count`` of a split word."""
-    core = chunk
-    if position == 0:
-        core = core.lstrip(_OPENING)
-    if position == count - 1:
-        core = core.rstrip(_CLOSING)
-    if not core.isalpha():
-        return None
-    if position > 0:
-        return core if core.islower() else None  # a continuation never starts a new word
-    if core.islower() or core[0].isupper() and (len(core) == 1 or core[1:].islower()):
-        return core
-    return None
+def _first_piece(word: str) -> bool:
+    """A split word may start lowercase, capitalised, or with one capital ("T able")."""
+    return word.islower() or (word[0].isupper() and (len(word) == 1 or word[1:].islower()))
 
 
-class _SplitFinder:
-    """Finds runs of chunks on one line that are one word split by spaces."""
+def _runs(text: str, words: Counter[str]) -> Iterator[tuple[int, int, list[str]]]:
+    """(start, end, pieces) of each run of pieces whose joined word the document knows.
 
-    def __init__(self, words: Counter[str]) -> None:
-        self.words = words
+    At each start the longest run comes first; ``end`` is where its last piece ends.
+    """
+    for match in _RUN.finditer(text):
+        first = match.group(1)
+        if not _first_piece(first):
+            continue
+        following = match.group(2)[1:].split(" ")
+        # Only the lowercase pieces right after the first can continue it.
+        count = next((index for index, piece in enumerate(following) if not piece.islower()),
+                     len(following))
+        if count == 0:
+            continue
+        joins = list(accumulate(following[:count], initial=first))[1:]
+        start = match.start(1)
+        for pieces in range(count, 0, -1):
+            joined = joins[pieces - 1].casefold()
+            if len(joined) >= _MIN_JOINED and words[joined] > 0:
+                end = start + len(joins[pieces - 1]) + pieces  # the pieces and their spaces
+                yield start, end, [first, *following[:pieces]]
 
-    def runs(self, line: str) -> Iterable[tuple[list[re.Match[str]], str]]:
-        """(chunks, joined word) for every run whose joined word the document knows."""
-        chunks = list(_CHUNK.finditer(line))
-        for start in range(len(chunks) - 1):
-            for count in range(min(_MAX_FRAGMENTS, len(chunks) - start), 1, -1):
-                run = chunks[start : start + count]
-                if any(line[a.end() : b.start()] != " " for a, b in zip(run, run[1:])):
-                    continue
-                pieces = [_is_fragment(m.group(), i, count) for i, m in enumerate(run)]
-                if any(piece is None for piece in pieces):
-                    continue
-                joined = "".join(piece for piece in pieces if piece is not None)
-                if len(joined) >= _MIN_JOINED and self.words[joined.casefold()] > 0:
-                    yield run, joined
 
+def join_split_words(pages: list[str], words: Counter[str],
+                     check: Callable[[], None] | None = None) -> list[str]:
+    """Joins words that extraction split with a space ("ar gument" -> "argument").
 
-def join_split_words(pages: list[list[str]], check: Callable[[], None] | None = None) -> None:
-    """Joins words that extraction split with a space ("ar gument" -> "argument"), in place.
-
-    A run of two to four chunks on one line is joined when all of these hold:
+    A run of two to four pieces on one line is joined when all of these hold:
 
     - the joined word occurs unsplit elsewhere in the document;
     - the pieces after the first are lowercase (a new word may start with a capital);
     - at least one piece never stands alone elsewhere (it is no word of the document);
-    - any piece that does stand alone elsewhere does so no more often than the joined word
-      occurs, so "a way" stays when the document says "a" far more often than "away".
+    - any piece that does stand alone elsewhere does so at most half as often as the joined
+      word occurs, so "a way" stays when the document says "a" more often than "away", and
+      "Some times" stays next to "sometimes" unless "some" is rare.
 
     Args:
-        pages: the lines of each page; changed in place.
+        pages: each page's text.
+        words: the word counts of ``vocabulary`` for the same text.
         check: called once per page, to let a caller's deadline or cancel stop the work.
+
+    Returns:
+        The pages' texts with the split words joined.
     """
-    words, _ = vocabulary(line for lines in pages for line in lines)
-    finder = _SplitFinder(words)
+    found: list[list[tuple[int, int, list[str]]]] = []
     # How often each word occurs as a piece of a possible split: the rest are occurrences where
     # it stands alone, the evidence that it is a word in its own right.
     as_piece: Counter[str] = Counter()
-    for lines in pages:
+    for text in pages:
         if check is not None:
             check()
-        for line in lines:
-            seen: set[int] = set()
-            for run, _ in finder.runs(line):
-                for match in run:
-                    if match.start() not in seen:
-                        seen.add(match.start())
-                        as_piece[_core(match.group()).casefold()] += 1
-    if not as_piece:
-        return
-    for lines in pages:
-        if check is not None:
-            check()
-        for index, line in enumerate(lines):
-            lines[index] = _join_line(line, finder, words, as_piece)
+        runs = list(_runs(text, words))
+        found.append(runs)
+        counted: set[int] = set()
+        for start, _, pieces in runs:
+            position = start
+            for piece in pieces:
+                if position not in counted:
+                    counted.add(position)
+                    as_piece[piece.casefold()] += 1
+                position += len(piece) + 1
+    return [_join(text, runs, words, as_piece) if runs else text
+            for text, runs in zip(pages, found, strict=True)]
 
 
-def _join_line(line: str, finder: _SplitFinder, words: Counter[str],
-               as_piece: Counter[str]) -> str:
-    replacements: list[tuple[int, int, str]] = []
-    taken = -1
-    for run, joined in finder.runs(line):  # by start, longest run first at each start
-        if run[0].start() <= taken:
-            continue
-        alone = [words[key] - as_piece[key] for key in
-                 (_core(match.group()).casefold() for match in run)]
-        if min(alone) <= 0 and max(alone) <= words[joined.casefold()]:
-            text = run[0].group()
-            prefix = text[: len(text) - len(text.lstrip(_OPENING))]
-            last = run[-1].group()
-            suffix = last[len(last.rstrip(_CLOSING)):]
-            replacements.append((run[0].start(), run[-1].end(), prefix + joined + suffix))
-            taken = run[-1].end()
-    for start, end, text in reversed(replacements):
-        line = line[:start] + text + line[end:]
-    return line
+def _join(text: str, runs: list[tuple[int, int, list[str]]], words: Counter[str],
+          as_piece: Counter[str]) -> str:
+    parts: list[str] = []
+    done = 0  # text before this is already in parts
+    for start, end, pieces in runs:
+        if start < done:
+            continue  # inside a run already joined (or a shorter run at the same start)
+        alone = [words[key] - as_piece[key] for key in (piece.casefold() for piece in pieces)]
+        if min(alone) <= 0 and 2 * max(alone) <= words["".join(pieces).casefold()]:
+            parts += [text[done:start], "".join(pieces)]
+            done = end
+    parts.append(text[done:])
+    return "".join(parts)
