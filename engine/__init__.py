@@ -5,3 +5,10 @@ packaged bundle run without them.
 """
 
 from __future__ import annotations
+
+import os
+
+# ONNX Runtime 1.31 writes a telemetry device id and an event database under ~/.cache as soon
+# as it is imported. Nothing of the user's leaves the machine, not even that: off before any
+# engine module imports onnxruntime (the user can still set the variable otherwise).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

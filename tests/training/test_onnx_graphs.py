@@ -13,14 +13,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import TensorProto
+from onnx import TensorProto, helper
 from torch import nn
 
 from engine.manifest import KVCacheSpec
 from training.decoder_graph import DecoderShape, build_decoder_graph
 from training.lstm import LSTMLM, LSTMConfig
 from training.lstm_graph import LSTMShape, build_lstm_graph
-from training.onnx_graph import IR_VERSION, GraphBuilder
+from training.onnx_graph import IR_VERSION, OPSET, GraphBuilder, _larger_than
 from training.quantize import dequantize_blockwise, quantize_blockwise
 from training.transformer import TransformerConfig, TransformerLM
 
@@ -416,3 +416,45 @@ def test_four_bit_packing_is_low_nibble_first() -> None:
     expected = (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8)
     assert np.array_equal(packed.data.reshape(-1), expected)
     np.testing.assert_allclose(dequantize_blockwise(packed)[:, 0], column)
+
+
+# The builder's model and its size ----------------------------------------------------------
+
+
+def _small_builder() -> GraphBuilder:
+    rng = np.random.default_rng(0)
+    g = GraphBuilder("float32", 8, 32)
+    x = g.input("x", TensorProto.FLOAT, ["rows", 64])
+    y = g.linear(x, "w", rng.normal(0, 1, (64, 48)).astype(np.float32))
+    y = g.op("Add", y, g.weight("b", rng.normal(0, 1, 48).astype(np.float32)))
+    g.output(g.op("Mul", y, g.const(2.0)), "y", TensorProto.FLOAT, ["rows", 48])
+    return g
+
+
+def test_the_builder_writes_what_onnx_helpers_would_without_copying_weights() -> None:
+    """Initializers go straight into the returned model (helper.make_graph + make_model copied
+    them twice, and the upb runtime kept every copy until the model was freed); the bytes are
+    the same as the helpers'."""
+    g = _small_builder()
+    model = g.model("small")
+    initializers = [onnx.TensorProto.FromString(t.SerializeToString())
+                    for t in model.graph.initializer]
+    expected = helper.make_model(
+        helper.make_graph(g.nodes, "small", g.inputs, g.outputs, initializer=initializers),
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
+        producer_name="nightlamp")
+    expected.ir_version = IR_VERSION
+    assert model.SerializeToString(deterministic=True) == \
+        expected.SerializeToString(deterministic=True)
+    with pytest.raises(RuntimeError, match="already called"):
+        g.model("again")
+
+
+def test_size_check_agrees_with_bytesize() -> None:
+    """save_model's threshold test gives ByteSize's answer without serializing a model whose
+    weights alone pass the limit."""
+    model = _small_builder().model("small")
+    size = model.ByteSize()
+    weights = sum(len(t.raw_data) for t in model.graph.initializer)
+    for limit in (0, weights - 1, weights, size - 1, size, size + 1, 10 * size):
+        assert _larger_than(model, limit) == (size > limit)

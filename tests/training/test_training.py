@@ -62,6 +62,32 @@ def test_train_preset_returns_a_copy() -> None:
     assert train_preset("tiny").steps == TrainConfig().steps
 
 
+def test_tiny_trains_on_one_cpu_thread_and_gives_the_threads_back(
+        corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny model's operations are too small to split: one thread per core only waits on
+    other processes (the tiny preset took 66 s next to a busy process instead of seconds)."""
+    from training import trainer, translation_trainer
+
+    assert train_preset("tiny").threads == 1 and train_preset("small").threads == 0
+    assert translation_trainer.train_preset("tiny").threads == 1
+    seen: list[int] = []
+
+    def spy(step: int, config: TrainConfig) -> float:
+        seen.append(torch.get_num_threads())
+        return learning_rate(step, config)
+
+    monkeypatch.setattr(trainer, "learning_rate", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_lm("transformer", [corpus_file], tmp_path / "run", steps=3, device="cpu",
+                 overrides=dict(QUICK), progress=False)
+        assert seen and set(seen) == {1}  # every step (once per parameter group)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 # Tokenizer -------------------------------------------------------------------------------------
 
 

@@ -67,7 +67,7 @@ class GGUFWeights(LazyWeights):
         self._finalizer = weakref.finalize(self, gguf.close)
 
     def close(self) -> None:
-        self._finalizer()
+        self._finalizer()  # closes the file once; later lookups raise ValueError
 
     def __len__(self) -> int:
         return len(self._plan)
@@ -89,12 +89,12 @@ class GGUFWeights(LazyWeights):
             weight = take_rows(weight, unpermute_index(info.shape[0], planned.permute_heads))
         return weight
 
-    def element_count(self, name: str) -> int:
-        return self._plan[name].info.n_elements
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._plan[name].info.shape
 
     def float_rows(self, name: str, rows: list[int]) -> np.ndarray:
-        """Rows of a float (not repacked, not permuted) matrix, reading only those rows: the
-        same numbers as ``self[name][rows]`` (GGML rows are whole blocks)."""
+        """Rows of a float matrix, reading only those: the same numbers as
+        ``self[name][rows]`` (GGML rows are whole blocks)."""
         planned = self._plan[name]
         info = planned.info
         if planned.repack or planned.permute_heads is not None or len(info.shape) != 2:
@@ -107,6 +107,21 @@ class GGUFWeights(LazyWeights):
             raw[slot] = self._read(info, info.offset + row * row_bytes, row_bytes)
         return ggml_quants.dequantize(info.ggml_type, raw.reshape(-1),
                                       (len(rows), info.shape[1]))
+
+    def row_range(self, name: str, start: int, stop: int) -> np.ndarray | PackedWeight:
+        """Output rows start:stop, reading only those (the same numbers as the whole weight's
+        rows: repacking and decoding work block by block)."""
+        planned = self._plan[name]
+        info = planned.info
+        if planned.permute_heads is not None or len(info.shape) != 2:
+            return super().row_range(name, start, stop)
+        if not 0 <= start <= stop <= info.shape[0]:
+            raise IndexError(f"rows {start}:{stop} of {name!r}, which has {info.shape[0]}")
+        row_bytes = info.nbytes // info.shape[0]
+        raw = self._read(info, info.offset + start * row_bytes, (stop - start) * row_bytes)
+        shape = (stop - start, info.shape[1])
+        return ggml_quants.repack(info.ggml_type, raw, shape) if planned.repack else \
+            ggml_quants.dequantize(info.ggml_type, raw, shape)
 
     def _read(self, info: TensorInfo, offset: int, count: int) -> np.ndarray:
         data = os.pread(self._gguf.fileno(), count, offset)

@@ -8,6 +8,7 @@ builds the ONNX graph for the chosen precision and writes the folder atomically.
 from __future__ import annotations
 
 import json
+import math
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,19 +54,47 @@ class LazyWeights(Mapping[str, "np.ndarray | PackedWeight"]):
     decoded to float32 all at once they would take several times the file's size)."""
 
     @abstractmethod
-    def element_count(self, name: str) -> int:
-        """The number of values of a weight, without reading it."""
+    def shape(self, name: str) -> tuple[int, ...]:
+        """A weight's shape, (out, in) for a matrix, without reading it."""
 
     def float_rows(self, name: str, rows: list[int]) -> np.ndarray:
         """``self[name][rows]`` of a float matrix; subclasses read only those rows."""
         return np.asarray(self[name])[rows]
 
+    def row_range(self, name: str, start: int, stop: int) -> np.ndarray | PackedWeight:
+        """Output rows start:stop of a matrix; subclasses read only those rows."""
+        return _sliced(self[name], start, stop)
+
+    def close(self) -> None:
+        """Lets go of the file; the weights can't be read after this."""
+
 
 Weights = Mapping[str, "np.ndarray | PackedWeight"]
 
 
+def _sliced(weight: np.ndarray | PackedWeight, start: int, stop: int) -> np.ndarray | PackedWeight:
+    return weight.rows(start, stop) if isinstance(weight, PackedWeight) else weight[start:stop]
+
+
+def weight_shape(weights: Weights, name: str) -> tuple[int, ...]:
+    """A weight's shape, (out, in) for a matrix (a lazy one is not read)."""
+    if isinstance(weights, LazyWeights):
+        return weights.shape(name)
+    weight = weights[name]
+    if isinstance(weight, PackedWeight):
+        return (weight.out_features, weight.in_features)
+    return tuple(weight.shape)
+
+
+def row_range(weights: Weights, name: str, start: int, stop: int) -> np.ndarray | PackedWeight:
+    """Output rows start:stop of a matrix (a lazy one reads only those)."""
+    if isinstance(weights, LazyWeights):
+        return weights.row_range(name, start, stop)
+    return _sliced(weights[name], start, stop)
+
+
 def embedding_rows(weights: Weights, ids: list[int]) -> np.ndarray:
-    """The embedding table's rows for ``ids`` (without reading the whole table when lazy)."""
+    """The embedding table's rows for ``ids`` (a lazy table reads only those)."""
     if isinstance(weights, LazyWeights):
         return weights.float_rows("embed_tokens.weight", ids)
     return np.asarray(weights["embed_tokens.weight"])[ids]
@@ -91,19 +120,18 @@ class ImportedModel:
     # tensor handling: {"repacked": [...], "requantized": [...], "dequantized": [...]}
     tensor_report: dict[str, list[str]] = field(default_factory=dict)
 
+    def close(self) -> None:
+        """Closes the file lazy weights read from (it stays open until then, or until the
+        model is collected; Windows can't delete an open file)."""
+        if isinstance(self.weights, LazyWeights):
+            self.weights.close()
+
     def parameter_count(self) -> int:
         total = 0
         for name in self.weights:
             if name == "lm_head.weight" and self.shape.tie_embeddings:
                 continue  # a quantized copy of the tied embedding, not more parameters
-            if isinstance(self.weights, LazyWeights):
-                total += self.weights.element_count(name)
-                continue
-            weight = self.weights[name]
-            if isinstance(weight, PackedWeight):
-                total += weight.in_features * weight.out_features
-            else:
-                total += int(weight.size)
+            total += math.prod(weight_shape(self.weights, name))
         return total
 
 

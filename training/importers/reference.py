@@ -18,12 +18,18 @@ import numpy as np
 from engine.model import load_model
 from engine.runner import DecoderRunner
 from training.decoder_graph import DecoderShape
-from training.importers.imported import ImportedModel, embedding_rows
+from training.importers.imported import (
+    ImportedModel,
+    Weights,
+    embedding_rows,
+    row_range,
+    weight_shape,
+)
 from training.quantize import PackedWeight, dequantize_blockwise
 
-# Output rows of a packed head dequantized at once: 8,192 x 576 floats for SmolLM2, where the
-# whole 49,152-row table and its temporaries took 450 MB.
-_HEAD_ROWS = 8192
+# Output rows of the head read and dequantized at once: 2,048 x 576 floats for SmolLM2, where
+# its whole 49,152-row table and the temporaries of dequantizing it took 450 MB.
+_HEAD_ROWS = 2048
 
 
 def _matrix(weight: np.ndarray | PackedWeight) -> np.ndarray:
@@ -33,24 +39,16 @@ def _matrix(weight: np.ndarray | PackedWeight) -> np.ndarray:
     return weight.astype(np.float32, copy=False)
 
 
-def _rows(weight: PackedWeight, start: int, stop: int) -> PackedWeight:
-    """Output rows start:stop of a packed (out, in) weight."""
-    blocks = weight.blocks
-    zero_points = None if weight.zero_points is None else \
-        weight.zero_points[start * blocks:stop * blocks]
-    return PackedWeight(weight.data[start:stop], weight.scales[start * blocks:stop * blocks],
-                        weight.in_features, stop - start, weight.bits, weight.block_size,
-                        zero_points)
-
-
-def _head_logits(x: np.ndarray, head: np.ndarray | PackedWeight) -> np.ndarray:
-    """x @ head.T, a packed head dequantized a slab of rows at a time (each logit is the same
-    dot product either way)."""
-    if not isinstance(head, PackedWeight):
-        return x @ _matrix(head).T
-    return np.concatenate([x @ _matrix(_rows(head, start, min(start + _HEAD_ROWS,
-                                                               head.out_features))).T
-                           for start in range(0, head.out_features, _HEAD_ROWS)], axis=-1)
+def _head_logits(xs: list[np.ndarray], weights: Weights, name: str) -> list[np.ndarray]:
+    """x @ head.T for each x, the head read and dequantized a slab of rows at a time (each
+    logit is the same dot product either way)."""
+    rows = weight_shape(weights, name)[0]
+    slabs: list[list[np.ndarray]] = [[] for _ in xs]
+    for start in range(0, rows, _HEAD_ROWS):
+        matrix = _matrix(row_range(weights, name, start, min(start + _HEAD_ROWS, rows)))
+        for out, x in zip(slabs, xs, strict=True):
+            out.append(x @ matrix.T)
+    return [np.concatenate(parts, axis=-1) for parts in slabs]
 
 
 def _rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -119,8 +117,9 @@ def reference_logits_of(model: ImportedModel, sequences: list[list[int]]) -> lis
             h = _rms_norm(x, norm, shape.rms_eps)
             g, u = h @ gate.T, h @ up.T
             xs[index] = x + (g / (1 + np.exp(-g)) * u) @ down.T
-    head = w["lm_head.weight"] if "lm_head.weight" in w else w["embed_tokens.weight"]
-    return [_head_logits(_rms_norm(x, w["norm.weight"], shape.rms_eps), head) for x in xs]
+    norm = w["norm.weight"]
+    return _head_logits([_rms_norm(x, norm, shape.rms_eps) for x in xs], w,
+                        "lm_head.weight" if "lm_head.weight" in w else "embed_tokens.weight")
 
 
 @dataclass

