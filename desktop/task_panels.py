@@ -34,6 +34,7 @@ from desktop.files import save_copy, save_text
 from desktop.fonts import can_draw
 from engine.language import language_name
 from engine.summarize import DEFAULT_METHOD
+from engine.translate import SECOND_PASS_STAGES
 
 # The languages offered first (BCP-47); a dedicated model refuses pairs it wasn't trained for.
 LANGUAGE_TAGS = ("en", "zh", "fr", "de", "es", "it", "pt", "ja", "ko", "ru", "nl", "pl", "tr",
@@ -158,7 +159,7 @@ class TaskPanel(QWidget):
         self.progress.setValue(done)
         if stage.startswith("combining"):
             self.progress.setFormat(self.tr("Combining the parts"))
-        elif stage in ("retrying", "placing protected text"):
+        elif stage in SECOND_PASS_STAGES:
             self.progress.setFormat(self.tr("Checking again: {done} of {total}").format(
                 done=min(done + 1, total), total=total))
         else:

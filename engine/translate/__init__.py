@@ -34,7 +34,7 @@ from engine.translate.files import Plan, plan, read_text_file, write_text
 from engine.translate.glossary import Glossary, load_glossary
 from engine.translate.html import HtmlLayout
 from engine.translate.languages import AUTO, check_known, check_tag, is_known
-from engine.translate.pipeline import Pipeline, Progress, UnitsDone
+from engine.translate.pipeline import SECOND_PASS_STAGES, Pipeline, Progress, UnitsDone
 from engine.translate.protect import Parts, Rule, text_only
 from engine.translate.report import Flag, GlossaryMiss, Outcome
 from engine.translate.stream import OnText, TextStream
@@ -50,10 +50,10 @@ from engine.translate.translators import (
     same_or_error,
 )
 
-__all__ = ["AUTO", "Flag", "Glossary", "GlossaryMiss", "InstructTranslator", "Plan",
-           "Seq2SeqTranslator", "TranslationResult", "Translator", "check_tag",
-           "load_glossary", "make_translator", "plan", "translate_file", "translate_text",
-           "translate_units"]
+__all__ = ["AUTO", "SECOND_PASS_STAGES", "Flag", "Glossary", "GlossaryMiss",
+           "InstructTranslator", "Plan", "Seq2SeqTranslator", "TranslationResult", "Translator",
+           "check_tag", "load_glossary", "make_translator", "plan", "translate_file",
+           "translate_text", "translate_units"]
 
 TEXT_KINDS = ("txt", "markdown", "html")
 SAMPLE_CHARS = 20_000  # of the text, to detect its language

@@ -62,6 +62,10 @@ Progress = Callable[[str, int, int], None]
 # far (entries from that count on are not final yet).
 UnitsDone = Callable[[int, Sequence[Parts | None]], None]
 GROUP_BATCHES = 2  # a group holds up to this many batches' worth of segments
+# The stages progress reports. The last two go over answers again (a stricter prompt, or the
+# protected parts put back): a UI says "checking", not "part n of m".
+TRANSLATING, RETRYING, PLACING = "translating", "retrying", "placing protected text"
+SECOND_PASS_STAGES = (RETRYING, PLACING)
 Key = tuple[str, str, tuple[Term, ...]]
 
 
@@ -142,7 +146,7 @@ class Pipeline:
         for number, job in enumerate(jobs, start=1):
             job.number = number
         self._total = len({job.key for job in jobs})  # known before the first request
-        self.progress("translating", 0, self._total)
+        self.progress(TRANSLATING, 0, self._total)
         results: list[Parts | None] = [None] * len(prepared)
         start = 0
         while start < len(prepared):
@@ -255,12 +259,12 @@ class Pipeline:
             if job.key not in self._answers:
                 fresh.setdefault(job.key, job)
         first = list(fresh.values())
-        answers = self._batches(first, "translating", lambda j: j.text)
+        answers = self._batches(first, TRANSLATING, lambda j: j.text)
         if self.prompted:
             retry = [i for i, job in enumerate(first) if self._problem(job, answers[i])]
             if retry:
-                self._more("retrying", len(retry))
-                again = self._batches([first[i] for i in retry], "retrying",
+                self._more(RETRYING, len(retry))
+                again = self._batches([first[i] for i in retry], RETRYING,
                                       lambda j: j.text, strict=True)
                 for i, answer in zip(retry, again, strict=True):
                     answers[i] = answer
@@ -275,8 +279,8 @@ class Pipeline:
                     and _bare_key(job) not in self._fallbacks:
                 moved.setdefault(_bare_key(job), job)
         if moved:
-            self._more("placing protected text", len(moved))
-            texts = self._batches(list(moved.values()), "placing protected text",
+            self._more(PLACING, len(moved))
+            texts = self._batches(list(moved.values()), PLACING,
                                   lambda j: without_tokens(j.text, j.tokens))
             self._fallbacks.update(zip(moved, texts, strict=True))
         for job in jobs:

@@ -267,12 +267,17 @@ def test_running_without_a_model_says_so(qtbot: Any, tmp_path: Path) -> None:
     made.close()
 
 
-@pytest.mark.parametrize("window", ["slow"], indirect=True)
-def test_a_task_started_during_a_chat_answer_cancels_the_answer(qtbot: Any,
-                                                                window: MainWindow) -> None:
+def _chat_answer_streaming(qtbot: Any, window: MainWindow) -> None:
+    """Sends a chat message and waits until its (slow) answer has begun to arrive."""
     window.chat.input.setPlainText("hello")
     window.chat.send()
     qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+
+
+@pytest.mark.parametrize("window", ["slow"], indirect=True)
+def test_a_task_started_during_a_chat_answer_cancels_the_answer(qtbot: Any,
+                                                                window: MainWindow) -> None:
+    _chat_answer_streaming(qtbot, window)
     window.summarize.source.setPlainText("A text about lamps.")
     window.summarize.run_button.click()
     assert window.chat.messages[-1]["status"] == "cancelled"
@@ -285,9 +290,7 @@ def test_a_task_started_during_a_chat_answer_cancels_the_answer(qtbot: Any,
 def test_switching_panels_leaves_a_running_answer_running(qtbot: Any,
                                                          window: MainWindow) -> None:
     """Looking at another panel is not a request: the chat answer goes on streaming."""
-    window.chat.input.setPlainText("hello")
-    window.chat.send()
-    qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
+    _chat_answer_streaming(qtbot, window)
     for index in (1, 2, 3, 0):
         window.tabs.setCurrentIndex(index)
     before = len(window.chat.messages[-1]["content"])
