@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import functools
 import json
-import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
 import jinja2
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import ConfigError
+from engine.template_limits import (
+    MAX_JSON_INDENT,
+    MAX_TEMPLATE_CHARS,
+    RenderBudget,
+    TemplateLimitError,
+    checked_binop,
+    checked_call,
+    checked_concat,
+    limited_filter,
+)
 
-__all__ = ["CHATML_TEMPLATE", "ROLES", "render_chat", "validate_messages"]
+__all__ = ["CHATML_TEMPLATE", "ROLES", "UnsafeTemplateError", "render_chat", "validate_messages"]
 
 # ChatML, the format our own trained models use.
 CHATML_TEMPLATE = (
@@ -33,16 +44,14 @@ CHATML_TEMPLATE = (
 
 ROLES = ("system", "user", "assistant")
 
-# A template can build huge strings with `'x' * n`; the sandbox does not limit that, so we do.
-_MAX_REPEAT_LENGTH = 1_000_000
+
+class UnsafeTemplateError(ConfigError):
+    """A template that reaches for Python internals, modifies its inputs or goes past a resource
+    limit: unsafe whatever the conversation, so importers refuse the model outright."""
 
 
 class _TemplateRaisedError(Exception):
     """Raised by a template's own ``raise_exception(...)`` call."""
-
-
-class _TemplateTooLargeError(Exception):
-    """Raised when a template tries to build an oversized value."""
 
 
 class _MutationError(SecurityError):
@@ -64,6 +73,8 @@ def _tojson(
     separators: tuple[str, str] | None = None,
     sort_keys: bool = False,
 ) -> str:
+    if indent is not None and (not isinstance(indent, int) or indent > MAX_JSON_INDENT):
+        raise TemplateLimitError(f"tojson indent {indent!r}, over the limit of {MAX_JSON_INDENT}")
     # Jinja's built-in tojson HTML-escapes <, > and &, which corrupts tool schemas and code in
     # prompts; templates expect plain json.dumps, as in transformers.
     return json.dumps(
@@ -75,14 +86,30 @@ def _tojson(
     )
 
 
+class _LimitedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, but ``a ~ b`` is measured before it is joined (template_limits)."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:  # noqa: N802 (Jinja's name)
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, but unsafe attribute access fails at once instead of going quiet.
+    """The immutable sandbox with resource limits, where unsafe attribute access fails at once.
 
     Stock Jinja returns an Undefined for ``''.__class__`` that renders as '' and only raises when
-    used further; we raise SecurityError right away so probing templates are reported.
+    used further; we raise SecurityError right away so probing templates are reported. Calls,
+    filters, the operators that can grow values and ``~`` run within the render's budget
+    (engine/template_limits.py).
     """
 
-    intercepted_binops = frozenset({"*"})
+    code_generator_class = _LimitedCodeGenerator
+    # Intercepted operators are also never folded into constants while compiling, so a
+    # `2 ** 2 ** 40` in the source cannot stall the compiler either.
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         # The immutable sandbox also refuses public mutators such as list.append; those are a
@@ -94,18 +121,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         )
 
     def call_binop(self, context: jinja2.runtime.Context, op: str, left: Any, right: Any) -> Any:
-        if op == "*":
-            for seq, count in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, (str, list, tuple))
-                    and isinstance(count, int)
-                    and len(seq) * count > _MAX_REPEAT_LENGTH
-                ):
-                    raise _TemplateTooLargeError(
-                        f"{type(seq).__name__} of length {len(seq)} * {count}"
-                    )
-            return operator.mul(left, right)
-        return super().call_binop(context, op, left, right)
+        return checked_binop(self.binop_table[op], op, left, right)
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any,  # noqa: N805
+             *args: Any, **kwargs: Any) -> Any:
+        # The odd names follow Jinja's: a template may pass keyword arguments named self/obj.
+        def sandboxed(obj: Any, *inner_args: Any, **inner_kwargs: Any) -> Any:
+            return ImmutableSandboxedEnvironment.call(__self, __context, obj, *inner_args,
+                                                      **inner_kwargs)
+
+        return checked_call(sandboxed, __obj, args, kwargs)
+
+    @staticmethod
+    def checked_concat(parts: tuple[Any, ...]) -> str:
+        return checked_concat(parts)
 
 
 @functools.cache
@@ -115,6 +144,7 @@ def _environment() -> _Sandbox:
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
+    env.filters = {name: limited_filter(name, f) for name, f in env.filters.items()}
     return env
 
 
@@ -196,18 +226,7 @@ def render_chat(
             fails to render.
     """
     validate_messages(messages)
-    try:
-        compiled = _compile(template)
-    except jinja2.TemplateSyntaxError as error:
-        raise ConfigError(
-            f"{source}: syntax error on line {error.lineno}: {_one_line(error.message)}; "
-            "fix the template or use another model"
-        ) from error
-    except jinja2.TemplateError as error:
-        raise ConfigError(
-            f"{source}: chat template does not compile ({_one_line(error)}); "
-            "fix the template or use another model"
-        ) from error
+    compiled = _compiled(template, source)
     context = {
         **extra,
         "messages": [dict(message) for message in messages],
@@ -215,15 +234,18 @@ def render_chat(
         "bos_token": bos_token,
         "eos_token": eos_token,
     }
+    input_chars = sum(len(message["content"]) for message in messages)
+    budget = RenderBudget.for_input(input_chars + len(bos_token) + len(eos_token))
     try:
-        return compiled.render(context)
+        with budget.enforced():
+            return "".join(budget.limited_output(compiled.generate(context)))
     except _MutationError as error:
-        raise ConfigError(
+        raise UnsafeTemplateError(
             f"{source}: chat template tries to modify its inputs ({error}); templates are "
             "read-only here, fix the template or use another model"
         ) from error
     except SecurityError as error:
-        raise ConfigError(
+        raise UnsafeTemplateError(
             f"{source}: chat template tries to reach Python internals ({_one_line(error)}); "
             "the template is unsafe, use another model or template"
         ) from error
@@ -233,11 +255,8 @@ def render_chat(
             f"{source}: the chat template rejected the conversation: {reason}; "
             "change the messages (e.g. roles or their order) or use another template"
         ) from error
-    except _TemplateTooLargeError as error:
-        raise ConfigError(
-            f"{source}: chat template builds an oversized value ({error}); "
-            "the template is unsafe, use another model or template"
-        ) from error
+    except TemplateLimitError as error:
+        raise _limit_error(source, error) from error
     except jinja2.UndefinedError as error:
         raise ConfigError(
             f"{source}: chat template uses something undefined ({_one_line(error.message)}); "
@@ -253,4 +272,35 @@ def render_chat(
     except RecursionError as error:
         raise ConfigError(
             f"{source}: chat template recurses too deeply; fix the template or use another model"
+        ) from error
+    except MemoryError as error:
+        raise _limit_error(source, "it ran out of memory") from error
+
+
+def _limit_error(source: str, reason: object) -> UnsafeTemplateError:
+    return UnsafeTemplateError(
+        f"{source}: chat template goes past a safety limit ({reason}); the template is unsafe, "
+        "use another model or template"
+    )
+
+
+def _compiled(template: str, source: str) -> jinja2.Template:
+    """The compiled template, or a one-line ConfigError saying why it does not compile."""
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise _limit_error(source, f"{len(template):,} characters of template source, over "
+                                   f"the limit of {MAX_TEMPLATE_CHARS:,}")
+    try:
+        return _compile(template)
+    except jinja2.TemplateSyntaxError as error:
+        raise ConfigError(
+            f"{source}: syntax error on line {error.lineno}: {_one_line(error.message)}; "
+            "fix the template or use another model"
+        ) from error
+    # A 5,000-digit number literal is a ValueError from Python's int(), deep nesting a
+    # RecursionError from the parser: the template's fault, not the engine's.
+    except (jinja2.TemplateError, ValueError, OverflowError, RecursionError,
+            MemoryError) as error:
+        raise ConfigError(
+            f"{source}: chat template does not compile ({type(error).__name__}: "
+            f"{_one_line(error)}); fix the template or use another model"
         ) from error

@@ -110,7 +110,7 @@ def test_templates_cannot_modify_their_inputs() -> None:
 
 
 def test_oversized_strings_are_refused() -> None:
-    with pytest.raises(ConfigError, match="oversized"):
+    with pytest.raises(ConfigError, match="safety limit"):
         render_chat("{{ 'x' * 100000000 }}", CONVERSATION)
 
 
