@@ -88,6 +88,10 @@ class Vocabulary:
 
 @pytest.fixture(scope="module")
 def vocabulary() -> Vocabulary:
+    return train_vocabulary()
+
+
+def train_vocabulary() -> Vocabulary:
     """A GPT-2-style byte-level BPE trained in a second; specials first (ids 0-2)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -203,14 +207,16 @@ Override = tuple[Any, GGUFValueType] | None  # a metadata value and its type; No
 
 def build_gguf(path: Path, config: Config, vocab: Vocabulary, qtype: str, seed: int = 0, *,
                arch_name: str | None = None, skip: tuple[str, ...] = (),
-               metadata: dict[str, Override] | None = None) -> Case:
+               metadata: dict[str, Override] | None = None,
+               embedding_rows: int | None = None) -> Case:
     """Writes a random model as llama.cpp's converter would; returns the float reference.
 
     ``arch_name`` overrides general.architecture, ``skip`` leaves tensors out and ``metadata``
-    replaces (or drops) metadata values, to make broken files.
+    replaces (or drops) metadata values, to make broken files; ``embedding_rows`` gives the
+    token embedding and output tensors another number of rows than the vocabulary has tokens.
     """
     rng = np.random.default_rng(seed)
-    c, n_vocab = config, len(vocab.tokens)
+    c, n_vocab = config, embedding_rows or len(vocab.tokens)
     writer = gguf.GGUFWriter(path, arch_name or c.arch)
     writer.add_name("tiny test model")
     writer.add_block_count(c.layers)

@@ -7,10 +7,16 @@ graph's rotate-half rotary embedding applies. Q4_0, Q4_1 and Q8_0 blocks are rep
 int4/int8, quantized again by the graph builder. The report says which tensor went which way.
 Reading checks every tensor's shape but decodes none: the weights are a ``GGUFWeights`` mapping
 that reads each tensor from the still-open file when it is used (``gguf_weights``).
+
+The vocabulary must agree three ways: ``<arch>.vocab_size`` (if present), the rows of the token
+embedding and output tensors, and the tokenizer. Extra embedding rows are padding (checkpoints
+padded to a multiple of 64): they are cut off, so no id the tokenizer can't decode can ever be
+sampled, and the import report says so. Fewer rows than tokens is refused.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +27,7 @@ import numpy as np
 from engine.errors import ModelFormatError
 from training.decoder_graph import DecoderShape
 from training.importers import ggml_quants
-from training.importers.gguf_reader import GGUFFile
+from training.importers.gguf_reader import GGUFFile, TensorInfo
 from training.importers.gguf_tokenizer import (
     adds_bos_token,
     build_tokenizer,
@@ -36,6 +42,8 @@ from training.importers.imported import (
     no_progress,
     weight_bits,
 )
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
 _LAYER_TENSORS = {
@@ -95,10 +103,55 @@ def _shape(metadata: dict[str, Any], arch: str, vocab_size: int, tied: bool,
     return shape
 
 
-def _expected_shapes(shape: DecoderShape, ffn: int) -> dict[str, tuple[int, ...]]:
-    """(rows, columns) of every tensor, by GGUF name suffix, as the metadata implies."""
+def _vocabulary_rows(gguf: GGUFFile, metadata: dict[str, Any], arch: str,
+                     tokens: int) -> tuple[int, list[str]]:
+    """The rows of the token embedding (and output) tensor, checked against ``<arch>.vocab_size``
+    and the tokenizer's ``tokens``; and the notes for the import report.
+
+    Raises:
+        KeyError: no token embedding.
+        ValueError: the counts disagree, other than by padding rows.
+    """
+    embedding = gguf.tensors["token_embd.weight"]
+    rows = embedding.shape[0]
+    if f"{arch}.vocab_size" in metadata:
+        declared = _hyper(metadata, arch, "vocab_size")
+        if declared != rows:
+            raise ValueError(f"'{arch}.vocab_size' is {declared} but 'token_embd.weight' has "
+                             f"{rows} rows")
+    output = gguf.tensors.get("output.weight")
+    if output is not None and output.shape[0] != rows:
+        raise ValueError(f"'output.weight' has {output.shape[0]} rows but 'token_embd.weight' "
+                         f"has {rows}")
+    if rows < tokens:
+        # A token without a row would fail in the graph's Gather the first time it is used.
+        raise ValueError(f"token embedding has {rows} rows but the tokenizer has {tokens} "
+                         f"tokens (ids {rows}-{tokens - 1} have no embedding)")
+    if rows == tokens:
+        return rows, []
+    note = (f"token embedding has {rows} rows, tokenizer has {tokens} tokens: {rows - tokens} "
+            "padding rows are never generated (they were left out of the model)")
+    logger.info("%s: %s", gguf.path, note)
+    return rows, [note]
+
+
+def _first_rows(planned: PlannedTensor, rows: int) -> PlannedTensor:
+    """The same tensor cut to its first ``rows`` rows (GGML rows are whole blocks, so the cut
+    tensor is a valid tensor of the same type at the same offset)."""
+    info = planned.info
+    if info.shape[0] == rows:
+        return planned
+    row_bytes = info.nbytes // info.shape[0]
+    cut = TensorInfo(info.name, info.ggml_type, (rows, *info.shape[1:]), info.offset,
+                     rows * row_bytes)
+    return replace(planned, info=cut)
+
+
+def _expected_shapes(shape: DecoderShape, ffn: int, vocab: int) -> dict[str, tuple[int, ...]]:
+    """(rows, columns) of every tensor, by GGUF name suffix, as the metadata implies
+    (``vocab`` is the embedding's rows: the tokenizer's tokens and any padding)."""
     q, kv = shape.num_heads * shape.head_dim, shape.num_kv_heads * shape.head_dim
-    hidden, vocab = shape.hidden_size, shape.vocab_size
+    hidden = shape.hidden_size
     return {
         "token_embd.weight": (vocab, hidden), "output.weight": (vocab, hidden),
         "output_norm.weight": (hidden,), "attn_norm.weight": (hidden,),
@@ -186,10 +239,14 @@ def _read(gguf: GGUFFile, path: Path, precision: str, progress: Progress) -> Imp
     planner = _Planner(gguf, precision)
     tied = "output.weight" not in gguf.tensors
     try:
+        tokens = tokenizer.get_vocab_size()
+        vocab_rows, notes = _vocabulary_rows(gguf, metadata, arch, tokens)
         rope_factors = _float_values(gguf, "rope_freqs.weight") \
             if "rope_freqs.weight" in gguf.tensors else None
-        shape = _shape(metadata, arch, tokenizer.get_vocab_size(), tied, rope_factors)
-        expected = _expected_shapes(shape, _hyper(metadata, arch, "feed_forward_length"))
+        # The model's vocabulary is the tokenizer's: padding rows are cut from the weights.
+        shape = _shape(metadata, arch, tokens, tied, rope_factors)
+        expected = _expected_shapes(shape, _hyper(metadata, arch, "feed_forward_length"),
+                                    vocab_rows)
         plan = _plan_weights(gguf, planner, shape, expected, arch, progress)
         context = _hyper(metadata, arch, "context_length", 2048)
     except KeyError as error:
@@ -212,7 +269,8 @@ def _read(gguf: GGUFFile, path: Path, precision: str, progress: Progress) -> Imp
         license=_text(metadata, "general.license") or "unknown",
         source={"format": "gguf", "file": path.name, "architecture": arch,
                 "name": _text(metadata, "general.name")},
-        tensor_report=planner.report,
+        # write_model_folder copies every list of the tensor report into import_report.json.
+        tensor_report={**planner.report, "notes": notes} if notes else planner.report,
     )
 
 
@@ -258,6 +316,9 @@ def _plan_weights(gguf: GGUFFile, planner: _Planner, shape: DecoderShape,
     if any(name.startswith(f"blk.{shape.num_layers}.") for name in gguf.tensors):
         raise ValueError(f"the file has tensors for more layers than its block_count "
                          f"({shape.num_layers})")
+    for key in ("embed_tokens.weight", "lm_head.weight"):  # drop padding rows, if any
+        if key in plan:
+            plan[key] = _first_rows(plan[key], shape.vocab_size)
     progress("reading tensors", shape.num_layers, shape.num_layers)
     return plan
 

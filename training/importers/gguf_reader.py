@@ -3,8 +3,11 @@
 llama.cpp's 2024 GGUF vulnerabilities all came from trusting a count, length or offset in the
 file. Here every count, string length, array length, dimension count, shape product and tensor
 offset is checked against the bytes that are actually left in the file *before* anything is
-allocated, so a hostile file fails fast with a one-line ModelFormatError. Tensor data is not read
-here: it stays memory-mapped until a tensor is asked for.
+allocated, so a hostile file fails fast with a one-line ModelFormatError. The tensor directory's
+layout is checked too, as llama.cpp's gguf.cpp does: every data offset is a multiple of the
+alignment, every tensor lies inside the data section, no name appears twice and no two tensors
+share a byte (a tensor aliasing another's bytes would silently feed one weight another's numbers).
+Tensor data is not read here: it stays memory-mapped until a tensor is asked for.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,11 @@ class _Cursor:
 
     def fail(self, what: str) -> ModelFormatError:
         return ModelFormatError(f"{self.path}: {what}; the GGUF file is damaged or not a GGUF")
+
+    def hostile(self, what: str) -> ModelFormatError:
+        """A file that parses but whose layout no GGUF writer produces."""
+        return ModelFormatError(f"{self.path}: {what}; the file is damaged or hostile, download "
+                                "it again")
 
     def need(self, count: int, what: str) -> None:
         if count < 0 or count > self.size - self.pos:
@@ -120,6 +129,22 @@ class _Cursor:
         raise self.fail(f"{what} has unknown value type {type_id}")
 
 
+def _check_no_overlap(cursor: _Cursor, tensors: Iterable[TensorInfo]) -> None:
+    """Refuses two tensors that share bytes: sorted by offset, each must start at or after
+    the end of the one before (O(n log n), no tensor data read).
+
+    llama.cpp goes further and wants the tensors packed in directory order; gaps and another
+    order are harmless to a reader that seeks to each offset, so they are allowed here.
+    """
+    previous: TensorInfo | None = None
+    for info in sorted(tensors, key=lambda t: t.offset):  # stable: ties keep directory order
+        if previous is not None and info.offset < previous.offset + previous.nbytes:
+            end = min(info.offset + info.nbytes, previous.offset + previous.nbytes)
+            raise cursor.hostile(f"tensors {previous.name!r} and {info.name!r} overlap (bytes "
+                                 f"{info.offset}-{end - 1} of the file)")
+        previous = info
+
+
 class GGUFFile:
     """An open GGUF file: ``metadata`` (key -> value) and ``tensors`` (name -> TensorInfo).
 
@@ -163,8 +188,13 @@ class GGUFFile:
             metadata[key] = cursor.value(cursor.u32(f"type of {key!r}"), f"metadata {key!r}")
         cursor.need(tensor_count * 24, f"{tensor_count} tensor entries")
         raw_infos = []
+        names: set[str] = set()
         for index in range(tensor_count):
             name = cursor.string(f"tensor {index} name", MAX_KEY_LENGTH)
+            if name in names:
+                # A dict would keep the last entry silently; llama.cpp refuses the file too.
+                raise cursor.hostile(f"tensor {name!r} appears twice in the tensor directory")
+            names.add(name)
             n_dims = cursor.u32(f"tensor {name!r} dimension count")
             if not 1 <= n_dims <= MAX_DIMS:
                 raise cursor.fail(f"tensor {name!r} has {n_dims} dimensions (1 to {MAX_DIMS} "
@@ -185,10 +215,16 @@ class GGUFFile:
         for name, dims, ggml_type, offset in raw_infos:
             tensors[name] = self._tensor_info(cursor, name, dims, ggml_type, offset, data_start,
                                               data_size, alignment)
+        _check_no_overlap(cursor, tensors.values())
         return metadata, tensors
 
     def _tensor_info(self, cursor: _Cursor, name: str, dims: list[int], ggml_type: int,
                      offset: int, data_start: int, data_size: int, alignment: int) -> TensorInfo:
+        if offset % alignment:
+            # Every writer pads to the alignment (llama.cpp refuses anything else): an offset
+            # off it was made by hand, and memory-mapped readers would get unaligned blocks.
+            raise cursor.hostile(f"tensor {name!r} data offset {offset} is not a multiple of the "
+                                 f"alignment ({alignment} bytes)")
         if any(d <= 0 for d in dims):
             raise cursor.fail(f"tensor {name!r} has a zero or negative dimension {dims}")
         elements = 1
@@ -207,7 +243,7 @@ class GGUFFile:
             nbytes = tensor_nbytes(ggml_type, elements)
         except ValueError as error:
             raise cursor.fail(f"tensor {name!r}: {error}") from None
-        if offset % alignment or offset > data_size or nbytes > data_size - offset:
+        if offset > data_size or nbytes > data_size - offset:
             raise cursor.fail(f"tensor {name!r} (offset {offset}, {nbytes} bytes) lies outside the "
                               f"data section of {data_size} bytes")
         return TensorInfo(name, ggml_type, tuple(reversed(dims)), data_start + offset, nbytes)
