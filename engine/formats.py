@@ -11,6 +11,7 @@ configs are read as plain JSON only; nothing in a model folder is ever executed.
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,59 @@ OPTIMUM_DECODER_FILES = (
 )
 
 
+def inside_folder(folder: Path, name: str) -> Path:
+    """``folder / name`` once it is known to be a regular file of the folder (or missing).
+
+    A model folder is untrusted input: a ``config.json`` or ``chat_template.jinja`` that is a
+    link to ``/etc/passwd`` must not be read (or copied into a manifest). The rule: the path,
+    with every link followed, must end inside the folder, at a regular file. One exception is
+    the Hugging Face hub cache, whose snapshot folders (``models--ORG--NAME/snapshots/REV``) hold
+    only links to ``../../blobs/HASH``: when the folder is such a snapshot (its parent is named
+    ``snapshots`` and a ``blobs`` folder sits beside that), targets inside that ``blobs`` folder
+    are allowed too. Anything else is refused. A path that does not exist is returned as is, so
+    the caller can say what is missing.
+
+    Raises:
+        ModelFormatError: the path leads outside the folder, or to a folder, device or pipe.
+    """
+    path = folder / name
+    if not path.is_symlink() and not path.exists():
+        return path
+    root = folder.resolve()
+    target = path.resolve()
+    allowed = [root]
+    if root.parent.name == "snapshots" and (root.parent.parent / "blobs").is_dir():
+        allowed.append((root.parent.parent / "blobs").resolve())
+    if not any(target == base or base in target.parents for base in allowed):
+        raise ModelFormatError(f"{path}: is a link to a file outside the model folder ({target}); "
+                               "copy the real file into the folder")
+    try:
+        regular = stat.S_ISREG(target.stat().st_mode)
+    except OSError:  # a link to nothing
+        regular = False
+    if not regular:
+        raise ModelFormatError(f"{path}: is not a regular file ({target}); model files must be "
+                               "plain files (replace it with the real file)")
+    return path
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON file whose top level is an object; errors name the file (ModelFormatError)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFormatError(f"{path}: cannot read JSON ({error}); fix or re-create it") from None
+    except RecursionError:  # json nests as deep as the text does
+        raise ModelFormatError(f"{path}: cannot read JSON (nested too deeply); fix or re-create "
+                               "it") from None
     if not isinstance(data, dict):
         raise ModelFormatError(f"{path}: expected a JSON object at the top level")
     return data
+
+
+def read_model_json(folder: Path, name: str) -> dict[str, Any]:
+    """``read_json_object`` of a file of a model folder, refusing links out of the folder."""
+    return read_json_object(inside_folder(folder, name))
 
 
 def _require_int(path: Path, data: dict[str, Any], key: str, prefix: str = "") -> int:
@@ -57,10 +102,14 @@ def _require_int(path: Path, data: dict[str, Any], key: str, prefix: str = "") -
 
 def hf_chat_template(folder: Path) -> str | None:
     """The chat template from ``tokenizer_config.json`` or ``chat_template.jinja``, if any."""
-    jinja_file = folder / "chat_template.jinja"
+    jinja_file = inside_folder(folder, "chat_template.jinja")
     if jinja_file.is_file():
-        return jinja_file.read_text(encoding="utf-8")
-    config_file = folder / "tokenizer_config.json"
+        try:
+            return jinja_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ModelFormatError(f"{jinja_file}: cannot read the chat template ({error}); fix "
+                                   "or re-create it") from None
+    config_file = inside_folder(folder, "tokenizer_config.json")
     if not config_file.is_file():
         return None
     template = read_json_object(config_file).get("chat_template")
@@ -72,7 +121,7 @@ def hf_chat_template(folder: Path) -> str | None:
 
 def hf_special_tokens(folder: Path) -> dict[str, str | None]:
     """bos/eos/pad strings from ``tokenizer_config.json`` (plain strings or AddedToken dicts)."""
-    config_file = folder / "tokenizer_config.json"
+    config_file = inside_folder(folder, "tokenizer_config.json")
     tokens: dict[str, str | None] = {"bos": None, "eos": None, "pad": None}
     if config_file.is_file():
         config = read_json_object(config_file)
@@ -103,7 +152,7 @@ def _with_stop_ids(manifest: Manifest, stop_ids: list[int]) -> Manifest:
 def manifest_from_genai(folder: Path) -> Manifest:
     """Manifest for a folder written by onnxruntime-genai's model builder."""
     path = folder / GENAI_CONFIG
-    config = read_json_object(path)
+    config = read_model_json(folder, GENAI_CONFIG)
     model = config.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("decoder"), dict):
         raise ModelFormatError(f"{path}: field 'model.decoder' is missing; not a decoder model")
@@ -161,11 +210,11 @@ def _with_special_tokens(manifest: Manifest, folder: Path) -> Manifest:
 def manifest_from_optimum(folder: Path, decoder_file: str) -> Manifest:
     """Manifest for an Optimum or transformers.js export (``config.json`` + ONNX decoder)."""
     path = folder / "config.json"
-    config = read_json_object(path)
+    config = read_model_json(folder, "config.json")
     heads = _require_int(path, config, "num_attention_heads")
     hidden = _require_int(path, config, "hidden_size")
     head_dim = config.get("head_dim") or hidden // heads
-    generation_file = folder / "generation_config.json"
+    generation_file = inside_folder(folder, "generation_config.json")
     generation = read_json_object(generation_file) if generation_file.is_file() else {}
     manifest = Manifest(
         name=folder.name,
@@ -224,7 +273,7 @@ def manifest_from_optimum_seq2seq(folder: Path, files: tuple[str, str, str | Non
     models import`` converts.
     """
     path = folder / "config.json"
-    config = read_json_object(path)
+    config = read_model_json(folder, "config.json")
     if not (folder / tokenizer_file).is_file():
         raise ModelFormatError(
             f"{folder}: an Optimum encoder-decoder export without {tokenizer_file} (Marian ships "
@@ -279,7 +328,7 @@ def read_model_folder(folder: Path) -> Manifest:
     elif (folder / GENAI_CONFIG).is_file():
         manifest = manifest_from_genai(folder)
     elif (folder / "config.json").is_file() and is_encoder_decoder_config(
-            read_json_object(folder / "config.json")) and (
+            read_model_json(folder, "config.json")) and (
             seq2seq := optimum_seq2seq_files(folder)):
         manifest = manifest_from_optimum_seq2seq(folder, seq2seq)
     elif (folder / "config.json").is_file() and (

@@ -51,3 +51,31 @@ def save_tiny_hf(folder: Path, kind: str = "llama", tied: bool = True,
     (folder / "tokenizer_config.json").write_text(json.dumps(
         {"chat_template": CHATML, "eos_token": "<|im_end|>", "bos_token": None}))
     return model
+
+
+def as_hub_snapshot(folder: Path, cache: Path, repo: str = "models--tiny--llama",
+                    revision: str = "0123456789abcdef") -> Path:
+    """Lays a folder's files out as the Hugging Face hub cache does: each file's bytes in
+    ``cache/REPO/blobs/<sha256>``, and ``cache/REPO/snapshots/REVISION/NAME`` a relative link
+    to ``../../blobs/<sha256>``. Returns the snapshot folder."""
+    import hashlib
+
+    blobs = cache / repo / "blobs"
+    snapshot = cache / repo / "snapshots" / revision
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        (snapshot / path.name).symlink_to(Path("..") / ".." / "blobs" / digest)
+    return snapshot
+
+
+def write_raw_safetensors(path: Path, header: object, data: bytes = b"") -> Path:
+    """A safetensors file with exactly this header (any JSON value, or text to write as it
+    is) and data, for tests of damaged or hostile files."""
+    text = header if isinstance(header, str) else json.dumps(header)
+    encoded = text.encode("utf-8")
+    path.write_bytes(len(encoded).to_bytes(8, "little") + encoded + data)
+    return path

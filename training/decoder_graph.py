@@ -19,8 +19,9 @@ trainer, GGUF files and Hugging Face folders all feed the same builder.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import onnx
@@ -39,9 +40,45 @@ TABLE_BITS = 8
 _MS = "com.microsoft"
 
 
+# Bounds on what a checkpoint may declare, checked before anything is allocated from it: a file
+# that says 10**9 hidden units or 2**62 positions is damaged or hostile (the largest published
+# Llama-family models are well inside these: 126 layers, 128 heads, 16,384 wide, 256k tokens).
+MAX_LAYERS = 1024
+MAX_HEADS = 1024
+MAX_HEAD_DIM = 1024
+MAX_HIDDEN = 65536
+MAX_INTERMEDIATE = 262144
+MAX_VOCAB = 4 * 1024 * 1024
+# The longest context an imported model gets: the rotary tables (positions x head_dim floats)
+# and the manifest's context length are capped here; a file may declare more (Llama 3.1
+# declares 131,072) but the engine would never run past it on a desktop.
+MAX_POSITIONS = 131072
+
+
+class ShapeError(ValueError):
+    """A hyper-parameter out of bounds: ``field`` is the DecoderShape field, ``value`` its value
+    and ``reason`` what is wrong, so an importer can name the key of its own file."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"{field} is {value!r}: {reason}")
+        self.field, self.value, self.reason = field, value, reason
+
+    def named(self, key: str) -> str:
+        """The message with the file's own name for the field (``num_hidden_layers``)."""
+        return f"field {key!r} is {self.value!r}: {self.reason}"
+
+
+_INT_BOUNDS = {"vocab_size": MAX_VOCAB, "hidden_size": MAX_HIDDEN, "num_layers": MAX_LAYERS,
+               "num_heads": MAX_HEADS, "num_kv_heads": MAX_HEADS, "head_dim": MAX_HEAD_DIM}
+
+
 @dataclass(frozen=True)
 class DecoderShape:
-    """The hyper-parameters the graph needs (a subset of any Llama-family config)."""
+    """The hyper-parameters the graph needs (a subset of any Llama-family config).
+
+    Checked when made (``ShapeError``, a ValueError, naming the field), so a GGUF file's or a
+    config.json's values are bounded before any table is sized from them.
+    """
 
     vocab_size: int
     hidden_size: int  # C: width of the residual stream
@@ -54,6 +91,34 @@ class DecoderShape:
     tie_embeddings: bool = True
     # Llama 3.1-style per-frequency divisors of the rotary frequencies (head_dim / 2 values).
     rope_freq_factors: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in _INT_BOUNDS:
+                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                    raise ShapeError(item.name, value, "not a positive integer")
+                if value > _INT_BOUNDS[item.name]:
+                    raise ShapeError(item.name, value,
+                                     f"more than the {_INT_BOUNDS[item.name]} supported")
+            elif item.name in ("rope_theta", "rms_eps") and (
+                    isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or value <= 0):
+                raise ShapeError(item.name, value, "not a finite number above 0")
+        if self.rms_eps >= 1:
+            raise ShapeError("rms_eps", self.rms_eps, "not below 1 (it is typically 1e-5)")
+        if self.num_kv_heads > self.num_heads or self.num_heads % self.num_kv_heads:
+            raise ShapeError("num_kv_heads", self.num_kv_heads,
+                             f"the {self.num_heads} query heads can't be shared evenly among "
+                             f"{self.num_kv_heads} key/value heads")
+        if self.head_dim % 2:
+            raise ShapeError("head_dim", self.head_dim, "rotary embeddings rotate pairs, so "
+                             f"{self.head_dim} dimensions won't do")
+        factors = self.rope_freq_factors
+        if factors is not None and (len(factors) != self.head_dim // 2 or not all(
+                isinstance(f, (int, float)) and math.isfinite(f) and f > 0 for f in factors)):
+            raise ShapeError("rope_freq_factors", f"<{len(factors)} values>",
+                             f"expected {self.head_dim // 2} finite numbers above 0")
 
 
 Weights = Mapping[str, "np.ndarray | PackedWeight"]
@@ -79,6 +144,9 @@ def _fused_weight(parts: list[np.ndarray | PackedWeight]) -> np.ndarray | Packed
 
 def _rotary_caches(g: GraphBuilder, shape: DecoderShape, positions: int) -> tuple[str, str]:
     """cos/sin of every position's rotary angles, (positions, D/2), for GroupQueryAttention."""
+    if not 0 < positions <= MAX_POSITIONS:  # importers cap the context; callers must too
+        raise ValueError(f"rotary tables for {positions} positions: expected 1 to "
+                         f"{MAX_POSITIONS}")
     half = shape.head_dim // 2
     inv_freq = 1.0 / (shape.rope_theta ** (np.arange(0, half, dtype=np.float64) / half))
     if shape.rope_freq_factors is not None:

