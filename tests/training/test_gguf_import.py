@@ -497,7 +497,7 @@ BROKEN_METADATA: dict[str, tuple[dict[str, Override], str]] = {
                              r"'llama\.block_count' must be a positive int, got str"),
     "block_count too small": ({"llama.block_count": (1, V.UINT32)}, "more layers"),
     "block_count 2**40": ({"llama.block_count": (2**40, V.UINT64)},
-                          r"num_layers is 1099511627776: more than the 1024 supported"),
+                          r"'llama\.block_count' is 1099511627776: more than the 1024"),
     "no block_count": ({"llama.block_count": None}, r"missing 'llama\.block_count'"),
     "head_count 0": ({"llama.attention.head_count": (0, V.UINT32)}, "got 0"),
     "head_count_kv 3": ({"llama.attention.head_count_kv": (3, V.UINT32)}, "key/value heads"),

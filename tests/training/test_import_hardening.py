@@ -284,14 +284,14 @@ def test_a_gguf_with_a_huge_context_is_capped(tmp_path: Path, vocabulary: Vocabu
 
 HOSTILE_GGUF: dict[str, tuple[dict[str, Any], str]] = {
     "block_count 2000": ({"llama.block_count": (2000, V.UINT32)},
-                         r"num_layers is 2000: more than the 1024 supported"),
+                         r"'llama\.block_count' is 2000: more than the 1024 supported"),
     "embedding_length 10**9": ({"llama.embedding_length": (10**9, V.UINT64)},
-                               r"hidden_size is 1000000000: more than the 65536 supported"),
+                               r"'llama\.embedding_length' is 1000000000: more than the 65536"),
     "head_count 10**6": ({"llama.attention.head_count": (10**6, V.UINT32),
                           "llama.attention.head_count_kv": (10**6, V.UINT32)},
-                         r"num_heads is 1000000: more than the 1024 supported"),
+                         r"'llama\.attention\.head_count' is 1000000: more than the 1024"),
     "key_length 2**20": ({"llama.attention.key_length": (2**20, V.UINT32)},
-                         r"head_dim is 1048576: more than the 1024 supported"),
+                         r"'llama\.attention\.key_length' is 1048576: more than the 1024"),
 }
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ModelFormatError
-from training.decoder_graph import DecoderShape
+from training.decoder_graph import DecoderShape, ShapeError
 from training.importers import ggml_quants
 from training.importers.gguf_reader import GGUFFile, TensorInfo
 from training.importers.gguf_tokenizer import (
@@ -77,23 +77,36 @@ def _hyper(metadata: dict[str, Any], arch: str, key: str, default: Any = None,
     return kind(value)
 
 
+# DecoderShape's fields as GGUF names them, so a bound names the file's key (llama.block_count).
+_SHAPE_KEYS = {"hidden_size": "embedding_length", "num_layers": "block_count",
+               "num_heads": "attention.head_count", "num_kv_heads": "attention.head_count_kv",
+               "head_dim": "attention.key_length", "rope_theta": "rope.freq_base",
+               "rms_eps": "attention.layer_norm_rms_epsilon"}
+
+
 def _shape(metadata: dict[str, Any], arch: str, vocab_size: int, tied: bool,
            rope_factors: np.ndarray | None) -> DecoderShape:
     hidden = _hyper(metadata, arch, "embedding_length")
     heads = _hyper(metadata, arch, "attention.head_count")
-    shape = DecoderShape(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        num_layers=_hyper(metadata, arch, "block_count"),
-        num_heads=heads,
-        num_kv_heads=_hyper(metadata, arch, "attention.head_count_kv", heads),
-        head_dim=_hyper(metadata, arch, "attention.key_length",
-                        _hyper(metadata, arch, "rope.dimension_count", max(hidden // heads, 1))),
-        rope_theta=_hyper(metadata, arch, "rope.freq_base", 10000.0, float),
-        rms_eps=_hyper(metadata, arch, "attention.layer_norm_rms_epsilon", 1e-5, float),
-        tie_embeddings=tied,
-        rope_freq_factors=None if rope_factors is None else tuple(float(f) for f in rope_factors),
-    )
+    try:
+        shape = DecoderShape(
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_layers=_hyper(metadata, arch, "block_count"),
+            num_heads=heads,
+            num_kv_heads=_hyper(metadata, arch, "attention.head_count_kv", heads),
+            head_dim=_hyper(metadata, arch, "attention.key_length",
+                            _hyper(metadata, arch, "rope.dimension_count",
+                                   max(hidden // heads, 1))),
+            rope_theta=_hyper(metadata, arch, "rope.freq_base", 10000.0, float),
+            rms_eps=_hyper(metadata, arch, "attention.layer_norm_rms_epsilon", 1e-5, float),
+            tie_embeddings=tied,
+            rope_freq_factors=None if rope_factors is None
+            else tuple(float(f) for f in rope_factors),
+        )
+    except ShapeError as error:
+        key = _SHAPE_KEYS.get(error.field)
+        raise ValueError(error.named(f"{arch}.{key}") if key else str(error)) from None
     if shape.num_heads % shape.num_kv_heads or shape.head_dim % 2:
         raise ValueError(f"{heads} query heads, {shape.num_kv_heads} key/value heads of "
                          f"{shape.head_dim} dimensions don't make a valid attention layer")
