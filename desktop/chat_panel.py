@@ -69,6 +69,7 @@ class ChatPanel(QWidget):
         self.edit_button = QPushButton(self.tr("Edit"))
         self.edit_button.setToolTip(self.tr("Take back your last message to change and resend "
                                             "it (Up in an empty input box)"))
+        self.standing_notice = ""  # see set_standing_notice
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setObjectName("chatNotice")
@@ -201,7 +202,14 @@ class ChatPanel(QWidget):
         self.edit_button.setEnabled(idle and any(m["role"] == "user" for m in self.messages))
 
     def show_notice(self, text: str) -> None:
-        self.notice.setText(text)
+        """Shows ``text`` under the conversation; "" goes back to the standing notice, if any."""
+        self.notice.setText(text or self.standing_notice)
+
+    def set_standing_notice(self, text: str) -> None:
+        """A notice that stays while no other one is shown, e.g. that chats are not being kept
+        (answers streaming and passing notices do not clear it; "" removes it)."""
+        self.standing_notice = text
+        self.show_notice(text)
 
     def _show_passing_notice(self, text: str) -> None:
         self._passing_notice = text

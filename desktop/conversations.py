@@ -4,11 +4,16 @@ The window owns the worker and the answer in flight; this object owns which conv
 and everything stored about it (messages, title, system prompt, sampling settings). Before it
 shows another conversation it emits ``switching`` so the window can stop the answer in flight
 and store it as stopped in the conversation it belongs to.
+
+A write that fails (disk full, read-only home) never loses what is on screen: the message keeps
+no stored id, a standing notice says what happened, and the next answer (or the end of this one)
+stores everything still unsaved, in order.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ def title_from(message: str, limit: int = TITLE_CHARS) -> str:
 
 class ChatHistory(QObject):
     switching = Signal()  # another conversation is about to be shown
+    save_failed = Signal(str)  # a readable sentence: what could not be saved and why
 
     def __init__(self, chat: ChatPanel, conversations: ConversationList, path: Path,
                  parent: QObject | None = None) -> None:
@@ -47,6 +53,8 @@ class ChatHistory(QObject):
         self.chat = chat
         self.conversations = conversations
         self.conversation_id: int | None = None
+        self._standing = ""  # the notice that stays while the history works (temporary history)
+        self._failing = False  # the last write failed; its notice stays until one succeeds
         self.store = self._open(path)
         chat.messages_removed.connect(self._forget_messages)
         chat.system_prompt_changed.connect(self._set_system_prompt)
@@ -54,7 +62,7 @@ class ChatHistory(QObject):
         chat.export_requested.connect(self._choose_export)
         conversations.selected.connect(self.open_conversation)
         conversations.new_requested.connect(self.new_conversation)
-        conversations.rename_requested.connect(self.store.rename)
+        conversations.rename_requested.connect(self._rename)
         conversations.delete_requested.connect(self._delete)
         conversations.search_changed.connect(lambda _text: self.refresh_list())
 
@@ -62,18 +70,51 @@ class ChatHistory(QObject):
         try:
             store = HistoryStore.open(path, recover=True)
         except HistoryError as error:  # e.g. a newer version's file: leave it untouched
-            self.chat.show_notice(self.tr("{error}. Chats of this session will not be kept.")
-                                  .format(error=error))
-            return HistoryStore.open(Path(tempfile.mkdtemp(prefix="nightlamp-")) / "history.db")
+            # A standing notice: it must stay while answers stream, not vanish with the first.
+            self._standing = self.tr("{error}. Chats of this session will not be kept.").format(
+                error=error)
+            self.chat.set_standing_notice(self._standing)
+            try:
+                return HistoryStore.open(Path(tempfile.mkdtemp(prefix="nightlamp-"))
+                                         / "history.db")
+            except (OSError, HistoryError):  # no writable temporary folder either
+                return HistoryStore.open(Path(":memory:"))
         if store.recovered_from is not None:
             self.chat.show_notice(self.tr("The chat history was damaged; it was moved to {path} "
                                           "and a new one started.").format(
                 path=store.recovered_from))
         return store
 
+    def _report(self, error: HistoryError) -> None:
+        """A write failed: say so until one succeeds; what is on screen stays as it is."""
+        text = self.tr("The chat could not be saved ({error}). It stays on screen and will be "
+                       "saved with the next answer.").format(error=error)
+        self._failing = True
+        self.chat.set_standing_notice(text)
+        self.save_failed.emit(text)
+
+    def _saved(self) -> None:
+        if self._failing:
+            self._failing = False
+            self.chat.set_standing_notice(self._standing)
+
+    def _write(self, change: Callable[..., object], *args: Any) -> bool:
+        """Runs one store change; False (and a notice) if it could not be saved."""
+        try:
+            change(*args)
+        except HistoryError as error:
+            self._report(error)
+            return False
+        self._saved()
+        return True
+
     def start(self) -> None:
         """Marks answers a crash cut off as interrupted, then opens the newest conversation."""
-        interrupted = self.store.recover_interrupted()
+        try:
+            interrupted = self.store.recover_interrupted()
+        except HistoryError as error:
+            interrupted = 0
+            self._report(error)
         if interrupted:
             self.chat.show_notice(self.tr("{count} answer(s) were interrupted when Nightlamp "
                                           "last closed; what had arrived is kept.")
@@ -91,7 +132,8 @@ class ChatHistory(QObject):
 
     def new_conversation(self) -> None:
         self.switching.emit()
-        self.conversation_id = self.store.create_conversation(NEW_TITLE).id
+        self.conversation_id = None  # created with the first answer if this write fails
+        self._write(self._create)
         self.chat.system_prompt.clear()
         self.chat.set_settings(ChatSettings())
         self.chat.set_messages([])
@@ -110,10 +152,18 @@ class ChatHistory(QObject):
                                 for m in self.store.messages(conversation_id)])
         self.refresh_list()
 
+    def _create(self) -> int:
+        self.conversation_id = self.store.create_conversation(NEW_TITLE).id
+        return self.conversation_id
+
+    def _rename(self, conversation_id: int, title: str) -> None:
+        self._write(self.store.rename, conversation_id, title)
+
     def _delete(self, conversation_id: int) -> None:
         if conversation_id == self.conversation_id:
             self.switching.emit()
-        self.store.delete_conversation(conversation_id)
+        if not self._write(self.store.delete_conversation, conversation_id):
+            return
         if conversation_id == self.conversation_id:
             self.conversation_id = None
             remaining = self.store.list_conversations()
@@ -125,11 +175,11 @@ class ChatHistory(QObject):
 
     def _set_system_prompt(self, text: str) -> None:
         if self.conversation_id is not None:
-            self.store.set_system_prompt(self.conversation_id, text)
+            self._write(self.store.set_system_prompt, self.conversation_id, text)
 
     def _set_settings(self, settings: dict[str, Any]) -> None:
         if self.conversation_id is not None:
-            self.store.set_settings(self.conversation_id, settings)
+            self._write(self.store.set_settings, self.conversation_id, settings)
 
     def export(self, path: Path) -> bool:
         """Writes the open conversation as Markdown; False (with a notice) on failure."""
@@ -148,29 +198,58 @@ class ChatHistory(QObject):
 
     def _forget_messages(self, ids: list[int]) -> None:
         if ids:
-            self.store.delete_messages_from(min(ids))
+            self._write(self.store.delete_messages_from, min(ids))
 
     def begin_answer(self) -> None:
         """Stores messages the user added since the last answer, titles a new conversation by
-        its first message, and opens the new answer's row (so a crash keeps what streams)."""
-        assert self.conversation_id is not None
-        for message in self.chat.messages[:-1]:
-            if "id" not in message:
-                message["id"] = self.store.add_message(self.conversation_id, message["role"],
-                                                       message["content"]).id
-        conversation = self.store.get_conversation(self.conversation_id)
-        first = next((m["content"] for m in self.chat.messages if m["role"] == "user"), "")
-        if conversation.title == NEW_TITLE and first:
-            self.store.rename(self.conversation_id, title_from(first))
-            self.refresh_list()
-        answer = self.store.begin_assistant_message(self.conversation_id)
+        its first message, and opens the new answer's row (so a crash keeps what streams).
+
+        If that cannot be saved the answer still runs; ``finish_answer`` tries again."""
+        try:
+            self._store_unsaved(self.chat.messages[:-1])
+            assert self.conversation_id is not None
+            conversation = self.store.get_conversation(self.conversation_id)
+            first = next((m["content"] for m in self.chat.messages if m["role"] == "user"), "")
+            if conversation.title == NEW_TITLE and first:
+                self.store.rename(self.conversation_id, title_from(first))
+                self.refresh_list()
+            answer = self.store.begin_assistant_message(self.conversation_id)
+        except HistoryError as error:
+            self._report(error)
+            return
         self.chat.messages[-1]["id"] = answer.id
+        self._saved()
 
     def finish_answer(self, status: str, stats: dict[str, Any] | None) -> None:
         """Stores the streamed answer with how it ended (complete / cancelled / failed)."""
         answer = self.chat.messages[-1] if self.chat.messages else None
-        if answer is not None and answer.get("status") == "streaming" and "id" in answer:
-            self.store.finish_message(answer["id"], answer["content"], status, stats)
+        if answer is None or answer.get("status") != "streaming":
+            return
+        try:
+            if "id" in answer:
+                self.store.finish_message(answer["id"], answer["content"], status, stats)
+            else:  # its row could not be opened when it started: store it whole now
+                self._store_unsaved(self.chat.messages[:-1])
+                assert self.conversation_id is not None
+                answer["id"] = self.store.add_message(self.conversation_id, "assistant",
+                                                      answer["content"], status, stats).id
+        except HistoryError as error:
+            self._report(error)
+            return
+        self._saved()
+
+    def _store_unsaved(self, messages: list[dict[str, Any]]) -> None:
+        """Stores, in order, the messages that have no stored id yet (creating the
+        conversation first if that failed); stops at the first failure (HistoryError)."""
+        if self.conversation_id is None:
+            self._create()
+            self.refresh_list()
+        assert self.conversation_id is not None
+        for message in messages:
+            if "id" not in message:
+                message["id"] = self.store.add_message(
+                    self.conversation_id, message["role"], message["content"],
+                    message.get("status", "complete")).id
 
     def close(self) -> None:
         self.store.close()

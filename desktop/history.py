@@ -5,6 +5,9 @@ killed process) loses at most the tokens streamed since the last ``update_stream
 answer that was still streaming is marked ``interrupted`` at the next start-up by
 ``recover_interrupted``, keeping its saved partial text. A damaged file is moved aside and a file
 from a newer Nightlamp is copied before we refuse it, so no history is ever silently overwritten.
+A change that cannot be saved (disk full, read-only file) raises ``HistoryWriteError`` after
+rolling back, never a raw ``sqlite3`` error; the store stays usable for a retry. Two Nightlamp
+processes may share one file: each write waits up to ``BUSY_TIMEOUT_S`` for the other's lock.
 
 Threading: a store belongs to the thread that opened it (the GUI thread). sqlite3's
 ``check_same_thread=True`` is kept on purpose, so use from another thread fails loudly instead of
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 ROLES = ("system", "user", "assistant")
 STATUSES = ("complete", "streaming", "interrupted", "cancelled", "failed")
+BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's lock on the file
 FINAL_STATUSES = ("complete", "cancelled", "failed")
 _SIDECARS = ("-wal", "-shm", "-journal")  # SQLite's files next to the database; they travel with it
 _MARKERS = {"interrupted": "*(interrupted)*", "cancelled": "*(stopped)*",
@@ -71,6 +75,14 @@ class HistoryError(Exception):
     def __init__(self, message: str, backup: Path | None = None) -> None:
         super().__init__(message)
         self.backup = backup
+
+
+class HistoryWriteError(HistoryError):
+    """A change could not be saved (disk full, read-only file, locked too long, I/O error).
+
+    Nothing was changed: the transaction was rolled back, and the store stays usable, so the
+    same call can be retried once the cause is fixed.
+    """
 
 
 class _CorruptError(Exception):
@@ -160,13 +172,19 @@ class HistoryStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         # The connection is in autocommit mode; this makes each API call exactly one transaction.
-        self._conn.execute("BEGIN IMMEDIATE")
+        # SQLite errors (disk full, read-only, locked, I/O) become HistoryWriteError, after a
+        # rollback, so a failed COMMIT does not leave the connection inside a transaction.
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise HistoryWriteError(_write_problem(self.path, exc)) from exc
 
     # -- conversations --------------------------------------------------------------------------
 
@@ -371,7 +389,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = None
     try:
         # isolation_level=None: autocommit; HistoryStore._transaction issues BEGIN/COMMIT itself.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        # timeout: another Nightlamp writing the same file holds its lock for milliseconds;
+        # wait for it (SQLite's busy timeout) rather than fail with "database is locked".
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True,
+                               timeout=BUSY_TIMEOUT_S)
         conn.row_factory = sqlite3.Row
         conn.create_function("nl_fold", 1, _fold, deterministic=True)
         conn.execute("PRAGMA foreign_keys = ON")
@@ -392,6 +413,20 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.close()
         raise HistoryError(f"Cannot open history file {path}: {exc}") from None
     return conn
+
+
+def _write_problem(path: Path, exc: sqlite3.Error) -> str:
+    """A readable sentence for a failed write, naming the file and what to do."""
+    text = str(exc)
+    if "full" in text:
+        cause = "the disk is full; free some space"
+    elif "readonly" in text or "read-only" in text:
+        cause = "the file or its folder is read-only; check its permissions"
+    elif "locked" in text or "busy" in text:
+        cause = "another program kept it locked; close other Nightlamp windows"
+    else:
+        cause = text
+    return f"Could not save the chat history to {path}: {cause}"
 
 
 def _unused(target: Path) -> Path:

@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self.history = ChatHistory(self.chat, self.conversations,
                                    history_path or home() / "history.sqlite3", self)
         self.history.switching.connect(self._leave_conversation)
+        self.history.save_failed.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.history.start()
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.token_generated.connect(self._on_token)
@@ -248,8 +249,8 @@ class MainWindow(QMainWindow):
             self.chat.finish_answer("failed")
             self.chat.show_notice(self.tr("The model is not ready yet."))
             return
+        self.chat.show_notice("")  # first: a notice that saving failed must stay visible
         self.history.begin_answer()
-        self.chat.show_notice("")
         chosen = self.chat.settings  # this conversation's own sampling settings
         config = GenerationConfig(max_new_tokens=chosen.max_tokens, sampling=chosen.sampling())
         self._start(self.chat, "chat", {"prompt": messages, "config": config, "fit_context": True,

@@ -9,6 +9,7 @@ wait behind the generation it is meant to stop.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -103,6 +104,7 @@ class InferenceWorker(QObject):
                 self.progress.emit(request_id, "loading", 0, 1)
                 while len(self._loaded) >= MODELS_KEPT:  # free memory before loading another
                     self._loaded.popitem(last=False)
+                    _free_dropped_models()
                 model = self._load(spec or None, device=key[1])
                 self._loaded[key] = model
         except EngineError as error:
@@ -132,10 +134,14 @@ class InferenceWorker(QObject):
                 del self._loaded[key]
         if self._model is not None and str(self._model.folder) == folder:
             self._model = None
+        _free_dropped_models()  # its files stay open until its sessions are really gone
         self.released.emit(folder)
 
     @Slot(int, str, object)
     def _on_generate(self, request_id: int, task: str, params: dict[str, Any]) -> None:
+        # Cleared before a model switch, not after: a stop pressed while the model loads
+        # must still stop this answer (the engine sees it at its first token).
+        self.cancel_event.clear()
         if "model" in params and not self._switch_model(request_id, params["model"],
                                                         params.get("device", "auto")):
             return
@@ -144,7 +150,6 @@ class InferenceWorker(QObject):
         if self._model is None and needs_model:
             self.failed.emit(request_id, "no model is loaded yet; pick one in Models")
             return
-        self.cancel_event.clear()
         if summary:
             self._task(request_id, summary_job, summary,
                        lambda text: self.token_generated.emit(request_id, text), self._summarize)
@@ -202,6 +207,18 @@ class InferenceWorker(QObject):
             if chunk.finish_reason is not None:
                 return chunk.finish_reason, asdict(chunk.stats) if chunk.stats else {}
         return "stop", {}
+
+
+def _free_dropped_models() -> None:
+    """Frees the models just dropped, now rather than whenever Python's cycle collector runs.
+
+    After a generation a model sits in a reference cycle (model -> decoder runner -> its shared
+    cache -> the generator -> model), with its ONNX Runtime session and KV-cache OrtValues. The
+    collector runs when Python objects pile up, not native memory, so without this every switch
+    kept one more model alive: with SmolLM2-135M, RSS grew from 0.9 GB to 1.9 GB in 45 cycles
+    (malloc arenas were not the cause: MALLOC_ARENA_MAX=2 changed nothing).
+    """
+    gc.collect()
 
 
 class WorkerThread:

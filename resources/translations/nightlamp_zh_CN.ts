@@ -4,27 +4,32 @@
 <context>
     <name>ChatHistory</name>
     <message>
-        <location filename="../../desktop/conversations.py" line="65"/>
+        <location filename="../../desktop/conversations.py" line="74"/>
         <source>{error}. Chats of this session will not be kept.</source>
         <translation>{error}。本次会话的对话不会被保存。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="69"/>
+        <location filename="../../desktop/conversations.py" line="83"/>
         <source>The chat history was damaged; it was moved to {path} and a new one started.</source>
         <translation>聊天记录已损坏；已移到 {path}，并新建了一份。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="78"/>
+        <location filename="../../desktop/conversations.py" line="90"/>
+        <source>The chat could not be saved ({error}). It stays on screen and will be saved with the next answer.</source>
+        <translation>无法保存对话（{error}）。对话仍显示在屏幕上，并将在下一个回答时保存。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/conversations.py" line="119"/>
         <source>{count} answer(s) were interrupted when Nightlamp last closed; what had arrived is kept.</source>
         <translation>Nightlamp 上次关闭时有 {count} 个回答被中断；已收到的内容都已保留。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="144"/>
+        <location filename="../../desktop/conversations.py" line="194"/>
         <source>Export conversation</source>
         <translation>导出对话</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="145"/>
+        <location filename="../../desktop/conversations.py" line="195"/>
         <source>Markdown (*.md)</source>
         <translation>Markdown (*.md)</translation>
     </message>
@@ -77,57 +82,57 @@
         <translation>撤回上一条消息以修改后重新发送（在空输入框中按 ↑）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="226"/>
+        <location filename="../../desktop/chat_panel.py" line="234"/>
         <source>model default</source>
         <translation>模型默认值</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="228"/>
+        <location filename="../../desktop/chat_panel.py" line="236"/>
         <source>off</source>
         <translation>关闭</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="229"/>
+        <location filename="../../desktop/chat_panel.py" line="237"/>
         <source>Temperature {temperature:g} · top-p {top_p:g} · top-k {top_k} · up to {max_tokens} tokens · context {context} · repetition penalty {penalty:g}</source>
         <translation>温度 {temperature:g} · top-p {top_p:g} · top-k {top_k} · 最多 {max_tokens} 个词元 · 上下文 {context} · 重复惩罚 {penalty:g}</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="250"/>
+        <location filename="../../desktop/chat_panel.py" line="258"/>
         <source>You</source>
         <translation>你</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="250"/>
+        <location filename="../../desktop/chat_panel.py" line="258"/>
         <source>Assistant</source>
         <translation>助手</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="251"/>
+        <location filename="../../desktop/chat_panel.py" line="259"/>
         <source>System</source>
         <translation>系统</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="255"/>
+        <location filename="../../desktop/chat_panel.py" line="263"/>
         <source>(stopped)</source>
         <translation>（已停止）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="255"/>
+        <location filename="../../desktop/chat_panel.py" line="263"/>
         <source>(failed)</source>
         <translation>（失败）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="256"/>
+        <location filename="../../desktop/chat_panel.py" line="264"/>
         <source>(interrupted)</source>
         <translation>（已中断）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="263"/>
+        <location filename="../../desktop/chat_panel.py" line="271"/>
         <source>Copy code</source>
         <translation>复制代码</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="293"/>
+        <location filename="../../desktop/chat_panel.py" line="301"/>
         <source>Code copied</source>
         <translation>代码已复制</translation>
     </message>
@@ -280,54 +285,54 @@
     </message>
     <message>
         <location filename="../../desktop/main_window.py" line="91"/>
-        <location filename="../../desktop/main_window.py" line="231"/>
+        <location filename="../../desktop/main_window.py" line="232"/>
         <source>No model</source>
         <translation>没有模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="190"/>
-        <location filename="../../desktop/main_window.py" line="280"/>
+        <location filename="../../desktop/main_window.py" line="191"/>
+        <location filename="../../desktop/main_window.py" line="281"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="234"/>
+        <location filename="../../desktop/main_window.py" line="235"/>
         <source>Removed {name}.</source>
         <translation>已删除 {name}。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="236"/>
+        <location filename="../../desktop/main_window.py" line="237"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="249"/>
-        <location filename="../../desktop/main_window.py" line="262"/>
+        <location filename="../../desktop/main_window.py" line="250"/>
+        <location filename="../../desktop/main_window.py" line="263"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="305"/>
+        <location filename="../../desktop/main_window.py" line="306"/>
         <source>{name} · {device} · ready</source>
         <translation>{name} · {device} · 就绪</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="307"/>
+        <location filename="../../desktop/main_window.py" line="308"/>
         <source>{device} ({name})</source>
         <translation>{device}（{name}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="313"/>
+        <location filename="../../desktop/main_window.py" line="314"/>
         <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="332"/>
+        <location filename="../../desktop/main_window.py" line="333"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="340"/>
+        <location filename="../../desktop/main_window.py" line="341"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -600,77 +605,77 @@
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="267"/>
+        <location filename="../../desktop/task_panels.py" line="268"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="270"/>
+        <location filename="../../desktop/task_panels.py" line="271"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="272"/>
+        <location filename="../../desktop/task_panels.py" line="273"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="272"/>
+        <location filename="../../desktop/task_panels.py" line="273"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="273"/>
+        <location filename="../../desktop/task_panels.py" line="274"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="278"/>
+        <location filename="../../desktop/task_panels.py" line="279"/>
         <source>Model writes it</source>
         <translation>由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="283"/>
+        <location filename="../../desktop/task_panels.py" line="284"/>
         <source>Key sentences: the text&apos;s own most central sentences, instantly, without a model; nothing is invented. Model writes it: the model writes the summary (a long text is first cut down to its key sentences); small models may invent facts. Model, every part: the model reads the whole text part by part (slower).</source>
         <translation>关键句：直接选出文本自身最核心的句子，无需模型，瞬间完成，不会编造内容。由模型撰写：模型撰写摘要（长文本先缩减为关键句）；小模型可能编造事实。模型逐段阅读：模型分段阅读全文（较慢）。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="279"/>
+        <location filename="../../desktop/task_panels.py" line="280"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="277"/>
+        <location filename="../../desktop/task_panels.py" line="278"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="289"/>
+        <location filename="../../desktop/task_panels.py" line="290"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="299"/>
+        <location filename="../../desktop/task_panels.py" line="300"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="299"/>
+        <location filename="../../desktop/task_panels.py" line="300"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="300"/>
+        <location filename="../../desktop/task_panels.py" line="301"/>
         <source>key sentences, then the model</source>
         <translation>先选关键句，再由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="301"/>
+        <location filename="../../desktop/task_panels.py" line="302"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="287"/>
+        <location filename="../../desktop/task_panels.py" line="288"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -678,72 +683,72 @@
 <context>
     <name>TaskPanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="94"/>
+        <location filename="../../desktop/task_panels.py" line="95"/>
         <source>Open document…</source>
         <translation>打开文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="96"/>
+        <location filename="../../desktop/task_panels.py" line="97"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="97"/>
+        <location filename="../../desktop/task_panels.py" line="98"/>
         <source>Copy</source>
         <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="98"/>
+        <location filename="../../desktop/task_panels.py" line="99"/>
         <source>Save…</source>
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="160"/>
+        <location filename="../../desktop/task_panels.py" line="161"/>
         <source>Combining the parts</source>
         <translation>正在合并各部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="162"/>
+        <location filename="../../desktop/task_panels.py" line="163"/>
         <source>Checking again: {done} of {total}</source>
         <translation>再次检查：第 {done} 段，共 {total} 段</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="165"/>
+        <location filename="../../desktop/task_panels.py" line="166"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="177"/>
+        <location filename="../../desktop/task_panels.py" line="178"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="213"/>
+        <location filename="../../desktop/task_panels.py" line="214"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="223"/>
+        <location filename="../../desktop/task_panels.py" line="224"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="226"/>
+        <location filename="../../desktop/task_panels.py" line="227"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="243"/>
+        <location filename="../../desktop/task_panels.py" line="244"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="244"/>
+        <location filename="../../desktop/task_panels.py" line="245"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="250"/>
+        <location filename="../../desktop/task_panels.py" line="251"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -751,42 +756,42 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="312"/>
+        <location filename="../../desktop/task_panels.py" line="313"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="315"/>
+        <location filename="../../desktop/task_panels.py" line="316"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="317"/>
+        <location filename="../../desktop/task_panels.py" line="318"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="322"/>
+        <location filename="../../desktop/task_panels.py" line="323"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="324"/>
+        <location filename="../../desktop/task_panels.py" line="325"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="358"/>
+        <location filename="../../desktop/task_panels.py" line="359"/>
         <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
         <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="364"/>
+        <location filename="../../desktop/task_panels.py" line="365"/>
         <source> · {count} kept untranslated or to check</source>
         <translation> · {count} 个未翻译或需检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="371"/>
+        <location filename="../../desktop/task_panels.py" line="372"/>
         <source>Save the translation</source>
         <translation>保存译文</translation>
     </message>
