@@ -13,6 +13,7 @@ stores everything still unsaved, in order.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from desktop.history import HistoryError, HistoryStore
 
 NEW_TITLE = "New chat"  # the store's default title, replaced by the first message
 TITLE_CHARS = 48
+PARTIAL_SAVE_S = 1.0  # a crash loses at most this much of a streaming answer
 
 
 def title_from(message: str, limit: int = TITLE_CHARS) -> str:
@@ -55,6 +57,7 @@ class ChatHistory(QObject):
         self.conversation_id: int | None = None
         self._standing = ""  # the notice that stays while the history works (temporary history)
         self._failing = False  # the last write failed; its notice stays until one succeeds
+        self._partial_saved_at = 0.0  # monotonic time of the last save of a streaming answer
         self.store = self._open(path)
         chat.messages_removed.connect(self._forget_messages)
         chat.system_prompt_changed.connect(self._set_system_prompt)
@@ -219,6 +222,21 @@ class ChatHistory(QObject):
             return
         self.chat.messages[-1]["id"] = answer.id
         self._saved()
+
+    def save_partial(self) -> None:
+        """Saves the streaming answer's text so far, at most every PARTIAL_SAVE_S seconds, so a
+        crash or power cut keeps nearly all of it (one small UPDATE, not one per token)."""
+        now = time.monotonic()
+        if now - self._partial_saved_at < PARTIAL_SAVE_S:
+            return
+        self._partial_saved_at = now
+        answer = self.chat.messages[-1] if self.chat.messages else None
+        if answer is None or answer.get("status") != "streaming" or "id" not in answer:
+            return
+        try:
+            self.store.update_streaming(answer["id"], answer["content"])
+        except HistoryError as error:
+            self._report(error)
 
     def finish_answer(self, status: str, stats: dict[str, Any] | None) -> None:
         """Stores the streamed answer with how it ended (complete / cancelled / failed)."""

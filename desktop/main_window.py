@@ -323,6 +323,8 @@ class MainWindow(QMainWindow):
     def _on_token(self, request: int, text: str) -> None:
         if request == self._active_generation and self._target is not None:
             self._target.append_token(text)
+            if self._target is self.chat:
+                self.history.save_partial()
 
     def _on_finished(self, request: int, reason: str, stats: dict[str, Any]) -> None:
         if request != self._active_generation:

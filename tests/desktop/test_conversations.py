@@ -89,6 +89,24 @@ def test_an_answer_cut_by_a_crash_is_recovered_as_interrupted(qtbot: Any, open_w
     assert "(interrupted)" in window.chat.markdown()
 
 
+def test_a_streaming_answer_is_saved_as_it_grows(qtbot: Any, open_window: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a crash in the middle of an answer would leave: the text streamed so far.
+    monkeypatch.setattr("desktop.conversations.PARTIAL_SAVE_S", 0.0)
+    window = open_window(slow=True)
+    window.chat.input.setPlainText("hello")
+    window.chat.send()
+    qtbot.waitUntil(lambda: len(window.chat.messages[-1]["content"].split()) >= 3, timeout=5000)
+    store = HistoryStore.open(tmp_path / "history.db")
+    stored = store.messages(store.list_conversations()[0].id)[-1]
+    store.close()
+    assert stored.status == "streaming"
+    assert stored.content.startswith("t1 t2 ")
+    assert window.chat.messages[-1]["content"].startswith(stored.content)
+    with qtbot.waitSignal(window.answer_finished, timeout=2000):
+        window.stop()
+
+
 def test_new_rename_search_and_delete(qtbot: Any, open_window: Any,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     window = open_window()
