@@ -17,6 +17,7 @@ one (the next turn of a chat) only runs the tokens after the shared prefix (`kee
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,7 +45,7 @@ class DecoderRunner:
         self.manifest = manifest
         self.device = device
         self.tokens: list[int] = []
-        self.owner: object | None = None  # the generation using the cache now
+        self._owner: weakref.ref[object] | None = None
         self._inputs = {i.name: i for i in session.get_inputs()}
         self._feedback: dict[str, str] = {}  # output name -> input name it becomes next call
         if manifest.kv_cache:
@@ -58,8 +59,20 @@ class DecoderRunner:
         self._state: dict[str, np.ndarray] = {}
         self._buffers: _SharedCache | None = None
         if manifest.kv_cache and manifest.kv_cache.shared_buffer:
-            self._buffers = _SharedCache(self, manifest)
+            self._buffers = _SharedCache(session, manifest, device,
+                                         self._dtype_of(manifest.kv_cache.past_names(0)[0]))
         self.reset()
+
+    # The generation using the cache now. Held weakly: the generation holds the model, which
+    # holds this runner, and a cycle would keep a dropped model's session and cache buffers
+    # (hundreds of MB) alive until Python's cycle collector happened to run.
+    @property
+    def owner(self) -> object | None:
+        return self._owner() if self._owner is not None else None
+
+    @owner.setter
+    def owner(self, generation: object | None) -> None:
+        self._owner = None if generation is None else weakref.ref(generation)
 
     @property
     def past_length(self) -> int:
@@ -154,12 +167,15 @@ class DecoderRunner:
 class _SharedCache:
     """Preallocated past/present buffers bound once through I/O binding (see the module doc)."""
 
-    def __init__(self, runner: DecoderRunner, manifest: Manifest) -> None:
+    # It holds the session, not the runner: no reference cycle (see DecoderRunner.owner).
+    def __init__(self, session: ort.InferenceSession, manifest: Manifest, device: str,
+                 dtype: type[np.floating]) -> None:
         assert manifest.kv_cache is not None
-        self.runner = runner
+        self.session = session
+        self.device = device
         self.manifest = manifest
         self.cache = manifest.kv_cache
-        self.binding = runner.session.io_binding()
+        self.binding = session.io_binding()
         self.capacity = 0
         self.buffers: dict[str, ort.OrtValue] = {}
         self._host: dict[str, np.ndarray] = {}  # CPU buffers behind the OrtValues
@@ -169,8 +185,8 @@ class _SharedCache:
         vocab = manifest.vocab_size
         self._logits = np.zeros((1, 1, vocab), np.float32)
         self._logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
-        self._dtype = runner._dtype_of(self.cache.past_names(0)[0])  # the graph's cache type
-        self.has_keep_input = manifest.io.logits_to_keep in runner._inputs
+        self._dtype = dtype  # the graph's cache type
+        self.has_keep_input = manifest.io.logits_to_keep in {i.name for i in session.get_inputs()}
 
     def _grow(self, needed: int, valid: int) -> None:
         """Makes room for `needed` positions, keeping the first `valid` ones."""
@@ -178,7 +194,7 @@ class _SharedCache:
         rounded = -(-wanted // _CAPACITY_STEP) * _CAPACITY_STEP
         capacity = max(needed, min(self.manifest.context_length, rounded))
         shape = (1, self.cache.num_kv_heads, capacity, self.cache.head_dim)
-        on_device = self.runner.device == "cuda"
+        on_device = self.device == "cuda"
         for layer in range(self.cache.num_layers):
             for past, present in zip(self.cache.past_names(layer),
                                      self.cache.present_names(layer), strict=True):
@@ -217,5 +233,5 @@ class _SharedCache:
             binding.bind_cpu_input(io.logits_to_keep,
                                    self._keep_all if all_logits else self._keep_last)
         binding.bind_ortvalue_output(io.logits, value)
-        self.runner.session.run_with_iobinding(binding)
+        self.session.run_with_iobinding(binding)
         return logits[0].copy() if all_logits else logits[0, -1].copy()

@@ -5,8 +5,10 @@ the tiny trained session models."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -161,3 +163,21 @@ def test_cuda_buffers_are_asked_for_on_a_cuda_runner(transformer: Model,
     cache = transformer.manifest.kv_cache
     assert cache is not None
     assert devices.count("cuda") == 2 * cache.num_layers  # every past/present buffer
+
+
+def test_a_dropped_model_is_freed_without_the_cycle_collector(transformer_model_dir: Path) -> None:
+    # A model that generated holds a session and cache buffers of hundreds of MB in real use;
+    # a reference cycle would keep them until Python's cycle collector happened to run.
+    gc.collect()
+    gc.disable()
+    try:
+        model = load_model(transformer_model_dir, device="cpu")
+        text = "".join(chunk.text for chunk in generate(
+            model, TEXT, GenerationConfig(max_new_tokens=4, sampling=GREEDY)))
+        assert text
+        dropped = weakref.ref(model)
+        runner = weakref.ref(model.decoder_runner())
+        del model
+        assert dropped() is None and runner() is None
+    finally:
+        gc.enable()
