@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 import onnxruntime as ort
 
-from engine.errors import DeviceError
+from engine.errors import ConfigError, DeviceError
 
 DEVICES = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
@@ -28,6 +29,36 @@ _PROBE_MODEL = (
     b"\x08\n:7\n\x10\n\x01x\x12\x01y\"\x08Identity\x12\x01gZ\x0f\n\x01x\x12\n\n\x08\x08\x01\x12"
     b"\x04\n\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01B\x04\n\x00\x10\x15"
 )
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def session_threads(threads: int | None) -> int | None:
+    """Intra-op threads for ONNX Runtime: None or 0 for its default, else at most `cpu_cores`.
+
+    More threads than cores only makes a run slower, and a huge count makes ONNX Runtime try to
+    start that many threads (a million grew to 9.6 GB and crashed); callers that take the count
+    from a user refuse it beforehand (``--threads``), this is the last line of defence.
+
+    Raises:
+        ConfigError: a negative or non-integer count.
+    """
+    if threads is None or threads == 0:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ConfigError(f"threads must be a positive integer or None (got {threads!r})")
+    cores = cpu_cores()
+    if threads > cores:
+        logger.warning("%d threads asked for but only %d CPU cores are usable; using %d",
+                       threads, cores, cores)
+        return cores
+    return threads
 
 
 def quiet_session_options() -> ort.SessionOptions:

@@ -21,6 +21,10 @@ from engine.runner import DecoderRunner
 from engine.sampling import SamplingSettings, build_chain
 
 FINISH_REASONS = ("stop", "length", "cancelled")
+# A prompt longer than this many characters per context token is probed before it is tokenized:
+# ordinary text has 2 to 5 characters per token.
+_PROBE_CHARS_PER_TOKEN = 8
+_CUT_MARGIN = 16
 ShouldStop = Callable[[], bool]
 
 
@@ -159,11 +163,19 @@ class Generator:
         return token
 
 
-def prompt_ids(model: Model, prompt: str | Sequence[Mapping[str, str]]) -> list[int]:
+def prompt_ids(model: Model, prompt: str | Sequence[Mapping[str, str]], *,
+               within_context: bool = False) -> list[int]:
     """Token ids for a plain prompt (BOS prepended when the model has one) or chat messages
-    (rendered with the model's chat template, which places its own special tokens)."""
+    (rendered with the model's chat template, which places its own special tokens).
+
+    Args:
+        within_context: refuse (ConfigError) a prompt that cannot fit the model's context,
+            without tokenizing all of a huge one (see `_check_fits_context`).
+    """
     manifest = model.manifest
     if isinstance(prompt, str):
+        if within_context:
+            _check_fits_context(model, prompt)
         ids = model.tokenizer.encode(prompt)
         if model.bos_token_id is not None and (not ids or ids[0] != model.bos_token_id):
             ids.insert(0, model.bos_token_id)
@@ -176,7 +188,31 @@ def prompt_ids(model: Model, prompt: str | Sequence[Mapping[str, str]]) -> list[
     text = render_chat(manifest.chat_template, prompt, add_generation_prompt=True,
                        bos_token=manifest.bos_token or "", eos_token=manifest.eos_token or "",
                        source=f"{model.folder} chat template")
+    if within_context:
+        _check_fits_context(model, text)
     return model.tokenizer.encode(text)
+
+
+def _check_fits_context(model: Model, text: str) -> None:
+    """Refuses text that has more tokens than the model's context, quickly.
+
+    Tokenizing megabytes takes seconds (5 MB: 4 to 16 s, and a lot of memory) only to find the
+    prompt far too long. So a text much longer than the context in characters is probed first:
+    growing prefixes, from `_PROBE_CHARS_PER_TOKEN` characters per context token, are
+    tokenized until one alone has more tokens than the context (refused) or the prefix is the
+    whole text (the caller tokenizes it; `Generator.append_tokens` has the last word).
+    """
+    context = model.manifest.context_length
+    probe = context * _PROBE_CHARS_PER_TOKEN
+    while probe < len(text):
+        # Cutting a word can split its last token into a few; the margin covers that.
+        if len(model.tokenizer.encode(text[:probe])) > context + _CUT_MARGIN:
+            raise ConfigError(
+                f"the prompt ({len(text):,} characters) has more tokens than {model.name!r} has "
+                f"context ({context}; its first {probe:,} characters alone are more); shorten "
+                "the prompt"
+            )
+        probe *= 2
 
 
 def generate(model: Model, prompt: str | Sequence[Mapping[str, str]],
@@ -196,7 +232,7 @@ def generate(model: Model, prompt: str | Sequence[Mapping[str, str]],
     """
     config = config or GenerationConfig()
     started = time.perf_counter()
-    ids = prompt_ids(model, prompt)
+    ids = prompt_ids(model, prompt, within_context=True)
     generator = Generator(model, config, should_stop)
     generator.append_tokens(ids)
     detokenizer = IncrementalDetokenizer(model.tokenizer.decode, ids)

@@ -7,6 +7,7 @@ names the file and the field so a user can fix or re-export the folder.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,33 @@ FORMAT_VERSION = 1
 ARCHITECTURES = ("decoder-transformer", "decoder-lstm", "encoder-decoder")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 CACHE_DTYPES = ("float32", "float16")
+# Manifests are read before anything else in a folder: bigger than this is not a manifest.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# Upper bounds for sizes a manifest declares, far above any real model: the engine allocates
+# buffers and loops from these numbers before a graph could contradict them.
+MAX_VOCAB_SIZE = 1 << 24
+MAX_CONTEXT_LENGTH = 1 << 24
+MAX_LAYERS = 4096
+MAX_HEADS = 4096
+MAX_HEAD_DIM = 1 << 16
+MAX_STATE_SIZE = 1 << 20
+# Stop tokens named by id (foreign configs give ids, not strings): ``<id:N>``.
+_ID_TOKEN = re.compile(r"<id:([0-9]{1,10})>")
+
+
+def layer_name(template: str, layer: int) -> str:
+    """A cache or state name for one layer: ``{layer}`` in `template` replaced by its index.
+
+    A plain substitution, not ``str.format``: a manifest's ``{layer.__class__}`` or
+    ``{layer:>999999999}`` must not reach attributes or build gigabyte strings.
+    """
+    return template.replace("{layer}", str(layer))
+
+
+def stop_token_id(token: str) -> int | None:
+    """N for a stop token written ``<id:N>`` (N up to ten digits), None for any other name."""
+    match = _ID_TOKEN.fullmatch(token)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -44,10 +72,10 @@ class KVCacheSpec:
     shared_buffer: bool = False
 
     def past_names(self, layer: int) -> tuple[str, str]:
-        return self.past_key.format(layer=layer), self.past_value.format(layer=layer)
+        return layer_name(self.past_key, layer), layer_name(self.past_value, layer)
 
     def present_names(self, layer: int) -> tuple[str, str]:
-        return self.present_key.format(layer=layer), self.present_value.format(layer=layer)
+        return layer_name(self.present_key, layer), layer_name(self.present_value, layer)
 
 
 @dataclass(frozen=True)
@@ -105,7 +133,7 @@ class EncoderDecoderSpec:
     decoder_with_past_file: str | None = None  # optimum only, when not merged
 
     def cross_names(self, layer: int) -> tuple[str, str]:
-        return self.cross_key.format(layer=layer), self.cross_value.format(layer=layer)
+        return layer_name(self.cross_key, layer), layer_name(self.cross_value, layer)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -153,6 +181,9 @@ class Manifest:
         return data
 
 
+_MISSING = object()
+
+
 class _FieldReader:
     """Reads typed fields out of a JSON object, naming file and field in every error."""
 
@@ -162,10 +193,14 @@ class _FieldReader:
             raise ModelFormatError(f"{path}: {where} must be a JSON object; re-export the model")
         self.path, self.data, self.prefix = path, data, prefix
 
-    def fail(self, key: str, expected: str) -> ModelFormatError:
-        got = self.data.get(key, "<missing>")
+    def fail(self, key: str, expected: str, got: Any = _MISSING) -> ModelFormatError:
+        if got is _MISSING:
+            got = self.data.get(key, "<missing>")
+        shown = repr(got)
+        if len(shown) > 80:  # the message stays one readable line
+            shown = shown[:77] + "..."
         return ModelFormatError(
-            f"{self.path}: field '{self.prefix}{key}' must be {expected}, got {got!r}; "
+            f"{self.path}: field '{self.prefix}{key}' must be {expected}, got {shown}; "
             "fix the manifest or re-export the model"
         )
 
@@ -183,10 +218,19 @@ class _FieldReader:
             raise self.fail(key, "a string or null")
         return value
 
-    def positive_int(self, key: str, default: int | None = None) -> int:
+    def positive_int(self, key: str, default: int | None = None, *, maximum: int) -> int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.fail(key, "a positive integer")
+        if value > maximum:
+            raise self.fail(key, f"a positive integer of at most {maximum:,}")
+        return value
+
+    def name(self, key: str, default: str, *, required: bool) -> str:
+        """A tensor name: a string, which may be empty ('not an input') unless `required`."""
+        value = self.data.get(key, default)
+        if not isinstance(value, str) or (required and not value):
+            raise self.fail(key, "a non-empty string" if required else "a string")
         return value
 
     def flag(self, key: str, default: bool = False) -> bool:
@@ -212,20 +256,37 @@ def _name_template(reader: _FieldReader, key: str, default: str) -> str:
     return value
 
 
+_REQUIRED_IO = ("input_ids", "logits")
+
+
+def _stop_tokens(reader: _FieldReader, vocab_size: int) -> tuple[str, ...]:
+    """``stop_tokens``: token strings, or ``<id:N>`` with N a token id below ``vocab_size``."""
+    tokens = reader.text_list("stop_tokens")
+    for token in tokens:
+        if not (token.startswith("<id:") and token.endswith(">")):
+            continue
+        token_id = stop_token_id(token)
+        if token_id is None or token_id >= vocab_size:
+            raise reader.fail("stop_tokens", f"token strings or '<id:N>' with N a token id "
+                                             f"below vocab_size ({vocab_size})", token)
+    return tokens
+
+
 def manifest_from_json(path: Path, data: Any) -> Manifest:
     """Validates a parsed ``nightlamp.json`` and builds a Manifest; errors name path and field."""
     top = _FieldReader(path, data)
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFormatError(
-            f"{path}: field 'format_version' is {version!r}, this Nightlamp reads version "
+            f"{path}: field 'format_version' is {version!r:.40}, this Nightlamp reads version "
             f"{FORMAT_VERSION}; re-export the model with this version of Nightlamp"
         )
     architecture = top.text("architecture", choices=ARCHITECTURES)
     io_reader = top.child("io") if "io" in data else None
     io = IONames(
         **{
-            key: (io_reader.data.get(key, default) if io_reader else default)
+            key: (io_reader.name(key, default, required=key in _REQUIRED_IO)
+                  if io_reader else default)
             for key, default in asdict(IONames()).items()
         }
     )
@@ -233,9 +294,9 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
     if data.get("kv_cache") is not None:
         kv = top.child("kv_cache")
         kv_cache = KVCacheSpec(
-            num_layers=kv.positive_int("num_layers"),
-            num_kv_heads=kv.positive_int("num_kv_heads"),
-            head_dim=kv.positive_int("head_dim"),
+            num_layers=kv.positive_int("num_layers", maximum=MAX_LAYERS),
+            num_kv_heads=kv.positive_int("num_kv_heads", maximum=MAX_HEADS),
+            head_dim=kv.positive_int("head_dim", maximum=MAX_HEAD_DIM),
             past_key=_name_template(kv, "past_key", KVCacheSpec.past_key),
             past_value=_name_template(kv, "past_value", KVCacheSpec.past_value),
             present_key=_name_template(kv, "present_key", KVCacheSpec.present_key),
@@ -253,8 +314,8 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
             RecurrentStateSpec(
                 input=state.text("input"),
                 output=state.text("output"),
-                num_layers=state.positive_int("num_layers"),
-                size=state.positive_int("size"),
+                num_layers=state.positive_int("num_layers", maximum=MAX_LAYERS),
+                size=state.positive_int("size", maximum=MAX_STATE_SIZE),
             )
         )
     if architecture == "decoder-transformer" and kv_cache is None:
@@ -271,13 +332,14 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
     source = data.get("source", {})
     if not isinstance(source, dict):
         raise top.fail("source", "a JSON object")
+    vocab_size = top.positive_int("vocab_size", maximum=MAX_VOCAB_SIZE)
     return Manifest(
         name=top.text("name"),
         architecture=architecture,
         decoder_file=files.text("decoder"),
         tokenizer_file=files.text("tokenizer", "tokenizer.json"),
-        vocab_size=top.positive_int("vocab_size"),
-        context_length=top.positive_int("context_length"),
+        vocab_size=vocab_size,
+        context_length=top.positive_int("context_length", maximum=MAX_CONTEXT_LENGTH),
         precision=top.text("precision", "fp32", choices=PRECISIONS),
         io=io,
         kv_cache=kv_cache,
@@ -285,7 +347,7 @@ def manifest_from_json(path: Path, data: Any) -> Manifest:
         bos_token=top.optional_text("bos_token"),
         eos_token=top.optional_text("eos_token"),
         pad_token=top.optional_text("pad_token"),
-        stop_tokens=top.text_list("stop_tokens"),
+        stop_tokens=_stop_tokens(top, vocab_size),
         chat_template=top.optional_text("chat_template"),
         tasks=top.text_list("tasks") or ("complete",),
         license=top.text("license", "unknown"),
@@ -301,9 +363,9 @@ def _encoder_decoder(reader: _FieldReader) -> EncoderDecoderSpec:
     layout = reader.text("layout", "nightlamp", choices=SEQ2SEQ_LAYOUTS)
     with_past = reader.optional_text("decoder_with_past_file")
     return EncoderDecoderSpec(
-        num_layers=reader.positive_int("num_layers"),
-        num_heads=reader.positive_int("num_heads"),
-        head_dim=reader.positive_int("head_dim"),
+        num_layers=reader.positive_int("num_layers", maximum=MAX_LAYERS),
+        num_heads=reader.positive_int("num_heads", maximum=MAX_HEADS),
+        head_dim=reader.positive_int("head_dim", maximum=MAX_HEAD_DIM),
         encoder_file=reader.text("encoder_file", "encoder.onnx"),
         target_tokenizer_file=target,
         decoder_start_token=reader.text("decoder_start_token", "<pad>"),
@@ -311,7 +373,8 @@ def _encoder_decoder(reader: _FieldReader) -> EncoderDecoderSpec:
         cross_value=_name_template(reader, "cross_value", EncoderDecoderSpec.cross_value),
         source_languages=reader.text_list("source_languages"),
         target_languages=reader.text_list("target_languages"),
-        max_source_length=reader.positive_int("max_source_length", 512),
+        max_source_length=reader.positive_int("max_source_length", 512,
+                                              maximum=MAX_CONTEXT_LENGTH),
         layout=layout,
         decoder_with_past_file=with_past,
     )
@@ -330,10 +393,29 @@ def read_manifest(folder: Path) -> Manifest:
     if not path.is_file():
         raise ModelNotFoundError(f"{path}: no manifest; is {folder} a Nightlamp model folder?")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        with path.open("rb") as file:  # read at most the limit, even from a growing file
+            raw = file.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as error:
+        raise ModelFormatError(f"{path}: cannot be read ({error.strerror or error}); check the "
+                               "file's permissions or re-export the model") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
         raise ModelFormatError(
-            f"{path}: not valid JSON ({error}); fix it or re-export the model"
+            f"{path}: is over {MAX_MANIFEST_BYTES // (1024 * 1024)} MB, too big for a manifest; "
+            "this is not a Nightlamp model folder, or re-export the model"
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ModelFormatError(
+            f"{path}: its JSON is nested too deeply to be a manifest; fix it or re-export the "
+            "model"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as error:  # ValueError: also over-long integers
+        reason = " ".join(str(error).split())[:200]
+        if "int_max_str_digits" in reason:  # Python's own advice is no use to the user
+            reason = "a number with thousands of digits"
+        raise ModelFormatError(
+            f"{path}: not valid JSON ({reason}); fix it or re-export the model"
         ) from None
     return manifest_from_json(path, data)
 

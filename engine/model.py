@@ -15,10 +15,10 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.device import device_of, providers_for, quiet_session_options
+from engine.device import device_of, providers_for, quiet_session_options, session_threads
 from engine.errors import ConfigError, ModelFormatError, TokenizerError
 from engine.formats import check_inside, manifest_source, read_model_folder
-from engine.manifest import Manifest
+from engine.manifest import Manifest, stop_token_id
 from engine.memory import check_fits, return_free_heap
 from engine.runner import DecoderRunner
 from engine.store import resolve_model
@@ -56,6 +56,7 @@ class Model:
 def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSession:
     if not path.is_file():
         raise ModelFormatError(f"{path}: ONNX file is missing; re-export or re-import the model")
+    threads = session_threads(threads)  # refuses negatives, caps at the usable cores
     options = quiet_session_options()
     options.log_severity_level = _ERRORS_ONLY
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -72,6 +73,17 @@ def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSessi
         ) from None
     return_free_heap()
     return session
+
+
+def _check_io_names(manifest: Manifest, manifest_path: Path) -> None:
+    """Every input/output name is a string (foreign configs are read as they come)."""
+    for io_field in dataclasses.fields(manifest.io):
+        value = getattr(manifest.io, io_field.name)
+        if not isinstance(value, str) or (not value and io_field.name in ("input_ids", "logits")):
+            raise ModelFormatError(
+                f"{manifest_path}: field 'io.{io_field.name}' must be a tensor name (a string), "
+                f"got {value!r:.60}; fix the config or re-export the model"
+            )
 
 
 def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path,
@@ -136,12 +148,21 @@ def _stop_ids(manifest: Manifest, tokenizer: Tokenizer, manifest_path: Path) -> 
     names = list(manifest.stop_tokens) + ([manifest.eos_token] if manifest.eos_token else [])
     for name in names:
         if name.startswith("<id:") and name.endswith(">"):
-            ids.add(int(name[4:-1]))
+            # Foreign configs name stop tokens by id; an id the model cannot produce is a broken
+            # config, not a token to wait for forever.
+            token_id = stop_token_id(name)
+            if token_id is None or token_id >= manifest.vocab_size:
+                raise ModelFormatError(
+                    f"{manifest_path}: field 'stop_tokens' has {name[:40]!r}, which is not "
+                    f"'<id:N>' with N a token id below vocab_size ({manifest.vocab_size}); fix "
+                    "the manifest or re-export the model"
+                )
+            ids.add(token_id)
             continue
         token_id = tokenizer.token_to_id(name)
         if token_id is None:
             raise TokenizerError(
-                f"{manifest_path}: stop token {name!r} is not in {tokenizer.path.name}; the "
+                f"{manifest_path}: stop token {name[:80]!r} is not in {tokenizer.path.name}; the "
                 "tokenizer does not belong to this model"
             )
         ids.add(token_id)
@@ -159,7 +180,8 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
     Args:
         spec: folder path, model name in the store, or None for the default model.
         device: ``auto`` (CUDA when usable, else CPU), ``cpu`` or ``cuda``.
-        threads: ONNX Runtime intra-op threads (None: ONNX Runtime's default, one per core).
+        threads: ONNX Runtime intra-op threads (None: ONNX Runtime's default, one per core);
+            more than the usable CPU cores are capped to them.
         context_length: use at most this many tokens of context (None: the model's own);
             a shorter context needs less memory for the KV cache.
 
@@ -179,17 +201,18 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
 
         return load_seq2seq(folder, manifest, device, threads)
     manifest_path = manifest_source(folder)
+    _check_io_names(manifest, manifest_path)
     tokenizer = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
     if tokenizer.vocab_size > manifest.vocab_size:
         raise TokenizerError(
             f"{tokenizer.path}: has {tokenizer.vocab_size} tokens but the model has "
             f"{manifest.vocab_size}; the tokenizer does not belong to this model"
         )
+    stop_ids = _stop_ids(manifest, tokenizer, manifest_path)  # before the costly session
     onnx_path = check_inside(folder, manifest.decoder_file, "files.decoder")
     session = _session(onnx_path, device, threads)
     _check_io(manifest, session, onnx_path, manifest_path)
     bos_id = tokenizer.token_to_id(manifest.bos_token) if manifest.bos_token else None
-    model = Model(folder, manifest, tokenizer, session, device_of(session),
-                  _stop_ids(manifest, tokenizer, manifest_path), bos_id)
+    model = Model(folder, manifest, tokenizer, session, device_of(session), stop_ids, bos_id)
     logger.info("loaded %s on %s", folder, model.device)
     return model

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from engine.errors import ModelNotFoundError
+from engine.errors import ConfigError, ModelNotFoundError
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 _DEFAULT_FILE = "default-model"
@@ -50,6 +50,20 @@ def _names_in(folder: Path | None) -> set[str]:
 
 def installed_models() -> list[str]:
     return sorted(_names_in(models_dir()) | _names_in(bundled_models_dir()))
+
+
+def check_model_name(name: str, option: str = "NAME") -> str:
+    """`name` if it can only mean a folder directly inside the store, else a one-line ConfigError.
+
+    Refused: empty, hidden (``.`` / ``..`` / ``.x``), path separators or a drive colon (``../x``,
+    ``a/b``, ``C:x``), control characters, over 100 characters.
+    """
+    if (not name or name.startswith(".") or any(c in name for c in "/\\:")
+            or any(ord(c) < 0x20 or c == "\x7f" for c in name) or len(name) > 100):
+        raise ConfigError(f"model name {name[:100]!r} is not a plain folder name (no path "
+                          f"separators, no leading dot, at most 100 characters); pass another "
+                          f"{option}")
+    return name
 
 
 def model_folder(name: str) -> Path:

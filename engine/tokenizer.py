@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as _HFTokenizer
 
-from engine.errors import TokenizerError
+from engine.errors import ConfigError, TokenizerError
 
 
 class Tokenizer:
@@ -32,8 +32,19 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids for text; special tokens written in the text (``<|im_start|>``) map to
-        their ids, and no BOS/EOS is added (callers decide that from the manifest)."""
-        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        their ids, and no BOS/EOS is added (callers decide that from the manifest).
+
+        Raises:
+            ConfigError: text that is not valid Unicode (lone surrogates, which is how Python
+                hands over undecodable bytes), which the tokenizer library cannot take.
+        """
+        try:
+            return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        except TypeError:
+            if not isinstance(text, str):
+                raise
+            raise ConfigError("the text is not valid Unicode (it holds bytes that are not UTF-8, "
+                              "seen as lone surrogates); pass UTF-8 text") from None
 
     def decode(self, ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))

@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import Any
 
+from engine.cli.options import checked_text
 from engine.conversation import fit_to_context
 from engine.device import DEVICES
 from engine.errors import ConfigError
@@ -38,19 +39,24 @@ def register(subcommands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise ConfigError(f"--max-tokens must be >= 1 (got {args.max_tokens})")
-    model = load_model(args.model, device=args.device, context_length=args.context)
+    system = checked_text(args.system, "--system") if args.system else None
     config = GenerationConfig(max_new_tokens=args.max_tokens,
                               sampling=SamplingSettings(temperature=args.temperature))
+    model = load_model(args.model, device=args.device, context_length=args.context)
     messages: list[dict[str, str]] = []
-    if args.system:
-        messages.append({"role": "system", "content": args.system})
+    if system:
+        messages.append({"role": "system", "content": system})
     print(f"{model.name} on {model.device}. {HELP}", file=sys.stderr)
     while True:
         try:
-            text = input("\nyou> ").strip()
+            line = input("\nyou> ")
         except EOFError:
             print(file=sys.stderr)
             return 0
+        except UnicodeDecodeError as error:  # a stdin decoded strictly (not surrogateescape)
+            raise ConfigError(f"stdin is not UTF-8 text (byte 0x{error.object[error.start]:02x}); "
+                              "convert it to UTF-8 first (e.g. with iconv -t UTF-8)") from None
+        text = checked_text(line, "stdin").strip()
         if not text:
             continue
         if text == "/exit":

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from engine.cli.options import add_device_options, thread_count
+from engine.cli.options import add_device_options, checked_text, read_stdin_text, thread_count
 from engine.errors import ConfigError
 from engine.generation import GenerationConfig, generate
 from engine.model import load_model
@@ -46,12 +46,13 @@ def register(subcommands: Any) -> None:
 
 
 def _prompt(args: argparse.Namespace) -> str | list[dict[str, str]]:
-    text = sys.stdin.read() if args.prompt == "-" else args.prompt
+    text = read_stdin_text() if args.prompt == "-" else checked_text(args.prompt, "PROMPT")
     if not args.chat:
         if args.system:
             raise ConfigError("--system needs --chat")
         return text
-    messages = [{"role": "system", "content": args.system}] if args.system else []
+    system = checked_text(args.system, "--system") if args.system else None
+    messages = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": text}]
 
 
@@ -60,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
         repetition_penalty=args.repetition_penalty, seed=args.seed,
     )
+    stops = tuple(checked_text(stop, "--stop") for stop in args.stop)
     config = GenerationConfig(max_new_tokens=args.max_tokens, sampling=sampling,
-                              stop_strings=tuple(args.stop))
+                              stop_strings=stops)
     prompt = _prompt(args)
     model = load_model(args.model, device=args.device, threads=thread_count(args),
                        context_length=args.context)

@@ -84,7 +84,17 @@ def _run_self_test(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    """Runs the command line; Ctrl-C at any point in it (loading, generating) exits with 130
+    and one line, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("nightlamp: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()  # imports ONNX Runtime and the subcommands: takes a moment
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -101,9 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as error:
         print(f"nightlamp: error: {error}", file=sys.stderr)
         return USER_ERROR
-    except KeyboardInterrupt:
-        print("nightlamp: interrupted", file=sys.stderr)
-        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -17,7 +17,14 @@ from typing import Any
 from engine.cli.progress import ProgressPrinter
 from engine.errors import ConfigError, ModelNotFoundError
 from engine.model_list import describe_model, list_models
-from engine.store import DEFAULT_MODEL_NAME, installed_models, is_bundled, model_folder, models_dir
+from engine.store import (
+    DEFAULT_MODEL_NAME,
+    check_model_name,
+    installed_models,
+    is_bundled,
+    model_folder,
+    models_dir,
+)
 
 IMPORT_PRECISIONS = ("int4", "int8", "fp16", "fp32")
 # Imported by name when an import or pull runs: it needs onnx, which the engine itself doesn't.
@@ -81,11 +88,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _installed(name: str) -> Path:
-    folder = model_folder(name)
+    """The folder of installed model NAME; a name that is a path (``../x``) is refused."""
     if name not in installed_models():
+        check_model_name(name)
         raise ModelNotFoundError(f"no model named {name!r} in {models_dir()} (installed: "
                                  f"{', '.join(installed_models()) or 'none'})")
-    return folder
+    return model_folder(name)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -99,7 +107,16 @@ def run_remove(args: argparse.Namespace) -> int:
     if is_bundled(args.name):
         raise ConfigError(f"{args.name} ships with the app ({folder}) and can't be removed; "
                           "set another model as default instead")
-    shutil.rmtree(folder)
+    try:
+        if folder.is_symlink():  # a link put into the store: remove the link, never its target
+            target = folder.readlink()
+            folder.unlink()
+            print(f"removed {args.name} (a link to {target}; that folder was left as it is)")
+            return 0
+        shutil.rmtree(folder)
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot remove it ({error.strerror or error}); check its "
+                          "permissions and remove it by hand") from None
     print(f"removed {args.name} ({folder})")
     return 0
 
@@ -121,6 +138,8 @@ def _print_report(folder: Path, model: Any, check: Any, precision: str) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    if args.name is not None:
+        check_model_name(args.name, "--name")  # before minutes of reading the checkpoint
     service = importlib.import_module(IMPORTER_MODULE)
     result = service.import_model(args.path, args.name, args.precision, args.force,
                                   ProgressPrinter(args.json_progress),

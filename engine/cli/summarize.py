@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.options import add_device_options, thread_count
+from engine.cli.options import add_device_options, read_stdin_text, thread_count
 from engine.cli.progress import ProgressPrinter
 from engine.documents import Document, read_document, read_text
 from engine.errors import ModelNotFoundError
@@ -44,7 +44,7 @@ def register(subcommands: Any) -> None:
 
 def _document(name: str) -> Document:
     if name == "-":
-        return read_text(sys.stdin.read(), "stdin")
+        return read_text(read_stdin_text(), "stdin")
     return read_document(Path(name))
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.cli.options import add_device_options, thread_count
+from engine.cli.options import add_device_options, read_stdin_text, thread_count
 from engine.cli.progress import ProgressPrinter
 from engine.documents import ReadLimits, check_file
 from engine.documents.limits import ReadGuard
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.beam <= 16:
         raise ConfigError(f"--beam must be between 1 and 16 (got {args.beam})")
     glossary = load_glossary(args.glossary) if args.glossary else None
-    text = sys.stdin.read() if stdin else None
+    text = read_stdin_text() if stdin else None
     if text is not None and len(text) > ReadLimits().max_chars:
         raise DocumentError(f"stdin: too much text ({len(text):,} characters, limit "
                             f"{ReadLimits().max_chars:,}); split it")

@@ -55,16 +55,47 @@ def binary_error(guard: ReadGuard, data: bytes) -> DocumentError:
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
-    """UTF-16 text in a Latin script has a NUL in every other byte; which half says the order."""
+    """UTF-16 text in a Latin script has a NUL in every other byte; which half says the order.
+
+    The NUL pattern alone is not enough: ASCII text with NULs here and there has it too, and
+    decodes to a soup of CJK-looking characters (each made of two ASCII letters). So the sample
+    must also decode cleanly and read like text (`_reads_like_utf16`).
+    """
     half = len(sample) // 2
     if half < 2:
         return None
     even, odd = sample[0 : half * 2 : 2].count(0), sample[1 : half * 2 : 2].count(0)
     if odd >= 0.2 * half and even <= 0.02 * half:
-        return "utf-16-le"
-    if even >= 0.2 * half and odd <= 0.02 * half:
-        return "utf-16-be"
-    return None
+        encoding = "utf-16-le"
+    elif even >= 0.2 * half and odd <= 0.02 * half:
+        encoding = "utf-16-be"
+    else:
+        return None
+    text = _sample_text(sample[: half * 2], encoding)
+    return encoding if text is not None and _reads_like_utf16(text) else None
+
+
+def _reads_like_utf16(text: str) -> bool:
+    """Whether decoded UTF-16 looks like text, not bytes of another encoding read in pairs.
+
+    ASCII text with stray NULs decodes to ASCII plus characters whose two bytes are both
+    printable ASCII, nothing else. Real text beyond Latin-1 has such characters too (a fifth
+    of Chinese, a third of kana), but most of its characters have other bytes (Cyrillic, Greek,
+    Hangul: always). Also refused: many control or private-use characters (surrogates were
+    refused by the strict decode).
+    """
+    if not text:
+        return False
+    wide = [ord(char) for char in text if ord(char) > 0xFF]
+    paired = sum(1 for code in wide if _ascii_byte(code >> 8) and _ascii_byte(code & 0xFF))
+    private = sum(1 for code in wide if 0xE000 <= code <= 0xF8FF or code in (0xFFFE, 0xFFFF))
+    controls = len(_STRAY_CONTROLS.findall(text))
+    return controls <= 0.05 * len(text) and private <= 0.02 * len(text) \
+        and (paired <= 4 or paired <= 0.6 * len(wide))
+
+
+def _ascii_byte(byte: int) -> bool:
+    return 0x20 <= byte <= 0x7E or byte in (0x09, 0x0A, 0x0D)
 
 
 def _decodes(data: bytes, encoding: str) -> str | None:
