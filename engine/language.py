@@ -42,7 +42,9 @@ _WORDS = {tag: set(words.split()) for tag, words in _FUNCTION_WORDS.items()}
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
-def _script(char: str) -> str | None:
+def script(char: str) -> str | None:
+    """The script of one character (``han``, ``kana``, ``hangul``, ``latin``, ``cyrillic`` ...;
+    ``other`` for letters of other scripts), or None for anything that is not a letter."""
     code = ord(char)
     if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF:
         return "kana"
@@ -53,16 +55,16 @@ def _script(char: str) -> str | None:
     if not char.isalpha():
         return None
     name = unicodedata.name(char, "")
-    for script in ("CYRILLIC", "ARABIC", "HEBREW", "GREEK", "THAI", "DEVANAGARI", "LATIN"):
-        if name.startswith(script):
-            return script.lower()
+    for found in ("CYRILLIC", "ARABIC", "HEBREW", "GREEK", "THAI", "DEVANAGARI", "LATIN"):
+        if name.startswith(found):
+            return found.lower()
     return "other"
 
 
 def detect_language(text: str, sample_chars: int = 20_000) -> str:
     """The BCP-47 tag of the main language of ``text``, or "und" when it has no letters."""
     sample = text[:sample_chars]
-    scripts = Counter(s for s in map(_script, sample) if s)
+    scripts = Counter(s for s in map(script, sample) if s)
     if not scripts:
         return "und"
     # Japanese mixes kana with Han; any real share of kana means Japanese, not Chinese.
@@ -80,9 +82,20 @@ def detect_language(text: str, sample_chars: int = 20_000) -> str:
         return "uk" if sum(w in {"і", "що", "це", "та", "як"} for w in words) > 2 else "ru"
     if top != "latin" or not words:
         return "und"
-    hits = {tag: sum(w in vocabulary for w in words) for tag, vocabulary in _WORDS.items()}
+    hits = _hits(words)
     best = max(hits, key=lambda tag: hits[tag])
     return best if hits[best] > 0 else "en"
+
+
+def _hits(words: list[str]) -> dict[str, int]:
+    return {tag: sum(w in vocabulary for w in words) for tag, vocabulary in _WORDS.items()}
+
+
+def function_word_hits(text: str) -> dict[str, int]:
+    """For each Latin-script language detection knows, how many of the words of ``text`` are
+    among its most frequent function words: the evidence ``detect_language`` weighs, for
+    callers that need to know how clear-cut a Latin-script answer is."""
+    return _hits([w.lower() for w in _TOKEN.findall(text)])
 
 
 def language_name(tag: str) -> str:

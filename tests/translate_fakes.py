@@ -1,6 +1,7 @@
 """Fakes shared by the translation tests (no tests here): a word-by-word English-to-German
-translator that records what it was asked and can answer badly on purpose, and a chat model
-stand-in for InstructTranslator (the real engine's generate is replaced in those tests)."""
+translator that records what it was asked and can answer badly on purpose (``DAMAGES``: the
+ways small models break answers), an English-to-Chinese word list, and a chat model stand-in
+for InstructTranslator (the real engine's generate is replaced in those tests)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,18 @@ GERMAN = {
     "very": "sehr", "also": "auch", "more": "mehr", "page": "Seite", "header": "Kopf",
     "glows": "leuchtet", "warm": "warm", "soft": "sanft", "every": "jede", "evening": "Abend",
 }
+CHINESE = {
+    "the": "", "a": "一个", "is": "是", "are": "是", "and": "和", "of": "的", "lamp": "灯",
+    "night": "夜", "bright": "亮", "room": "房间", "dark": "暗", "light": "光", "read": "读",
+    "docs": "文档", "here": "这里", "click": "点击", "page": "页", "first": "第一",
+    "next": "下一页",
+    "index": "索引", "list": "列表", "title": "标题", "quiet": "安静", "warm": "温暖",
+    "small": "小", "table": "桌子", "cell": "格", "see": "见", "now": "现在", "it": "它",
+    "with": "和", "on": "在", "in": "在", "to": "到", "we": "我们", "this": "这",
+}
 _WORD = re.compile(r"[A-Za-z]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_MARKER = re.compile(r"⟦(\d+)⟧")
 
 
 def to_german(text: str) -> str:
@@ -43,6 +54,57 @@ def to_german(text: str) -> str:
     return _WORD.sub(swap, text)
 
 
+def to_chinese(text: str) -> str:
+    """Known words as Chinese characters (no spaces between them), the rest as it is."""
+    text = _WORD.sub(lambda m: CHINESE.get(m.group(0).lower(), m.group(0)), text)
+    return re.sub(r"(?<=[\u4e00-\u9fff]) +(?=[\u4e00-\u9fff])", "", text)
+
+
+ENGLISH = {german.lower(): english for english, german in reversed(GERMAN.items())}
+
+
+def to_english(text: str) -> str:
+    """``to_german`` undone as far as the word list allows (for round trips)."""
+    return _WORD.sub(lambda m: ENGLISH.get(m.group(0).lower(), m.group(0).lower()), text)
+
+
+# How small models damage answers, each a (segment -> answer) for a German target.
+DAMAGES: dict[str, Callable[[str], str]] = {
+    # placeholders: partial brackets left, dropped, doubled, one invented
+    "mangles placeholders": lambda s: to_german(_MARKER.sub(r"\1⟧ ", s)),
+    "drops placeholders": lambda s: to_german(_MARKER.sub("", s)),
+    "duplicates placeholders": lambda s: to_german(_MARKER.sub(r"⟦\1⟧⟦\1⟧", s)),
+    "invents a placeholder": lambda s: to_german(s) + " ⟦9⟧",
+    # look-alike markers of the model's own
+    "hourglass markers": lambda s: to_german(_MARKER.sub(r"⌛\1⟧", s)),
+    "telephone markers": lambda s: to_german(_MARKER.sub(r"☎\1 ", s)),
+    # a label that cannot be stripped (no colon)
+    "unstrippable label": lambda s: "German " + to_german(s),
+    # another language, another script, ten times too long
+    "wrong language": lambda s: "La lampe est dans la chambre et elle est très claire ce soir.",
+    "wrong script": lambda s: "夜灯很亮，房间很暗，我们在这里读书。",
+    "ten times too long": lambda s: " ".join([to_german(s)] * 10),
+}
+# The reason each damage is flagged with (placeholder damage: "placeholders", or "markers"
+# when the fallback itself is damaged).
+DAMAGE_REASONS = {
+    "mangles placeholders": {"markers"}, "drops placeholders": {"placeholders"},
+    "duplicates placeholders": {"placeholders"},
+    "invents a placeholder": {"placeholders", "markers"}, "hourglass markers": {"markers"},
+    "telephone markers": {"markers"}, "unstrippable label": {"label"},
+    "wrong language": {"language"}, "wrong script": {"script"},
+    "ten times too long": {"length"},
+}
+
+
+def damaging(damage: str, trigger: str = "lamp") -> Callable[[str, bool], str]:
+    """An answer function that damages every segment holding ``trigger`` (strict or not) the
+    way ``DAMAGES[damage]`` says and translates the others faithfully into German."""
+    hurt = DAMAGES[damage]
+    return lambda segment, strict: hurt(segment) if trigger in segment.lower() \
+        else to_german(segment)
+
+
 Answer = Callable[[str, bool], str]  # (segment, strict) -> answer
 
 
@@ -52,8 +114,10 @@ class FakeTranslator:
     name = "fake-mt"
 
     def __init__(self, answer: Answer | None = None, max_segment_tokens: int = 60,
-                 batch_size: int = 4) -> None:
+                 batch_size: int = 4, back: Answer | None = None) -> None:
         self.answer = answer or (lambda segment, strict: to_german(segment))
+        # When given, requests into English (a round trip's way back) are answered by it.
+        self.back = back
         self.max_segment_tokens = max_segment_tokens
         self.batch_size = batch_size
         self.calls: list[dict[str, Any]] = []
@@ -69,7 +133,12 @@ class FakeTranslator:
                   should_stop: Callable[[], bool] | None = None) -> list[str]:
         self.calls.append({"segments": list(segments), "source": source, "target": target,
                            "strict": False, "terms": None, "should_stop": should_stop})
-        return [self.answer(segment, False) for segment in segments]
+        return [self._answer(segment, target, False) for segment in segments]
+
+    def _answer(self, segment: str, target: str, strict: bool) -> str:
+        if target == "en" and self.back is not None:
+            return self.back(segment, strict)
+        return self.answer(segment, strict)
 
 
 class FakeInstructTranslator(FakeTranslator):
@@ -84,7 +153,7 @@ class FakeInstructTranslator(FakeTranslator):
         self.calls.append({"segments": list(segments), "source": source, "target": target,
                            "strict": strict, "terms": [list(t) for t in terms or []],
                            "should_stop": should_stop})
-        return [self.answer(segment, strict) for segment in segments]
+        return [self._answer(segment, target, strict) for segment in segments]
 
 
 class WordTokenizer:

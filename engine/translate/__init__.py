@@ -6,8 +6,13 @@
   code blocks, tables); HTML keeps its tags and translates text nodes only; DOCX keeps
   paragraphs and run formatting and is written as a new file; PDF becomes Markdown text.
 - URLs, code and markup are protected with placeholders and put back (``protect``).
-- Answers are cleaned of chatter; empty or untranslated ones are retried once, then flagged and
-  kept in the source language, never dropped (``pipeline``).
+- Answers are cleaned of chatter and checked (not empty, in the target language and script, no
+  placeholder brackets or invented markers, no labels, a sane length, placeholders intact);
+  a failing one is retried once, then flagged and its segment kept in the source language,
+  never dropped or damaged (``pipeline``, ``integrity``).
+- Every segment gets a record with its status and a confidence; the result carries them, a
+  summary (``summary_line``) and a warning when the model is not fit for the pair
+  (``warning``); ``round_trip=True`` also translates each answer back and scores it (chrF).
 - A glossary's terms are applied and checked (``glossary``).
 - ``source="auto"`` detects the language (``engine.language``); tags are BCP-47.
 
@@ -36,7 +41,16 @@ from engine.translate.html import HtmlLayout
 from engine.translate.languages import AUTO, check_known, check_tag, is_known
 from engine.translate.pipeline import SECOND_PASS_STAGES, Pipeline, Progress, UnitsDone
 from engine.translate.protect import Parts, Rule, text_only
-from engine.translate.report import Flag, GlossaryMiss, Outcome
+from engine.translate.report import (
+    Flag,
+    GlossaryMiss,
+    Outcome,
+    SegmentRecord,
+    Summary,
+    fitness_warning,
+    summarize,
+    summary_line,
+)
 from engine.translate.stream import OnText, TextStream
 from engine.translate.text import TextLayout
 from engine.translate.translators import (
@@ -51,9 +65,9 @@ from engine.translate.translators import (
 )
 
 __all__ = ["AUTO", "SECOND_PASS_STAGES", "Flag", "Glossary", "GlossaryMiss",
-           "InstructTranslator", "Plan", "Seq2SeqTranslator", "TranslationResult", "Translator",
-           "check_tag", "load_glossary", "make_translator", "plan", "translate_file",
-           "translate_text", "translate_units"]
+           "InstructTranslator", "Plan", "SegmentRecord", "Seq2SeqTranslator", "Summary",
+           "TranslationResult", "Translator", "check_tag", "load_glossary", "make_translator",
+           "plan", "translate_file", "translate_text", "translate_units"]
 
 TEXT_KINDS = ("txt", "markdown", "html")
 SAMPLE_CHARS = 20_000  # of the text, to detect its language
@@ -73,6 +87,8 @@ class TranslationResult:
         seconds: wall-clock time of the whole translation.
         model: the translator's name.
         output: the file written, if any.
+        records: one record per segment sent for translation, in order (status, confidence,
+            failed checks; see ``report.SegmentRecord``).
     """
 
     translation: str
@@ -84,6 +100,21 @@ class TranslationResult:
     seconds: float = 0.0
     model: str = ""
     output: Path | None = None
+    records: list[SegmentRecord] = field(default_factory=list)
+
+    @property
+    def summary(self) -> Summary:
+        """Counts translated / retried / kept in the source, and the mean confidence."""
+        return summarize(self.records)
+
+    def summary_line(self) -> str:
+        """The summary in plain words: "42 segments: 38 translated, 3 retried, 1 kept in
+        English; mean confidence 0.81"."""
+        return summary_line(self.summary, self.source)
+
+    def warning(self) -> str | None:
+        """A one-line warning when the model is not fit for this language pair, else None."""
+        return fitness_warning(self.summary, self.source, self.target, self.model)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +124,8 @@ class TranslationResult:
             "glossary_misses": [vars(miss) for miss in self.glossary_misses],
             "seconds": round(self.seconds, 3), "model": self.model,
             "output": str(self.output) if self.output else None,
+            "summary": self.summary.to_json(), "warning": self.warning(),
+            "records": [record.to_json() for record in self.records],
         }
 
 
@@ -137,15 +170,17 @@ def translate_units(units: Sequence[Parts], rules: Sequence[Rule], translator: T
                     target: str, source: str = AUTO, *, glossary: Glossary | None = None,
                     should_stop: ShouldStop | None = None,
                     progress: Progress | None = None,
-                    on_units: UnitsDone | None = None) -> tuple[Outcome, str]:
+                    on_units: UnitsDone | None = None,
+                    round_trip: bool = False) -> tuple[Outcome, str]:
     """Translates a format's units; returns the outcome and the resolved source language.
 
     A text without any letters is returned as it is (nothing to translate is not an error).
     ``on_units(done, results)`` is called after each group: the first ``done`` results are final.
+    ``round_trip`` translates every accepted segment back to score it (twice the requests).
 
     Raises:
         ConfigError: a bad tag, an undetectable source, source == target, or a pair the model
-            does not support.
+            does not support (in either direction with ``round_trip``).
         OperationCancelledError: ``should_stop`` returned True.
     """
     target = check_tag(target, "--to")
@@ -154,7 +189,7 @@ def translate_units(units: Sequence[Parts], rules: Sequence[Rule], translator: T
         return Outcome([None] * len(units), 0), (source if source != AUTO else "und")
     source = resolve_source(units, source, target, translator)
     pipeline = Pipeline(translator, source, target, rules=rules, glossary=glossary,
-                        should_stop=should_stop, progress=progress)
+                        should_stop=should_stop, progress=progress, round_trip=round_trip)
     return pipeline.run(units, on_units), source
 
 
@@ -162,13 +197,16 @@ def translate_text(text: str, translator: Translator, target: str, source: str =
                    kind: str = "txt", glossary: Glossary | None = None,
                    should_stop: ShouldStop | None = None,
                    progress: Progress | None = None,
-                   on_text: OnText | None = None) -> TranslationResult:
+                   on_text: OnText | None = None,
+                   round_trip: bool = False) -> TranslationResult:
     """Translates text in one of ``txt``, ``markdown`` or ``html``, keeping its structure.
 
     Args:
         progress: called with ``(stage, done, total)``; see the module docstring.
         on_text: called with each newly finished stretch of the output, in order; all of them
             joined are exactly the result's ``translation`` (the output does not depend on it).
+        round_trip: also translate each segment's answer back and score it against the source
+            (chrF), as part of its confidence; twice the requests.
 
     Raises:
         ConfigError: see ``translate_units``, or an unknown ``kind``.
@@ -184,24 +222,27 @@ def translate_text(text: str, translator: Translator, target: str, source: str =
     stream = TextStream(layout.needs, layout.piece, on_text) if on_text is not None else None
     outcome, resolved = translate_units(layout.units, layout.rules, translator, target, source,
                                         glossary=glossary, should_stop=should_stop,
-                                        progress=progress,
+                                        progress=progress, round_trip=round_trip,
                                         on_units=stream.advance if stream else None)
     if stream is not None:
         stream.finish(outcome.units)
     return TranslationResult(layout.render(outcome.units), resolved, check_tag(target),
                              outcome.segments, outcome.flagged, outcome.glossary_misses,
-                             time.perf_counter() - started, translator.name)
+                             time.perf_counter() - started, translator.name,
+                             records=outcome.records)
 
 
 def translate_file(path: Path, translator: Translator, target: str, source: str = AUTO, *,
                    output: Path | None = None, glossary: Glossary | None = None,
                    should_stop: ShouldStop | None = None, progress: Progress | None = None,
                    limits: ReadLimits | None = None,
-                   on_text: OnText | None = None) -> TranslationResult:
+                   on_text: OnText | None = None,
+                   round_trip: bool = False) -> TranslationResult:
     """Translates a document file; writes ``output`` when given (its suffix picks the format).
 
-    ``progress`` and ``on_text`` work as in ``translate_text``; ``on_text`` receives the
-    result's ``translation`` (for a DOCX, its body's paragraphs as plain text), not the file.
+    ``progress``, ``on_text`` and ``round_trip`` work as in ``translate_text``; ``on_text``
+    receives the result's ``translation`` (for a DOCX, its body's paragraphs as plain text),
+    not the file.
 
     Raises:
         DocumentError: the input cannot be read (missing, damaged, unsafe, too large).
@@ -215,7 +256,7 @@ def translate_file(path: Path, translator: Translator, target: str, source: str 
     check_file(path, ReadGuard(path.name, limits.timeout_s, should_stop), limits)
     started = time.perf_counter()
     common: dict[str, Any] = {"glossary": glossary, "should_stop": should_stop,
-                              "progress": progress}
+                              "progress": progress, "round_trip": round_trip}
     if how.route == "docx":
         from engine.translate.docx import DocxLayout
 
@@ -262,4 +303,5 @@ def translate_file(path: Path, translator: Translator, target: str, source: str 
             write_text(output, translation, encoding)
     return TranslationResult(translation, resolved, check_tag(target), outcome.segments,
                              outcome.flagged, outcome.glossary_misses,
-                             time.perf_counter() - started, translator.name, output)
+                             time.perf_counter() - started, translator.name, output,
+                             outcome.records)

@@ -1,7 +1,8 @@
 """What came back from a translator: chatter removed, and empty or untranslated answers found.
 
 Instruct models wrap translations in chatter: a preface ("Sure! Here is the translation:"), a
-label ("German translation:"), quotes around the whole answer, the source repeated first, notes
+label ("German translation:", "Simplified Chinese:", "Chinese (Simplified):", "Deutsch:", the
+prompt's "Translate into German:"), quotes around the whole answer, the source repeated first, notes
 after it. Segments are single sentences on one line, so an answer's first line (after a preface)
 is the translation and everything after it is commentary. Each cleaning step only applies when
 it leaves something behind and when the source itself does not have that shape (a quoted source
@@ -19,7 +20,7 @@ import re
 import unicodedata
 
 from engine.language import NAMES, detect_language
-from engine.translate.languages import base, same_language
+from engine.translate.languages import EXTRA_NAMES, base, same_language
 
 MIN_DETECT_LETTERS = 30  # below this detect_language guesses rather than knows
 MIN_SAME_WORDS = 3
@@ -34,6 +35,22 @@ _INLINE_PREFACE = re.compile(
 _LABEL = re.compile(
     r"^(?:[\w-]+\s+)?(?:translation|translated text|traduction|übersetzung|译文|翻译)"
     r"\s*(?:\([^)\n]{0,40}\))?\s*[:：]\s*", re.IGNORECASE)
+# Language names a small model puts before its answer as a label ("Simplified Chinese: ...",
+# "Chinese (Simplified): ...", "Deutsch: ..."): English names and the names in the language.
+_ENDONYMS = ("中文", "简体中文", "繁體中文", "繁体中文", "汉语", "漢語", "中文（简体）", "日本語",
+             "日语", "한국어", "Deutsch", "Français", "Español", "Italiano", "Português",
+             "Nederlands", "Svenska", "Polski", "Türkçe", "Tiếng Việt", "Bahasa Indonesia",
+             "Русский", "Українська", "العربية", "עברית", "Ελληνικά", "ไทย", "हिन्दी",
+             "英语", "英文", "德语", "法语", "西班牙语", "日文", "韩语")
+_LANGUAGE_NAMES = sorted({*NAMES.values(), *EXTRA_NAMES.values(), "Chinese", "Traditional Chinese",
+                          "Mandarin", *_ENDONYMS}, key=len, reverse=True)
+_LANGUAGE_LABEL = re.compile(
+    r"^(?:" + "|".join(re.escape(n) for n in _LANGUAGE_NAMES) + r")"
+    r"\s*(?:[(（][^)）\n]{0,30}[)）])?\s*(?:translation|text|version|译文|翻译)?\s*[:：]\s*",
+    re.IGNORECASE)
+# The prompt's own words given back before the answer: "Translate into German: ...".
+_PROMPT_LABEL = re.compile(r"^(?:please\s+)?translate(?:d)?\b[^:\n：]{0,60}[:：]\s*",
+                           re.IGNORECASE)
 _ECHO_LABEL = re.compile(r"^(?:original|source|source text|原文)\s*[:：]", re.IGNORECASE)
 _TRAILING_NOTE = re.compile(
     r"\s*[(（](?:note|notes|n\.b\.|translator'?s? note|literally|lit\.|注|注意)[^)）]*[)）]\s*$",
@@ -67,7 +84,7 @@ def _drop_preface(text: str, source: str) -> str:
         if (_LINE_PREFACE.match(first) or _INTERJECTION.match(first)
                 or _ECHO_LABEL.match(first)) and not _LINE_PREFACE.match(source):
             text = rest
-    for pattern in (_INLINE_PREFACE, _LABEL):
+    for pattern in (_INLINE_PREFACE, _PROMPT_LABEL, _LANGUAGE_LABEL, _LABEL):
         match = pattern.match(text)
         if match and text[match.end():].strip() and not pattern.match(source):
             text = text[match.end():].strip()

@@ -14,16 +14,27 @@ protected tokens (see ``protect``). For each unit:
    before in the document are translated in batches by language (cancellation checked and
    progress reported between batches); a repeated segment reuses the earlier answer, restored
    with its own protected parts. Answers are cleaned of chatter.
-4. An empty or untranslated answer is asked again once with a stricter prompt (instruct models),
-   then flagged; a flagged empty segment keeps its source text, so nothing is ever dropped. An
-   answer that lost or reordered placeholders, or kept a span's markers but not its words, is
-   translated again without them and the protected parts are put at its end (flagged too).
+4. Every answer is checked before it goes into the document: not empty, not still the source
+   language (``answers.problem``), no placeholder brackets or invented markers left, no label or
+   prompt echo, the target's script and language, a sane length (``integrity.check``), and its
+   placeholders back exactly once, well nested, spans still holding words (``protect.intact``,
+   ``filled``). A failing answer is asked again once with a stricter prompt (instruct models);
+   if it still fails, the segment keeps its SOURCE text, unchanged, and is flagged with the
+   check's name, so nothing is dropped and no broken answer reaches the document. The one
+   exception: a segment whose protected parts are all atoms (code, URLs, pictures), whose
+   answer only lost its placeholders, is translated again without them and the atoms are put
+   at its end (flagged ``placeholders``); spans (links, bold runs) are never emptied that way.
+   As a last safety net no segment's text ever carries a placeholder bracket.
 5. Glossary terms are checked in every segment; misses are reported.
+6. Each segment gets a record: translated / retried / kept in the source, the failed checks,
+   and a confidence (``integrity.confidence``); with ``round_trip`` each accepted translation
+   is translated back and its chrF against the source (``chrf``) is part of the confidence.
 
 Progress is one bar for the whole run: ``(stage, done, total)`` with ``total`` first the number
-of distinct segments, growing when retries or placeholder fallbacks turn out to be needed, and
-``done`` the translation requests finished; neither ever goes down. The stage says what the
-current request is: ``translating``, ``retrying`` or ``placing protected text``.
+of distinct segments, growing when retries, placeholder fallbacks or round trips turn out to be
+needed, and ``done`` the translation requests finished; neither ever goes down. The stage says
+what the current request is: ``translating``, ``retrying``, ``placing protected text`` or
+``translating back`` (the round trip).
 """
 
 from __future__ import annotations
@@ -31,9 +42,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from engine.errors import InferenceError, OperationCancelledError
+from engine.errors import ConfigError, InferenceError, OperationCancelledError
 from engine.translate.answers import clean_answer, problem, segment_language
+from engine.translate.chrf import chrf
 from engine.translate.glossary import Glossary, Term
+from engine.translate.integrity import Verdict, check, confidence
 from engine.translate.languages import same_language
 from engine.translate.protect import (
     Parts,
@@ -52,20 +65,30 @@ from engine.translate.protect import (
     text_only,
     without_tokens,
 )
-from engine.translate.report import Flag, GlossaryMiss, Outcome
+from engine.translate.report import (
+    KEPT_SOURCE,
+    RETRIED,
+    TRANSLATED,
+    Flag,
+    GlossaryMiss,
+    Outcome,
+    SegmentRecord,
+)
 from engine.translate.rules import special_token_rule
 from engine.translate.segments import joiner, segment
-from engine.translate.translators import InstructionFollowing, ShouldStop, Translator
+from engine.translate.translators import InstructionFollowing, PairChecking, ShouldStop, Translator
 
 Progress = Callable[[str, int, int], None]
 # Called after each group with how many leading units are final, and every unit's result so
 # far (entries from that count on are not final yet).
 UnitsDone = Callable[[int, Sequence[Parts | None]], None]
 GROUP_BATCHES = 2  # a group holds up to this many batches' worth of segments
-# The stages progress reports. The last two go over answers again (a stricter prompt, or the
-# protected parts put back): a UI says "checking", not "part n of m".
+# The stages progress reports. The last three go over answers again (a stricter prompt, the
+# protected parts put back, the round trip): a UI says "checking", not "part n of m".
 TRANSLATING, RETRYING, PLACING = "translating", "retrying", "placing protected text"
-SECOND_PASS_STAGES = (RETRYING, PLACING)
+ROUND_TRIP = "translating back"
+SECOND_PASS_STAGES = (RETRYING, PLACING, ROUND_TRIP)
+_BRACKETS = ("⟦", "⟧")
 Key = tuple[str, str, tuple[Term, ...]]
 
 
@@ -78,6 +101,12 @@ class _Segment:
     terms: tuple[Term, ...] = ()
     number: int = 0
     result: Parts = field(default_factory=list)
+    status: str = TRANSLATED
+    reasons: list[str] = field(default_factory=list)  # checks failed on the way
+    verdict: Verdict = field(default_factory=lambda: Verdict(None))  # on the accepted answer
+    moved: bool = False  # protected parts put at the end
+    missed: bool = False  # a glossary term not used
+    round_trip: float | None = None
 
     @property
     def words(self) -> str:
@@ -112,11 +141,27 @@ class Pipeline:
         should_stop: checked between batches and passed to the translator.
         progress: called with (stage, done, total) as segments are translated (see the module
             docstring: one running count that never goes down).
+        round_trip: translate every accepted answer back and score it against the source
+            (twice the requests; part of each segment's confidence).
+
+    Raises:
+        ConfigError: ``round_trip`` with a model that cannot translate target -> source.
     """
 
     def __init__(self, translator: Translator, source: str, target: str, *,
                  rules: Sequence[Rule] = (), glossary: Glossary | None = None,
-                 should_stop: ShouldStop | None = None, progress: Progress | None = None) -> None:
+                 should_stop: ShouldStop | None = None, progress: Progress | None = None,
+                 round_trip: bool = False) -> None:
+        if round_trip and isinstance(translator, PairChecking):
+            try:
+                translator.check_pair(target, source)
+            except ConfigError:
+                raise ConfigError(f"{translator.name} cannot translate {target}->{source}, so "
+                                  "it cannot translate back for the round-trip check",
+                                  hint="leave out --round-trip or choose a model for both "
+                                       "directions",
+                                  app_hint="turn the round-trip check off") from None
+        self.round_trip = round_trip
         self.translator = translator
         self.source, self.target = source, target
         self.glossary = glossary if glossary is not None and len(glossary) else None
@@ -129,9 +174,13 @@ class Pipeline:
         self.batch_size = max(1, int(getattr(translator, "batch_size", 1)))
         self.flagged: list[Flag] = []
         self.misses: list[GlossaryMiss] = []
-        self._problems: dict[tuple[str, str, str], str | None] = {}
+        self.records: list[SegmentRecord] = []
+        self._verdicts: dict[tuple[str, str, str], Verdict] = {}
         self._answers: dict[Key, str] = {}  # every distinct segment's final answer
+        self._first: dict[Key, str] = {}  # why the first answer was refused (asked again)
         self._fallbacks: dict[Key, str] = {}  # translations made without placeholders
+        # Round trips' chrF by translation, source words and language.
+        self._backs: dict[tuple[str, str, str], float] = {}
         self._done = self._total = 0
 
     def run(self, units: Sequence[Parts], on_units: UnitsDone | None = None) -> Outcome:
@@ -156,12 +205,15 @@ class Pipeline:
             self._translate(group)
             for job in group:
                 self._check_glossary(job)
+            if self.round_trip:
+                self._round_trip(group)
+            self.records.extend(self._record(job) for job in group)
             for index in range(start, stop):
                 results[index] = _joined(prepared[index])
             if on_units is not None:
                 on_units(stop, results)
             start = stop
-        return Outcome(results, len(jobs), self.flagged, self.misses)
+        return Outcome(results, len(jobs), self.flagged, self.misses, self.records)
 
     def _group_end(self, prepared: Sequence[_Prepared | None], start: int) -> int:
         """Where the group starting at ``start`` ends: units are added while their segments
@@ -214,16 +266,18 @@ class Pipeline:
             pieces.append(item)
         return lead, pieces, trail
 
-    def _call(self, jobs: Sequence[_Segment], texts: list[str], strict: bool) -> list[str]:
+    def _call(self, jobs: Sequence[_Segment], texts: list[str], strict: bool,
+              back: bool = False) -> list[str]:
         if self.should_stop():
             raise OperationCancelledError("translation was cancelled")
-        language = jobs[0].language
+        source, target = (self.target, jobs[0].language) if back \
+            else (jobs[0].language, self.target)
         if isinstance(self.translator, InstructionFollowing):
             answers = self.translator.translate_with(
-                texts, language, self.target, self.should_stop,
-                terms=[j.terms for j in jobs], strict=strict)
+                texts, source, target, self.should_stop,
+                terms=[() if back else j.terms for j in jobs], strict=strict)
         else:
-            answers = self.translator.translate(texts, language, self.target, self.should_stop)
+            answers = self.translator.translate(texts, source, target, self.should_stop)
         if len(answers) != len(texts):
             raise InferenceError(f"{self.translator.name} returned {len(answers)} translations "
                                  f"for {len(texts)} segments")
@@ -231,7 +285,8 @@ class Pipeline:
                 for a, t in zip(answers, texts, strict=True)]
 
     def _batches(self, jobs: list[_Segment], stage: str,
-                 text_of: Callable[[_Segment], str], strict: bool = False) -> list[str]:
+                 text_of: Callable[[_Segment], str], strict: bool = False,
+                 back: bool = False) -> list[str]:
         """Answers for ``jobs`` in order, batched by language, with progress."""
         answers: dict[int, str] = {}
         by_language: dict[str, list[int]] = {}
@@ -241,14 +296,15 @@ class Pipeline:
             for start in range(0, len(indexes), self.batch_size):
                 batch = indexes[start:start + self.batch_size]
                 got = self._call([jobs[i] for i in batch], [text_of(jobs[i]) for i in batch],
-                                 strict)
+                                 strict, back)
                 answers.update(zip(batch, got, strict=True))
                 self._done += len(batch)
                 self.progress(stage, self._done, self._total)
         return [answers[i] for i in range(len(jobs))]
 
     def _more(self, stage: str, count: int) -> None:
-        """Work found on the way (retries, fallbacks) makes the bar longer, never restarts it."""
+        """Work found on the way (retries, fallbacks, round trips) makes the bar longer, never
+        restarts it."""
         self._total += count
         self.progress(stage, self._done, self._total)
 
@@ -261,13 +317,15 @@ class Pipeline:
         first = list(fresh.values())
         answers = self._batches(first, TRANSLATING, lambda j: j.text)
         if self.prompted:
-            retry = [i for i, job in enumerate(first) if self._problem(job, answers[i])]
+            refused = [(i, self._refusal(job, answers[i])) for i, job in enumerate(first)]
+            retry = [i for i, why in refused if why]
             if retry:
                 self._more(RETRYING, len(retry))
                 again = self._batches([first[i] for i in retry], RETRYING,
                                       lambda j: j.text, strict=True)
                 for i, answer in zip(retry, again, strict=True):
                     answers[i] = answer
+                self._first.update((first[i].key, why) for i, why in refused if why)
         self._answers.update((job.key, answer) for job, answer in zip(first, answers,
                                                                        strict=True))
         # Whether placeholders survived depends on each segment's own tokens (a repeated
@@ -276,7 +334,7 @@ class Pipeline:
         for job in jobs:
             answer = self._answers[job.key]
             if not self._problem(job, answer) and not self._fits(job, answer) \
-                    and _bare_key(job) not in self._fallbacks:
+                    and _movable(job) and _bare_key(job) not in self._fallbacks:
                 moved.setdefault(_bare_key(job), job)
         if moved:
             self._more(PLACING, len(moved))
@@ -284,47 +342,106 @@ class Pipeline:
                                   lambda j: without_tokens(j.text, j.tokens))
             self._fallbacks.update(zip(moved, texts, strict=True))
         for job in jobs:
+            if job.key in self._first:
+                job.reasons.append(self._first[job.key])
             result, reason = self._settle(job, self._answers[job.key],
                                           self._fallbacks.get(_bare_key(job)))
             job.result = result
             if reason:
+                job.reasons.append(reason)
                 self.flagged.append(Flag(job.number, reason, plain_text(job.original()),
                                          plain_text(result)))
+            if reason and not job.moved:
+                job.status = KEPT_SOURCE
+            elif job.moved or job.key in self._first:
+                job.status = RETRIED
 
     def _fits(self, job: _Segment, answer: str) -> bool:
         """The answer kept every placeholder, in a valid order, with the spans' words."""
         return intact(answer, job.tokens) and filled(answer, job.text, job.tokens)
 
+    def _refusal(self, job: _Segment, answer: str) -> str | None:
+        """Why an answer is asked again: a failed check, or its placeholders."""
+        return self._problem(job, answer) or (None if self._fits(job, answer)
+                                              else "placeholders")
+
     def _problem(self, job: _Segment, answer: str) -> str | None:
-        words = text_only(restore(answer, [_as_term(t) for t in job.tokens]))
-        key = (job.words, words, job.language)
-        if key not in self._problems:  # asked several times per answer; detection is slow
-            self._problems[key] = problem(job.words, words, job.language, self.target)
-        return self._problems[key]
+        return self._verdict(job, answer).reason
+
+    def _verdict(self, job: _Segment, answer: str) -> Verdict:
+        return self._judge(job.words, text_only(restore(answer, [_as_term(t)
+                                                                 for t in job.tokens])),
+                           job.language)
+
+    def _judge(self, source_text: str, words: str, language: str) -> Verdict:
+        key = (source_text, words, language)
+        if key not in self._verdicts:  # asked several times per answer; detection is slow
+            reason = problem(source_text, words, language, self.target)
+            self._verdicts[key] = Verdict(reason) if reason is not None or not words.strip() \
+                else check(source_text, words, language, self.target)
+        return self._verdicts[key]
 
     def _settle(self, job: _Segment, answer: str,
                 fallback: str | None) -> tuple[Parts, str | None]:
-        """The segment's final parts and why it is flagged (None when it is fine)."""
+        """The segment's final parts and why it is flagged (None when it is fine); any
+        failure but the atoms' fallback keeps the source."""
         source = job.original()
-        reason = self._problem(job, answer)
-        if reason == "empty":
-            return source, reason
-        if reason is not None:
-            return (restore(answer, job.tokens) if self._fits(job, answer) else source), reason
+        verdict = self._verdict(job, answer)
+        if verdict.reason is not None:
+            return source, verdict.reason
         if self._fits(job, answer):
-            return restore(answer, job.tokens), None
-        if fallback is None or problem(without_tokens(job.text, job.tokens), fallback,
-                                       job.language, self.target) == "empty":
-            return source, "empty"
-        return append_tokens(fallback, job.tokens), "placeholders"
+            result: Parts = restore(answer, job.tokens)
+            reason = None
+        elif fallback is None or not _movable(job):
+            return source, "placeholders"
+        else:
+            verdict = self._judge(without_tokens(job.text, job.tokens), fallback, job.language)
+            if verdict.reason is not None:
+                return source, verdict.reason
+            result, reason, job.moved = append_tokens(fallback, job.tokens), "placeholders", True
+        if any(isinstance(p, str) and any(b in p for b in _BRACKETS) for p in result):
+            job.moved = False  # the last safety net: no bracket ever reaches the document
+            return source, "markers"
+        job.verdict = verdict
+        return result, reason
 
     def _check_glossary(self, job: _Segment) -> None:
         if self.glossary is None:
             return
         got = plain_text(job.result)
         for term in self.glossary.misses(job.words, got):
+            job.missed = True
             self.misses.append(GlossaryMiss(job.number, term.source, term.target, got))
 
+    def _round_trip(self, jobs: list[_Segment]) -> None:
+        """Translates the group's accepted answers back and scores them against the source."""
+        fresh: dict[tuple[str, str, str], _Segment] = {}
+        for job in jobs:
+            key = (text_only(job.result), job.words, job.language)
+            if job.status != KEPT_SOURCE and key not in self._backs:
+                fresh.setdefault(key, job)
+        if fresh:
+            self._more(ROUND_TRIP, len(fresh))
+            backs = self._batches(list(fresh.values()), ROUND_TRIP,
+                                  lambda j: text_only(j.result), back=True)
+            for (key, job), back in zip(fresh.items(), backs, strict=True):
+                self._backs[key] = round(chrf(back, job.words), 3)
+        for job in jobs:
+            if job.status != KEPT_SOURCE:
+                job.round_trip = self._backs[(text_only(job.result), job.words, job.language)]
+
+    def _record(self, job: _Segment) -> SegmentRecord:
+        value = confidence(job.status, job.verdict, moved=job.moved, glossary_miss=job.missed,
+                           round_trip=job.round_trip)
+        return SegmentRecord(job.number, plain_text(job.original()), plain_text(job.result),
+                             job.status, value, tuple(dict.fromkeys(job.reasons)),
+                             job.round_trip)
+
+
+def _movable(job: _Segment) -> bool:
+    """Whether the segment's protected parts may be put at its end when placeholders fail:
+    only atoms (code, URLs, pictures) can; a span (a link, a bold run) would be left empty."""
+    return all(t.role in ("atom", "text") for t in job.tokens)
 
 
 def _bare_key(job: _Segment) -> Key:

@@ -8,8 +8,9 @@ token with a shared pair id, so a translation that moves words can still keep th
 
 A translation is accepted only if every placeholder of its segment is there exactly once, the
 spans are nested as before and every span that held words still holds some (``filled``);
-otherwise the caller translates the segment without placeholders and puts the protected parts at
-its end (``append_tokens``): clumsy but never lost or reordered inside.
+otherwise the caller asks again, and in the end keeps the source, or, for a segment protecting
+only atoms (no spans that would be left empty), translates it without placeholders and puts the
+protected parts at its end (``append_tokens``): clumsy but never lost or reordered inside.
 """
 
 from __future__ import annotations

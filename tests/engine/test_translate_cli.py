@@ -16,7 +16,7 @@ import engine.cli.translate as translate_cli
 from engine.cli.main import main
 
 JSON_KEYS = {"translation", "source", "target", "segments", "flagged", "glossary_misses",
-             "seconds", "model", "output"}
+             "seconds", "model", "output", "summary", "warning", "records"}
 TEXT = "# The lamp\n\nThe lamp is bright. It is on the table.\n\n- first item\n- second item\n"
 
 

@@ -1,8 +1,8 @@
 """No formatted run's text is ever lost: DOCX runs and hyperlinks, HTML inline elements and
-Markdown emphasis and links come back translated, or with their words kept and the segment
-flagged, whatever a translator does with the span markers (keeps them, drops them, keeps them
-but leaves out the words between them). A sentence repeated in another paragraph keeps its own
-protected parts (URLs, formatting)."""
+Markdown emphasis and links come back translated, or kept in the source with their formatting
+and the segment flagged, whatever a translator does with the span markers (keeps them, drops
+them, keeps them but leaves out the words between them). A sentence repeated in another
+paragraph keeps its own protected parts (URLs, formatting)."""
 
 from __future__ import annotations
 
@@ -126,21 +126,28 @@ def test_docx_runs_keep_their_words_whatever_happens_to_the_markers(
                   for link in p._p.iter(qn("w:hyperlink"))]
                  for p in docx.Document(str(out)).paragraphs]
         assert links[4] == ["Zthe Zcost Zreport"] and links[5] == ["ZCosts Zfell"]
-    else:  # the words are kept (the formatting merged into the sentence), never silently
+    else:  # the source is kept with its formatting (a span is never emptied), never silently
         assert {f.reason for f in result.flagged} == {"placeholders"}
         assert len(result.flagged) >= len(PARAGRAPHS) - 1  # "⟦1⟧⟦2⟧Costs…": no span emptied
-        assert outputs[0] == "ZCosts Zfell Zby 5% Zin ZMarch."
+        assert outputs[0] == "Costs fell by 5% in March."
+        runs = docx.Document(str(out)).paragraphs[0].runs
+        assert [(r.text, bool(r.bold)) for r in runs] == [("Costs fell", True),
+                                                          (" by 5% in March.", False)]
 
 
-def test_an_emptied_bold_span_is_translated_again_without_markers(tmp_path: Path) -> None:
+def test_an_emptied_bold_span_is_asked_again_strictly_then_kept_in_the_source(
+        tmp_path: Path) -> None:
     source = make_runs_docx(tmp_path / "costs.docx")
     fake = FakeInstructTranslator(ANSWERS["empties a span"])
     result = translate_file(source, fake, "de", "en", output=tmp_path / "out.docx")
-    assert "Costs fell by 5% in March." in fake.asked  # the fallback request
+    strict = [s for call in fake.calls if call["strict"] for s in call["segments"]]
+    assert "⟦1⟧Costs fell⟦2⟧ by 5% in March." in strict  # asked again, markers and all
+    assert "Costs fell by 5% in March." not in fake.asked  # no fallback that empties the span
     first = next(f for f in result.flagged if f.segment == 1)
-    assert first.reason == "placeholders"
-    assert "ZCosts Zfell" in first.translation
-    assert body_texts(tmp_path / "out.docx")[0] == "ZCosts Zfell Zby 5% Zin ZMarch."
+    assert (first.reason, first.translation) == ("placeholders", first.source)
+    assert result.records[0].status == "kept_source"
+    assert result.records[0].reasons == ("placeholders",)
+    assert body_texts(tmp_path / "out.docx")[0] == "Costs fell by 5% in March."
 
 
 def test_a_repeated_docx_sentence_keeps_its_own_formatting(tmp_path: Path) -> None:

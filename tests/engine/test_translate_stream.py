@@ -21,8 +21,10 @@ Call = tuple[str, int, int]
 
 
 def page(paragraphs: int) -> str:
-    """An HTML page with inline markup, a code block and text that is never translated."""
-    rows = [f'<p>The lamp {i} is <b>bright</b> and <a href="/x{i}">warm</a>.</p>'
+    """An HTML page with inline markup (spans in odd rows, only atoms in even ones), a code
+    block and text that is never translated."""
+    rows = [f'<p>The lamp {i} is <b>bright</b> and <a href="/x{i}">warm</a>.</p>' if i % 2
+            else f'<p>The lamp {i} is <code>bright</code> and <img src="/x{i}.png"> warm.</p>'
             for i in range(paragraphs)]
     return ("<!DOCTYPE html>\n<html><body>\n<h1>The night</h1>\n" + "\n".join(rows)
             + "\n<pre>the lamp</pre>\n<p>12345</p>\n</body></html>\n")
@@ -30,7 +32,8 @@ def page(paragraphs: int) -> str:
 
 def awkward(segment: str, strict: bool) -> str:
     """Empty for every third lamp until asked strictly (a retry), markers dropped for every
-    fifth (a fallback), else a faithful translation."""
+    fifth (a retry, then a fallback for atoms, the source kept for spans), else a faithful
+    translation."""
     number = re.search(r"\d+", segment)
     n = int(number.group(0)) if number else -1
     if n % 3 == 0 and not strict:
@@ -61,8 +64,15 @@ def test_progress_never_goes_back_through_retries_and_fallbacks() -> None:
     # ...and the last one adds each retry and fallback request, all of them done.
     asked = len(fake.asked)
     assert calls[-1][1:] == (asked, asked) and asked > result.segments
-    # Lamp 0 and 15 lost their markers in the retry and came back empty without them.
-    assert {f.reason for f in result.flagged} == {"placeholders", "empty"}
+    # Lamp n is segment n + 2 (after the heading). Lamp 0 lost its markers in the retry and
+    # came back empty without them; 5 and 15 hold spans, so their source is kept; 10's atoms
+    # were put at its end; the other multiples of 3 were fixed by the retry.
+    flags = {f.segment: f.reason for f in result.flagged}
+    assert flags == {2: "empty", 7: "placeholders", 12: "placeholders", 17: "placeholders"}
+    statuses = {r.index: r.status for r in result.records if r.status != "translated"}
+    assert statuses == {2: "kept_source", 5: "retried", 7: "kept_source", 8: "retried",
+                        11: "retried", 12: "retried", 14: "retried", 17: "kept_source",
+                        20: "retried"}
 
 
 def test_progress_of_a_plain_translator_and_of_a_docx(tmp_path: Path) -> None:
