@@ -2,8 +2,10 @@
 
 The translation goes to stdout or ``-o OUT`` (whose suffix picks the format; the input's by
 default), progress to stderr; ``--json`` prints one JSON object with the translation and its
-report. Segments that came back empty or untranslated, and glossary terms not translated as
-required, are listed on stderr.
+report, segment by segment. Every answer is checked before it goes into the document; segments
+that failed a check (kept in the source language), and glossary terms not translated as
+required, are listed on stderr, then one summary line with the mean confidence and, when most of
+the document failed, a warning that the model is not fit for the language pair.
 """
 
 from __future__ import annotations
@@ -56,16 +58,24 @@ def register(subcommands: Any) -> None:
                         help="required translations: one 'term<TAB>translation' per line")
     parser.add_argument("--beam", type=int, default=1, metavar="N",
                         help="beam search width for translation models (default 1: greedy)")
+    parser.add_argument("--round-trip", action="store_true",
+                        help="also translate every answer back and score it against the source "
+                             "(a better confidence figure, twice the time)")
     add_device_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object: "
                         "translation, source, target, segments, flagged, glossary_misses, "
-                        "seconds, model")
+                        "seconds, model, summary, warning and one record per segment")
     parser.set_defaults(handler=run)
 
 
 REASONS = {"empty": "no translation came back, kept the original",
-           "untranslated": "still in the source language",
-           "placeholders": "code, links or markup moved to the end of the sentence"}
+           "untranslated": "still in the source language, kept the original",
+           "placeholders": "code, links or markup did not come back intact",
+           "markers": "the answer had stray marker characters, kept the original",
+           "label": "the answer was an instruction or a label, kept the original",
+           "script": "the answer was not in the target script, kept the original",
+           "language": "the answer was in another language, kept the original",
+           "length": "the answer was far too long or short, kept the original"}
 
 
 def _report(result: TranslationResult) -> None:
@@ -107,13 +117,13 @@ def run(args: argparse.Namespace) -> int:
         kind = "markdown" if args.output is not None and \
             args.output.suffix.lower() in (".md", ".markdown") else "txt"
         result = translate_text(text, translator, target, source, kind=kind, glossary=glossary,
-                                progress=progress)
+                                progress=progress, round_trip=args.round_trip)
         if args.output is not None:
             write_text(args.output, result.translation)
             result = replace(result, output=args.output)
     else:
         result = translate_file(path, translator, target, source, output=args.output,
-                                glossary=glossary, progress=progress)
+                                glossary=glossary, progress=progress, round_trip=args.round_trip)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0
@@ -123,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write("\n")
     _report(result)
     where = f" -> {args.output}" if args.output is not None else ""
-    print(f"[{result.source}->{result.target}, {result.segments} segment(s), "
-          f"{len(result.flagged)} flagged, {result.seconds:.1f} s{where}]", file=sys.stderr)
+    print(f"[{result.source}->{result.target}, {result.summary_line()}, "
+          f"{result.seconds:.1f} s{where}]", file=sys.stderr)
+    warning = result.warning()
+    if warning:
+        print(f"nightlamp: warning: {warning}", file=sys.stderr)
     return 0

@@ -47,7 +47,23 @@ def test_txt_to_stdout_with_progress_on_stderr(tmp_path: Path, fake: FakeTransla
     assert out == ("# Die Lampe\n\nDie Lampe ist hell. Es ist auf die Tisch.\n\n- erste Punkt\n"
                    "- zweite Punkt\n")
     assert "translating: done" in err
-    assert "[en->de, 5 segment(s), 0 flagged" in err
+    assert "[en->de, 5 segments: 5 translated, 0 retried, 0 kept in English; mean confidence " \
+        in err
+    assert "warning" not in err
+
+
+def test_a_model_unfit_for_the_pair_is_named_in_a_warning(
+        tmp_path: Path, fake: FakeTranslator, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.answer = lambda segment, strict: ""  # nothing ever comes back
+    source = tmp_path / "lamp.txt"
+    source.write_text(TEXT, "utf-8")
+    assert main(["translate", str(source), "--to", "de"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("# The lamp\n")  # the document, untouched, rather than nonsense
+    assert "5 segments: 0 translated, 0 retried, 5 kept in English; mean confidence 0.00" in err
+    assert ("nightlamp: warning: fake-mt translates English→German poorly: 5 of 5 segments kept "
+            "in English, mean confidence 0.00; try another model") in err
+    assert "segment 1: no translation came back, kept the original" in err
 
 
 def test_json_output_and_stdin(monkeypatch: pytest.MonkeyPatch, fake: FakeTranslator,
@@ -167,3 +183,18 @@ def test_real_tiny_translation_model_end_to_end(tmp_path: Path,
     assert (result["source"], result["segments"]) == ("en", 4)
     assert result["translation"].startswith("# ")
     assert result["translation"].count("\n\n") == 2 and "\n- " in result["translation"]
+
+
+def test_round_trip_reaches_the_translation(monkeypatch: pytest.MonkeyPatch, fake: FakeTranslator,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    asked: dict[str, Any] = {}
+    real = translate_cli.translate_text
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.update(kwargs)
+        return real(*args, **{**kwargs, "round_trip": False})  # the fake translates one way
+
+    monkeypatch.setattr(translate_cli, "translate_text", spy)
+    monkeypatch.setattr("sys.stdin", io.StringIO(TEXT))
+    assert main(["translate", "-", "--to", "de", "--from", "en", "--round-trip"]) == 0
+    assert asked["round_trip"] is True
