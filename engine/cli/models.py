@@ -132,6 +132,8 @@ def _print_report(folder: Path, model: Any, check: Any, precision: str) -> None:
               "float minimums have no exact 4-bit form in ONNX Runtime's fast kernels); "
               "--precision int8 keeps them exact at about the same speed on a CPU",
               file=sys.stderr)
+    for note in report.get("notes", []):  # e.g. padding rows of the embedding left out
+        print(f"note: {note}", file=sys.stderr)
     if check is not None:
         print(check.summary(), file=sys.stderr)
     print(f"installed: {folder}")

@@ -32,6 +32,7 @@ from test_gguf_import import (
 )
 from test_gguf_reader import _check_refused, gguf_bytes, kv_u32, tensor_info
 
+from engine.cli.main import main
 from engine.errors import ModelFormatError
 from engine.generation import prompt_ids
 from engine.model import load_model
@@ -263,3 +264,15 @@ def test_no_padding_no_note(tmp_path: Path, vocabulary: Vocabulary) -> None:
     imported = read_gguf_model(path, "int8")
     assert "notes" not in imported.tensor_report
     imported.close()
+
+
+def test_the_command_line_prints_the_padding_note(tmp_path: Path, vocabulary: Vocabulary,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    tokens = len(vocabulary.tokens)
+    rows = _padded(tokens)
+    path = tmp_path / "padded.gguf"
+    build_gguf(path, _config("llama", "F32"), vocabulary, "F32", embedding_rows=rows)
+    assert main(["models", "import", str(path), "--name", "padded", "--precision", "fp32",
+                 "--no-check"]) == 0
+    assert f"note: token embedding has {rows} rows, tokenizer has {tokens} tokens" in \
+        capsys.readouterr().err
