@@ -7,7 +7,7 @@ The PDF is written by ``write_pdf`` below (standard library only): Helvetica 10 
 page, the evaluation documents one after another (HOWTOs first) until the pages are full. Each
 method runs the real CLI in a child process (``--json --device cpu --threads N``, and pinned to
 N cores with ``taskset`` when the machine has more); the wall time includes start-up, reading
-the PDF (pypdf, in the engine's child process) and loading the model.
+the PDF (PDFium, in the engine's child process) and loading the model.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 every read inside ``ReadLimits`` (size, pages, time, memory, zip expansion, no XML entities).
 Everything that can go wrong ends as one ``DocumentError`` line naming the file, never a hang or
 a traceback. It blocks, so the desktop app calls it on a worker thread; ``should_stop`` lets that
-thread cancel it. Nothing heavy is imported until a format needs it (pypdf only ever runs in a
+thread cancel it. Nothing heavy is imported until a format needs it (PDFium only ever runs in a
 child process).
 """
 

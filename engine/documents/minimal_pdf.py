@@ -3,7 +3,22 @@ child process) in a bundle, and what the tests build their PDFs with."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
+
+
+def _pdf_string(text: str) -> str:
+    # A PDF string ends at an unbalanced ")"; backslashes escape.
+    return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+
+def placed_text(lines: Sequence[tuple[float, float, str]], size: float = 10) -> bytes:
+    """A compressed content stream (a ``make_pdf`` page) with Helvetica text lines placed at
+    (x, y) in points from the bottom left: paragraphs, indents and columns for the tests."""
+    ops = [f"BT /F1 {size:g} Tf"]
+    ops += [f"1 0 0 1 {x:g} {y:g} Tm {_pdf_string(text)} Tj" for x, y, text in lines]
+    ops.append("ET")
+    return zlib.compress("\n".join(ops).encode("latin-1"))
 
 
 def make_pdf(pages: Sequence[str | bytes]) -> bytes:
@@ -18,9 +33,8 @@ def make_pdf(pages: Sequence[str | bytes]) -> bytes:
         objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources "
                             f"<< /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>").encode()
         if isinstance(page, str):
-            # A PDF string ends at an unbalanced ")"; backslashes escape.
-            text = page.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            content, extra = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1"), ""
+            content = f"BT /F1 12 Tf 72 720 Td {_pdf_string(page)} Tj ET".encode("latin-1")
+            extra = ""
         else:
             content, extra = page, " /Filter /FlateDecode"
         objects[page_id + 1] = (f"<< /Length {len(content)}{extra} >>\nstream\n".encode()

@@ -1,15 +1,17 @@
-"""PDF: text per page, extracted by pypdf in a killable, memory-capped child process.
+"""PDF: text per page, extracted by PDFium (pypdfium2) in a killable, memory-capped child process.
 
-This module is the parent side and never imports pypdf. It checks the file's signature, starts
-``pdf_child.extract`` through the sandbox, repairs the pages' text (``cleanup.clean_pages``:
+This module is the parent side and never imports pypdfium2. It checks the file's signature,
+starts ``pdf_child.extract`` through the sandbox, repairs the pages' text (``cleanup.clean_pages``:
 ligatures, running headers and footers, broken words), turns it into paragraph blocks with page
-numbers, and the child's error messages into one readable line each.
+numbers (the child finds the paragraphs, ``pdf_paragraphs``), and the child's error messages and
+crashes into one readable line each.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -45,23 +47,25 @@ def _child_error(guard: ReadGuard, limits: ReadLimits, message: dict[str, Any]) 
     if kind == "encrypted":
         return guard.fail("the PDF is encrypted; remove the password and try again")
     if kind == "encryption_unsupported":
-        return guard.fail("the PDF uses AES encryption, which needs the optional 'cryptography' "
-                          "package; install it, or save an unprotected copy and try again")
-    if kind == "limit":
-        log.info("%s: pypdf limit reached: %s", guard.name, detail)
-        return guard.fail("refused: part of the PDF expands beyond a safety limit, which looks "
-                          "like a decompression bomb")
+        return guard.fail("the PDF uses an encryption scheme the reader does not support; save "
+                          "an unprotected copy and try again")
     if kind == "memory":
-        return guard.fail(f"refused: reading it needs more than {limits.memory_mb} MB of memory "
-                          "(the limit), which looks like a decompression bomb or a damaged file")
-    if kind == "empty":
-        return guard.fail("the PDF is empty or cut short; download or export it again")
+        return _memory_error(guard, limits)
     return guard.fail(f"the PDF is damaged and cannot be read ({detail}); open it in a PDF "
                       "viewer and save a new copy")
 
 
-def _crash_error(guard: ReadGuard, code: int | None) -> DocumentError:
-    """The child ended without a word: killed by the OS (out of memory) or a crash."""
+def _memory_error(guard: ReadGuard, limits: ReadLimits) -> DocumentError:
+    return guard.fail(f"refused: reading it needs more than {limits.memory_mb} MB of memory "
+                      "(the limit), which looks like a decompression bomb or a damaged file")
+
+
+def _crash_error(guard: ReadGuard, limits: ReadLimits, code: int | None) -> DocumentError:
+    """The child ended without a word: out of memory under its cap, killed by the OS, a crash."""
+    if code == -signal.SIGABRT and sys.platform != "win32":
+        # PDFium aborts when an allocation fails, and under the address-space cap that is
+        # how a decompression bomb ends (it never returns an error for it).
+        return _memory_error(guard, limits)
     if code is not None and code < 0:
         try:
             how = f"was killed by {signal.Signals(-code).name}"
@@ -114,7 +118,7 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
             elif kind == "done":
                 done = message
             elif kind == "exit" and done is None:
-                raise _crash_error(guard, message["code"])
+                raise _crash_error(guard, limits, message["code"])
     if pages == 0:
         raise guard.fail("the PDF has no pages")
     # Running headers and words broken across lines are only recognisable on all pages at once.

@@ -1,73 +1,125 @@
-"""The PDF reader's child-process side: pypdf runs here, under a memory cap, page by page.
+"""The PDF reader's child-process side: PDFium (pypdfium2) runs here, under a memory cap.
 
-Only ``engine.documents.pdf`` starts this (through the sandbox); nothing else should import it,
-because it is the one place pypdf is imported. Messages sent to the parent, in order:
+Only ``engine.documents.pdf`` starts this (through the sandbox); nothing else in the app imports
+it, because it is the one place pypdfium2 is imported (``benchmarks/pdf_reader.py`` calls
+``page_chars`` in-process to time it). PDFium is native code: a hostile file that makes it
+allocate past the cap ends the process (PDFium aborts when an allocation fails), which is why it
+runs here and not in the app. Messages sent to the parent, in order:
 
-- ``{"type": "pages", "count": n}`` once the file is open (and decrypted if it can be);
-- ``{"type": "page", "number": i, "text": "..."}`` per page, 1-based, unless ``n`` is over the
-  page limit (then nothing more is extracted);
+- ``{"type": "pages", "count": n}`` once the file is open (an owner password alone never stops
+  PDFium; a user password does);
+- ``{"type": "page", "number": i, "text": "..."}`` per page, 1-based, lines joined by newlines
+  and paragraphs by blank lines (``pdf_paragraphs``), unless ``n`` is over the page limit (then
+  nothing more is extracted);
 - ``{"type": "done", "skipped": k}`` with the number of damaged pages that were skipped;
 - or ``{"type": "error", "kind": ..., "detail": ...}`` at any point, after which the child exits.
-  Kinds: encrypted, encryption_unsupported, limit, memory, empty, corrupt.
+  Kinds: encrypted, encryption_unsupported, memory, corrupt.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import ctypes
+import re
 import warnings
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from engine.documents.pdf_paragraphs import Char, page_text
 from engine.documents.sandbox import cap_memory, send
 
 _DETAIL_CHARS = 200  # enough to recognise an error, short enough for a one-line message
+# PDFium's FPDF_GetLastError codes after a failed load (fpdfview.h).
+_LOAD_ERRORS = {4: "encrypted", 5: "encryption_unsupported"}
+_LINE_BREAKS = "\r\n"
+_HYPHEN = "\ufffe"  # how PDFium marks a hyphen at the end of a line
+_WORDS = re.compile(r"\r\n?|\n|[^\r\n\t \ufffe]*\ufffe|[^\r\n\t \ufffe]+")
+_BREAK: Char = ("\n", 0.0, 0.0, 0.0, 0.0)
+_SPACE: Char = (" ", 0.0, 0.0, -1.0, 0.0)
+_PDFIUM_CAUSE = re.compile(r"\(PDFium: ([^)]+)\)")
 
 
 def _kind(error: BaseException) -> str:
-    """The error kind for the parent, by class name so any pypdf >= 4 version maps alike."""
-    names = {cls.__name__ for cls in type(error).__mro__}
+    """The error kind for the parent."""
     if isinstance(error, MemoryError):
         return "memory"
-    if names & {"FileNotDecryptedError", "WrongPasswordError"}:
-        return "encrypted"
-    if "DependencyError" in names:  # AES without a crypto library installed
-        return "encryption_unsupported"
-    if "LimitReachedError" in names:
-        return "limit"
-    if "EmptyFileError" in names:
-        return "empty"
-    return "corrupt"
+    return _LOAD_ERRORS.get(getattr(error, "err_code", None) or 0, "corrupt")
 
 
 def _report(connection: Connection, error: BaseException) -> None:
-    detail = " ".join(str(error).split())[:_DETAIL_CHARS]
+    detail = " ".join(str(error).split())
+    # pypdfium2 says "Failed to load document (PDFium: Data format error)."; the cause will do.
+    if found := _PDFIUM_CAUSE.search(detail):
+        detail = found.group(1)
+    detail = detail[:_DETAIL_CHARS]
     send(connection, {"type": "error", "kind": _kind(error), "detail": detail})
 
 
-def _pages(connection: Connection, reader: Any, max_pages: int) -> None:
-    """Sends the page count, then each page's text; a damaged page is skipped, not fatal."""
-    import pypdf
+def page_chars(textpage: Any) -> Iterator[Char]:
+    """A text page's words with their loose boxes, spaces between them, and PDFium's own line
+    breaks as ``"\\n"``.
 
-    if reader.is_encrypted and reader.decrypt("") == pypdf.PasswordType.NOT_DECRYPTED:
-        send(connection, {"type": "error", "kind": "encrypted", "detail": ""})
-        return
-    count = len(reader.pages)
+    Only a word's first and last glyph are measured (a third of the glyphs in English text):
+    PDFium ends a word at any gap wide enough to matter, so the glyphs between add nothing to
+    the layout, and each glyph costs a call into PDFium.
+    """
+    import pypdfium2.raw as pdfium_c
+
+    handle = textpage.raw
+    count = pdfium_c.FPDFText_CountChars(handle)
+    text = textpage.get_text_range(0, count) if count > 0 else ""
+    if len(text) != count:  # characters outside the BMP are two UTF-16 units in the text
+        text = "".join(chr(code) if 0 < (code := pdfium_c.FPDFText_GetUnicode(handle, index))
+                       < 0x110000 else "\ufffd" for index in range(count))
+    first, last = pdfium_c.FS_RECTF(), pdfium_c.FS_RECTF()
+    loose_box, first_box, last_box = (pdfium_c.FPDFText_GetLooseCharBox, ctypes.byref(first),
+                                      ctypes.byref(last))
+    end = 0
+    for match in _WORDS.finditer(text):
+        word, start = match.group(), match.start()
+        if word[0] in _LINE_BREAKS:
+            yield _BREAK
+            end = match.end()
+            continue
+        if start > end:
+            yield _SPACE
+        end = match.end()
+        if loose_box(handle, start, first_box) and loose_box(handle, end - 1, last_box):
+            # min/max: in right-to-left scripts the first glyph is the rightmost.
+            yield (word.replace(_HYPHEN, "-"), min(first.left, last.left),
+                   min(first.bottom, last.bottom), max(first.right, last.right),
+                   max(first.top, last.top))
+        else:  # no box: its text stays, its place is unknown
+            yield (word.replace(_HYPHEN, "-"), 0.0, 0.0, -1.0, 0.0)
+        if word[-1] == _HYPHEN:
+            # PDFium joins a word hyphenated at a line end into one and marks the hyphen; the
+            # line break is put back (cleanup decides whether the halves make one word).
+            yield _BREAK
+
+
+def _pages(connection: Connection, document: Any, max_pages: int) -> None:
+    """Sends the page count, then each page's text; a damaged page is skipped, not fatal."""
+    count = len(document)
     send(connection, {"type": "pages", "count": count})
     if count > max_pages:
         return
     skipped = 0
-    for number, page in enumerate(reader.pages, start=1):
+    for index in range(count):
         try:
-            text = page.extract_text() or ""
-        except Exception as error:
-            if _kind(error) in ("memory", "limit", "encrypted", "encryption_unsupported"):
-                raise  # the document as a whole is the problem, not this page
+            page = document[index]
+            textpage = page.get_textpage()
+            text = page_text(page_chars(textpage))
+        except MemoryError:
+            raise  # the document as a whole is the problem, not this page
+        except Exception:
             skipped += 1
             continue
         # Broken /ToUnicode maps can yield lone surrogates, which UTF-8 (and JSON) cannot carry.
         text = text.encode("utf-8", errors="replace").decode("utf-8")
-        send(connection, {"type": "page", "number": number, "text": text})
+        send(connection, {"type": "page", "number": index + 1, "text": text})
+        textpage.close()
+        page.close()
     send(connection, {"type": "done", "skipped": skipped})
 
 
@@ -81,14 +133,12 @@ def extract(connection: Connection, path: str, memory_mb: int, max_pages: int) -
         max_pages: the most pages to extract; above it only the count is sent.
     """
     try:
-        # pypdf logs and warns about every repairable flaw; the parent reports what matters.
-        logging.getLogger("pypdf").setLevel(logging.CRITICAL)
-        warnings.simplefilter("ignore")
-        import pypdf
+        warnings.simplefilter("ignore")  # the parent reports what matters
+        import pypdfium2
 
         cap_memory(memory_mb)
-        reader = pypdf.PdfReader(path)  # tries the empty password by itself
-        _pages(connection, reader, max_pages)
+        document = pypdfium2.PdfDocument(path)  # tries the empty (user) password by itself
+        _pages(connection, document, max_pages)
     except BaseException as error:  # the parent turns every failure into a readable message
         with contextlib.suppress(OSError, MemoryError):  # else the parent sees the exit code
             _report(connection, error)

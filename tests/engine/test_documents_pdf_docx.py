@@ -8,6 +8,7 @@ import io
 import multiprocessing
 import os
 import struct
+import subprocess
 import sys
 import time
 import zipfile
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import docx
 import pytest
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader, PdfWriter  # writes the encrypted test PDFs; the app never uses it
 
 from engine.documents import Block, DocumentError, ReadCancelledError, ReadLimits, read_document
-from engine.documents.minimal_pdf import make_pdf
+from engine.documents.minimal_pdf import make_pdf, placed_text
 
 MB = 1024 * 1024
 
@@ -100,11 +101,72 @@ def test_pdf_owner_password_only_is_read(tmp_path: Path, algorithm: str) -> None
     assert [block.text for block in read_document(path).blocks] == ["Secret plans"]
 
 
-def test_encrypted_pdf_is_refused(tmp_path: Path, no_leftover_children: None) -> None:
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_encrypted_pdf_is_refused(tmp_path: Path, algorithm: str,
+                                  no_leftover_children: None) -> None:
     path = tmp_path / "locked.pdf"
-    path.write_bytes(encrypted_pdf("user-secret"))
+    path.write_bytes(encrypted_pdf("user-secret", algorithm=algorithm))
     assert read_error(path) == ("locked.pdf: the PDF is encrypted; remove the password and try "
                                 "again")
+
+
+def test_pdf_reader_needs_neither_pypdf_nor_cryptography(tmp_path: Path) -> None:
+    """The child's code, run in a fresh interpreter where both imports fail, opens an AES-256
+    owner-locked PDF (PDFium decrypts it by itself)."""
+    path = tmp_path / "restricted.pdf"
+    path.write_bytes(encrypted_pdf("", "owner-secret", "AES-256"))
+    script = (
+        "import sys\n"
+        "sys.modules.update(pypdf=None, cryptography=None)\n"
+        "from multiprocessing import Pipe\n"
+        "from engine.documents.pdf_child import extract\n"
+        "receiver, sender = Pipe(duplex=False)\n"
+        f"extract(sender, {str(path)!r}, 1024, 10)\n"
+        "while receiver.poll(1):\n"
+        "    try:\n"
+        "        print(receiver.recv_bytes().decode())\n"
+        "    except EOFError:\n"
+        "        break\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split("\n")[:3] == [
+        '{"type": "pages", "count": 1}', '{"type": "page", "number": 1, "text": "Secret plans"}',
+        '{"type": "done", "skipped": 0}']
+
+
+def test_pdf_paragraphs_and_columns_are_recovered(tmp_path: Path) -> None:
+    one_column = placed_text([
+        (72, 720, "The lamp glows in the quiet room at night."),
+        (72, 708, "Nobody reads in its light."),
+        (72, 684, "A second paragraph follows a gap,"),  # a blank line's worth of space
+        (72, 672, "as many documents set them."),
+        (90, 660, "An indented first line starts the third,"),  # no gap, an indent
+        (72, 648, "as books set them."),
+    ])
+    left = ["The left column is read first, from the", "top of the page to its bottom, before",
+            "any line of the right column, even if", "the writer drew the page across."]
+    right = ["The right column starts a new para-", "graph with its indented first line and",
+             "goes on to the bottom of the page", "where this short test ends."]
+    rows = [(72, 700 - 12 * index, text) for index, text in enumerate(left)]
+    rows += [(335 if index == 0 else 320, 700 - 12 * index, text)
+             for index, text in enumerate(right)]
+    rows.sort(key=lambda row: -row[1])  # line by line across both columns
+    path = tmp_path / "layout.pdf"
+    path.write_bytes(make_pdf([one_column, placed_text([(220, 740, "Two columns"), *rows])]))
+    document = read_document(path)
+    assert document.blocks == [
+        Block("paragraph", "The lamp glows in the quiet room at night.\nNobody reads in its "
+                           "light.", page=1),
+        Block("paragraph", "A second paragraph follows a gap,\nas many documents set them.",
+              page=1),
+        Block("paragraph", "An indented first line starts the third,\nas books set them.",
+              page=1),
+        Block("paragraph", "Two columns", page=2),
+        Block("paragraph", "\n".join(left), page=2),
+        Block("paragraph", "The right column starts a new paragraph\nwith its indented first "
+                           "line and\ngoes on to the bottom of the page\nwhere this short test "
+                           "ends.", page=2),
+    ]
 
 
 @pytest.mark.parametrize(("name", "data", "expected"), [
@@ -134,8 +196,8 @@ def test_pdf_with_too_many_pages_is_refused_before_extraction(tmp_path: Path) ->
 def test_pdf_decompression_bomb_hits_the_memory_cap(tmp_path: Path,
                                                     no_leftover_children: None) -> None:
     if not sys.platform.startswith("linux"):
-        pytest.skip("the address-space cap is measured from /proc (Linux); elsewhere the "
-                    "timeout and pypdf's own limits apply")
+        pytest.skip("the address-space cap is measured from /proc (Linux); elsewhere only the "
+                    "timeout applies")
     path = tmp_path / "bomb.pdf"
     path.write_bytes(make_pdf(["cover", zeros_deflated(60)]))  # 60 MB from 60 KB
     message = read_error(path, ReadLimits(memory_mb=32, timeout_s=30))
@@ -147,7 +209,7 @@ def test_pdf_decompression_bomb_of_200_mb_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bomb.pdf"
     path.write_bytes(make_pdf(["cover", zeros_deflated(200)]))  # 200 MB from 200 KB
     message = read_error(path, ReadLimits(memory_mb=150, timeout_s=30))
-    # pypdf's own output limit or the memory cap, whichever this pypdf version hits first.
+    # PDFium has no output limit of its own: it aborts when the cap refuses an allocation.
     assert message.startswith("bomb.pdf: refused: ")
     assert "decompression bomb" in message and "MemoryError" not in message
 
