@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QLocale, QMimeData, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
 from desktop.files import save_copy, save_text
 from desktop.fonts import can_draw
+from desktop.translate_trust import MarkedTextBrowser, TrustReport
 from engine.language import language_name
 from engine.summarize import DEFAULT_METHOD
 from engine.translate import SECOND_PASS_STAGES
@@ -97,7 +98,7 @@ class TaskPanel(QWidget):
         self.stop_button = QPushButton(self.tr("Stop"))
         self.copy_button = QPushButton(self.tr("Copy"))
         self.save_button = QPushButton(self.tr("Save…"))
-        self.result = QTextBrowser()
+        self.result = MarkedTextBrowser()  # a translation's marked segments have tooltips
         self.result.setOpenLinks(False)  # nothing leaves the machine, not even a click
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -114,6 +115,8 @@ class TaskPanel(QWidget):
         layout.addWidget(self.source, 2)
         layout.addLayout(self.options)
         layout.addWidget(self.result, 3)
+        self.below_result = QVBoxLayout()  # what a panel shows about its result (Translate)
+        layout.addLayout(self.below_result)
         layout.addLayout(actions)
         self._text = ""
         self.document: Path | None = None  # the file the input came from, while unedited
@@ -324,6 +327,13 @@ class TranslatePanel(TaskPanel):
         self.options.insertWidget(2, self.source_language)
         self.options.insertWidget(3, QLabel(self.tr("Into:")))
         self.options.insertWidget(4, self.target)
+        self.round_trip = QCheckBox(self.tr("Check by translating back"))
+        self.round_trip.setToolTip(self.tr(
+            "Translate every segment back and compare it with the original: a better "
+            "confidence figure for each segment, but it takes twice as long."))
+        self.options.insertWidget(5, self.round_trip)
+        self.trust = TrustReport()
+        self.below_result.addWidget(self.trust)
         # Translated files wait here until saved; removed with the panel, or at exit.
         self._scratch = tempfile.TemporaryDirectory(prefix="nightlamp-translations-")
         self._outputs = Path(self._scratch.name)
@@ -331,6 +341,7 @@ class TranslatePanel(TaskPanel):
 
     def clear_result(self) -> None:
         self.translated_file = None
+        self.trust.clear()
         super().clear_result()
 
     def request(self, text: str) -> dict[str, Any]:
@@ -344,6 +355,8 @@ class TranslatePanel(TaskPanel):
                        output=str(self._outputs / f"{document.stem}.{job['target']}{suffix}"))
         else:
             job.update(text=text)
+        if self.round_trip.isChecked():
+            job["round_trip"] = True
         return {"translation": job}
 
     def finish(self, status: str, message: str = "", stats: dict[str, Any] | None = None,
@@ -354,6 +367,9 @@ class TranslatePanel(TaskPanel):
             self.translated_file = Path(output) if output else None
             self.notice.setText(self.describe(stats))
         super().finish(status, message, None)
+        if stats and stats.get("translation") is not None and status != "cancelled":
+            # After the final text is shown: marks go on the rendered view (see translate_trust)
+            self.trust.show_report(stats, self.result, language_label)
 
     def describe(self, stats: dict[str, Any]) -> str:
         line = self.tr("{source} → {target} · {segments} segments · {seconds:.1f} s").format(

@@ -16,11 +16,13 @@ from engine.documents import read_text
 from engine.errors import OperationCancelledError
 from engine.model import Model
 from engine.summarize import summarize
-from engine.translate import make_translator, translate_file, translate_text
+from engine.translate import TranslationResult, make_translator, translate_file, translate_text
+from engine.translate.report import KEPT_SOURCE
 
 ShouldStop = Callable[[], bool]
 Progress = Callable[[str, int, int], None]
 OnText = Callable[[str], None]
+LOW_CONFIDENCE = 0.5  # segments below it are marked in the Translate panel
 
 
 def summary_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,
@@ -37,10 +39,12 @@ def translation_job(request: dict[str, Any], model: Model | None, should_stop: S
                     progress: Progress, on_text: OnText) -> tuple[str, dict[str, Any]]:
     """A translation of pasted text (kept as Markdown-like text, streamed to ``on_text`` as
     paragraphs are done) or of an opened file (written in its own format to ``output``),
-    with progress (the pipeline's stage: translating, retrying, ...)."""
+    with progress (the pipeline's stage: translating, retrying, ...). ``round_trip`` in the
+    request also translates every segment back to check it (twice the time)."""
     assert model is not None  # the worker checks before it runs a job that needs one
     translator = make_translator(model)
-    common: dict[str, Any] = {"should_stop": should_stop, "progress": progress}
+    common: dict[str, Any] = {"should_stop": should_stop, "progress": progress,
+                              "round_trip": bool(request.get("round_trip"))}
     try:
         if request.get("path"):
             output = Path(request["output"]) if request.get("output") else None
@@ -53,7 +57,22 @@ def translation_job(request: dict[str, Any], model: Model | None, should_stop: S
                                     on_text=on_text, **common)
     except OperationCancelledError:
         return "cancelled", {}
-    stats = result.to_json()
-    stats["flagged"] = len(result.flagged)
-    stats["glossary_misses"] = len(result.glossary_misses)
-    return "stop", stats
+    return "stop", translation_stats(result, common["round_trip"])
+
+
+def translation_stats(result: TranslationResult, round_trip: bool = False) -> dict[str, Any]:
+    """What the Translate panel shows, as plain data: the text, the counts, whether the model
+    is unfit for the pair, and only the segments to mark (not every record: those carry the
+    whole text twice over, source and translation)."""
+    return {
+        "translation": result.translation, "source": result.source, "target": result.target,
+        "segments": result.segments, "seconds": round(result.seconds, 3),
+        "model": result.model, "output": str(result.output) if result.output else None,
+        "flagged": len(result.flagged), "glossary_misses": len(result.glossary_misses),
+        "counts": result.summary.to_json(), "unfit": result.warning() is not None,
+        "round_trip": round_trip,
+        "marks": [{"index": record.index, "text": record.translation, "status": record.status,
+                   "confidence": record.confidence, "reasons": list(record.reasons)}
+                  for record in result.records
+                  if record.status == KEPT_SOURCE or record.confidence < LOW_CONFIDENCE],
+    }

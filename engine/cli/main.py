@@ -22,7 +22,7 @@ from engine.errors import EngineError
 # bundle) is skipped.
 COMMAND_MODULES = (
     "engine.cli.generate", "engine.cli.chat", "engine.cli.models", "engine.cli.summarize",
-    "engine.cli.translate", "engine.cli.bench",
+    "engine.cli.translate", "engine.cli.evaluate", "engine.cli.bench",
     "training.cli", "desktop.cli",
 )
 USER_ERROR = 2

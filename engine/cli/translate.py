@@ -34,6 +34,7 @@ from engine.translate import (
     translate_text,
 )
 from engine.translate.files import write_text
+from engine.translate.report import reason_text
 
 SHOWN = 10  # flagged segments and glossary misses listed on stderr
 
@@ -68,19 +69,11 @@ def register(subcommands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-REASONS = {"empty": "no translation came back, kept the original",
-           "untranslated": "still in the source language, kept the original",
-           "placeholders": "code, links or markup did not come back intact",
-           "markers": "the answer had stray marker characters, kept the original",
-           "label": "the answer was an instruction or a label, kept the original",
-           "script": "the answer was not in the target script, kept the original",
-           "language": "the answer was in another language, kept the original",
-           "length": "the answer was far too long or short, kept the original"}
 
 
 def _report(result: TranslationResult) -> None:
     for flag in result.flagged[:SHOWN]:
-        why = REASONS.get(flag.reason, flag.reason)
+        why = reason_text(flag.reason)
         print(f"nightlamp: segment {flag.segment}: {why}: {flag.source[:80]!r}",
               file=sys.stderr)
     for miss in result.glossary_misses[:SHOWN]:

@@ -22,6 +22,23 @@ UNFIT_KEPT_SHARE = 0.5  # more than this share of segments kept in the source: n
 UNFIT_CONFIDENCE = 0.4  # a mean confidence below this: not fit
 
 
+# Each check's failure in plain words, for people (the CLI's stderr, the app's tooltips).
+REASON_TEXT = {"empty": "no translation came back, kept the original",
+               "untranslated": "still in the source language, kept the original",
+               "placeholders": "code, links or markup did not come back intact",
+               "markers": "the answer had stray marker characters, kept the original",
+               "label": "the answer was an instruction or a label, kept the original",
+               "script": "the answer was not in the target script, kept the original",
+               "language": "the answer was in another language, kept the original",
+               "length": "the answer was far too long or short, kept the original"}
+
+
+def reason_text(reason: str) -> str:
+    """A check's name (``Flag.reason``, ``SegmentRecord.reasons``) in plain words; an unknown
+    one as it is."""
+    return REASON_TEXT.get(reason, reason)
+
+
 @dataclass(frozen=True)
 class Flag:
     """A segment whose translation needs a look: ``empty`` (kept in the source language),

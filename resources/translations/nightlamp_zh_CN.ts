@@ -4,32 +4,32 @@
 <context>
     <name>ChatHistory</name>
     <message>
-        <location filename="../../desktop/conversations.py" line="74"/>
+        <location filename="../../desktop/conversations.py" line="77"/>
         <source>{error}. Chats of this session will not be kept.</source>
         <translation>{error}。本次会话的对话不会被保存。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="83"/>
+        <location filename="../../desktop/conversations.py" line="86"/>
         <source>The chat history was damaged; it was moved to {path} and a new one started.</source>
         <translation>聊天记录已损坏；已移到 {path}，并新建了一份。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="90"/>
+        <location filename="../../desktop/conversations.py" line="93"/>
         <source>The chat could not be saved ({error}). It stays on screen and will be saved with the next answer.</source>
         <translation>无法保存对话（{error}）。对话仍显示在屏幕上，并将在下一个回答时保存。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="119"/>
+        <location filename="../../desktop/conversations.py" line="122"/>
         <source>{count} answer(s) were interrupted when Nightlamp last closed; what had arrived is kept.</source>
         <translation>Nightlamp 上次关闭时有 {count} 个回答被中断；已收到的内容都已保留。</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="194"/>
+        <location filename="../../desktop/conversations.py" line="197"/>
         <source>Export conversation</source>
         <translation>导出对话</translation>
     </message>
     <message>
-        <location filename="../../desktop/conversations.py" line="195"/>
+        <location filename="../../desktop/conversations.py" line="198"/>
         <source>Markdown (*.md)</source>
         <translation>Markdown (*.md)</translation>
     </message>
@@ -327,12 +327,12 @@
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="333"/>
+        <location filename="../../desktop/main_window.py" line="335"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="341"/>
+        <location filename="../../desktop/main_window.py" line="343"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -412,270 +412,322 @@
 <context>
     <name>ModelsPanel</name>
     <message>
-        <location filename="../../desktop/models_panel.py" line="51"/>
+        <location filename="../../desktop/models_panel.py" line="55"/>
         <source>Name</source>
         <translation>名称</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="51"/>
+        <location filename="../../desktop/models_panel.py" line="55"/>
         <source>Size</source>
         <translation>大小</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="51"/>
+        <location filename="../../desktop/models_panel.py" line="55"/>
         <source>Precision</source>
         <translation>精度</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="51"/>
+        <location filename="../../desktop/models_panel.py" line="55"/>
         <source>Context</source>
         <translation>上下文</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="52"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
         <source>Tasks</source>
         <translation>任务</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="52"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
         <source>Location</source>
         <translation>位置</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="58"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
+        <source>Translation quality</source>
+        <translation>翻译质量</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="63"/>
         <source>Import GGUF file…</source>
         <translation>导入 GGUF 文件…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="59"/>
+        <location filename="../../desktop/models_panel.py" line="64"/>
         <source>Import Hugging Face folder…</source>
         <translation>导入 Hugging Face 文件夹…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="63"/>
+        <location filename="../../desktop/models_panel.py" line="68"/>
         <source>int4: smallest and fastest on a CPU; fp16: for GPUs; fp32: reference</source>
         <translation>int4：在 CPU 上最小最快；fp16：用于 GPU；fp32：参考精度</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="65"/>
+        <location filename="../../desktop/models_panel.py" line="70"/>
         <source>Download default model</source>
         <translation>下载默认模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="66"/>
+        <location filename="../../desktop/models_panel.py" line="71"/>
         <source>Make default</source>
         <translation>设为默认</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="67"/>
+        <location filename="../../desktop/models_panel.py" line="72"/>
         <source>Remove…</source>
         <translation>删除…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="71"/>
+        <location filename="../../desktop/models_panel.py" line="73"/>
+        <source>Measure translation quality</source>
+        <translation>测量翻译质量</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="75"/>
+        <source>Translate a few dozen built-in sentences (English with German, French and Chinese, both ways) and compare them with reference translations (chrF: 0, nothing alike, to 1, identical). Takes a few minutes.</source>
+        <translation>翻译几十个内置句子（英语与德语、法语、中文互译），并与参考译文比较（chrF：0 表示完全不同，1 表示完全相同）。需要几分钟。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="82"/>
         <source>Use</source>
         <translation>使用</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="73"/>
+        <location filename="../../desktop/models_panel.py" line="84"/>
         <source>Chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="73"/>
+        <location filename="../../desktop/models_panel.py" line="84"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="74"/>
+        <location filename="../../desktop/models_panel.py" line="85"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="81"/>
+        <location filename="../../desktop/models_panel.py" line="92"/>
         <source>Auto (GPU when usable)</source>
         <translation>自动（可用时使用 GPU）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="81"/>
+        <location filename="../../desktop/models_panel.py" line="92"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="82"/>
+        <location filename="../../desktop/models_panel.py" line="93"/>
         <source>GPU (CUDA)</source>
         <translation>GPU (CUDA)</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="86"/>
+        <location filename="../../desktop/models_panel.py" line="97"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="87"/>
+        <location filename="../../desktop/models_panel.py" line="98"/>
         <source>In use</source>
         <translation>正在使用</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="91"/>
+        <location filename="../../desktop/models_panel.py" line="102"/>
         <source>as</source>
         <translation>精度</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="106"/>
+        <location filename="../../desktop/models_panel.py" line="118"/>
         <source>Downloading…</source>
         <translation>正在下载…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="122"/>
+        <location filename="../../desktop/models_panel.py" line="135"/>
         <source> (default)</source>
         <translation>（默认）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="123"/>
+        <location filename="../../desktop/models_panel.py" line="136"/>
         <source> (built in)</source>
         <translation>（内置）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="125"/>
+        <location filename="../../desktop/models_panel.py" line="138"/>
         <source>broken: {error}</source>
         <translation>已损坏：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="141"/>
+        <location filename="../../desktop/models_panel.py" line="150"/>
+        <source>{figures}
+chrF against built-in reference translations: 0, nothing alike, to 1, identical. Higher is better; compare models on the same pair.</source>
+        <translation>{figures}
+与内置参考译文比较的 chrF：0 表示完全不同，1 表示完全相同。越高越好；请在同一语言对上比较模型。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="160"/>
         <source>Default model</source>
         <translation>默认模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="154"/>
+        <location filename="../../desktop/models_panel.py" line="173"/>
         <source>chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="154"/>
+        <location filename="../../desktop/models_panel.py" line="173"/>
         <source>complete</source>
         <translation>续写</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="155"/>
+        <location filename="../../desktop/models_panel.py" line="174"/>
         <source>summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="155"/>
+        <location filename="../../desktop/models_panel.py" line="174"/>
         <source>translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="156"/>
+        <location filename="../../desktop/models_panel.py" line="175"/>
         <source>, </source>
         <translation>、</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="197"/>
+        <location filename="../../desktop/models_panel.py" line="185"/>
+        <source> chrF</source>
+        <translation> chrF</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="186"/>
+        <source> · </source>
+        <translation> · </translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="229"/>
         <source>Remove model</source>
         <translation>删除模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="198"/>
+        <location filename="../../desktop/models_panel.py" line="230"/>
         <source>Delete the model {name} from this computer?</source>
         <translation>要从这台电脑上删除模型 {name} 吗？</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="205"/>
+        <location filename="../../desktop/models_panel.py" line="237"/>
         <source>Import a GGUF file</source>
         <translation>导入 GGUF 文件</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="206"/>
+        <location filename="../../desktop/models_panel.py" line="238"/>
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 模型 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="211"/>
+        <location filename="../../desktop/models_panel.py" line="243"/>
         <source>Import a Hugging Face folder</source>
         <translation>导入 Hugging Face 文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="218"/>
+        <location filename="../../desktop/models_panel.py" line="250"/>
         <source>Importing {name}…</source>
         <translation>正在导入 {name}…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="273"/>
+        <source>Measuring the translation quality of {name}…</source>
+        <translation>正在测量 {name} 的翻译质量…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="280"/>
+        <source>Failed: the measurement gave no result.</source>
+        <translation>失败：测量没有得到结果。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="288"/>
+        <source>{name}: {figures} (not kept: {error})</source>
+        <translation>{name}：{figures}（未保存：{error}）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/models_panel.py" line="291"/>
+        <source>Translation quality of {name}: {figures}</source>
+        <translation>{name} 的翻译质量：{figures}</translation>
     </message>
 </context>
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="268"/>
+        <location filename="../../desktop/task_panels.py" line="271"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="271"/>
+        <location filename="../../desktop/task_panels.py" line="274"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="273"/>
+        <location filename="../../desktop/task_panels.py" line="276"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="273"/>
+        <location filename="../../desktop/task_panels.py" line="276"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="274"/>
+        <location filename="../../desktop/task_panels.py" line="277"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="279"/>
+        <location filename="../../desktop/task_panels.py" line="282"/>
         <source>Model writes it</source>
         <translation>由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="284"/>
+        <location filename="../../desktop/task_panels.py" line="287"/>
         <source>Key sentences: the text&apos;s own most central sentences, instantly, without a model; nothing is invented. Model writes it: the model writes the summary (a long text is first cut down to its key sentences); small models may invent facts. Model, every part: the model reads the whole text part by part (slower).</source>
         <translation>关键句：直接选出文本自身最核心的句子，无需模型，瞬间完成，不会编造内容。由模型撰写：模型撰写摘要（长文本先缩减为关键句）；小模型可能编造事实。模型逐段阅读：模型分段阅读全文（较慢）。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="280"/>
+        <location filename="../../desktop/task_panels.py" line="283"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="278"/>
+        <location filename="../../desktop/task_panels.py" line="281"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="290"/>
+        <location filename="../../desktop/task_panels.py" line="293"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="300"/>
+        <location filename="../../desktop/task_panels.py" line="303"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="300"/>
+        <location filename="../../desktop/task_panels.py" line="303"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="301"/>
+        <location filename="../../desktop/task_panels.py" line="304"/>
         <source>key sentences, then the model</source>
         <translation>先选关键句，再由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="302"/>
+        <location filename="../../desktop/task_panels.py" line="305"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="288"/>
+        <location filename="../../desktop/task_panels.py" line="291"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -683,72 +735,72 @@
 <context>
     <name>TaskPanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="95"/>
+        <location filename="../../desktop/task_panels.py" line="96"/>
         <source>Open document…</source>
         <translation>打开文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="97"/>
+        <location filename="../../desktop/task_panels.py" line="98"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="98"/>
+        <location filename="../../desktop/task_panels.py" line="99"/>
         <source>Copy</source>
         <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="99"/>
+        <location filename="../../desktop/task_panels.py" line="100"/>
         <source>Save…</source>
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="161"/>
+        <location filename="../../desktop/task_panels.py" line="164"/>
         <source>Combining the parts</source>
         <translation>正在合并各部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="163"/>
+        <location filename="../../desktop/task_panels.py" line="166"/>
         <source>Checking again: {done} of {total}</source>
         <translation>再次检查：第 {done} 段，共 {total} 段</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="166"/>
+        <location filename="../../desktop/task_panels.py" line="169"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="178"/>
+        <location filename="../../desktop/task_panels.py" line="181"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="214"/>
+        <location filename="../../desktop/task_panels.py" line="217"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="224"/>
+        <location filename="../../desktop/task_panels.py" line="227"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="227"/>
+        <location filename="../../desktop/task_panels.py" line="230"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="244"/>
+        <location filename="../../desktop/task_panels.py" line="247"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="245"/>
+        <location filename="../../desktop/task_panels.py" line="248"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="251"/>
+        <location filename="../../desktop/task_panels.py" line="254"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -756,44 +808,147 @@
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="313"/>
+        <location filename="../../desktop/task_panels.py" line="316"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="316"/>
+        <location filename="../../desktop/task_panels.py" line="319"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="318"/>
+        <location filename="../../desktop/task_panels.py" line="321"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="323"/>
+        <location filename="../../desktop/task_panels.py" line="326"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="325"/>
+        <location filename="../../desktop/task_panels.py" line="328"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="359"/>
+        <location filename="../../desktop/task_panels.py" line="330"/>
+        <source>Check by translating back</source>
+        <translation>回译检查</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="332"/>
+        <source>Translate every segment back and compare it with the original: a better confidence figure for each segment, but it takes twice as long.</source>
+        <translation>把每个片段译回原文并与原文比较：每个片段的可信度更准确，但耗时加倍。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="375"/>
         <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
         <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="365"/>
+        <location filename="../../desktop/task_panels.py" line="381"/>
         <source> · {count} kept untranslated or to check</source>
         <translation> · {count} 个未翻译或需检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="372"/>
+        <location filename="../../desktop/task_panels.py" line="388"/>
         <source>Save the translation</source>
         <translation>保存译文</translation>
+    </message>
+</context>
+<context>
+    <name>TrustReport</name>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="121"/>
+        <source>{segments} segments: {translated} translated, {retried} retried, {kept} kept in {language}; mean confidence {confidence:.2f}</source>
+        <translation>{segments} 个片段：{translated} 个已翻译，{retried} 个重试，{kept} 个保留为{language}；平均可信度 {confidence:.2f}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="127"/>
+        <source> · checked by translating back</source>
+        <translation> · 已回译检查</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="132"/>
+        <source>{model} is not fit for translating {source} into {target}: {kept} of {segments} segments had to be kept in {source} and the mean confidence is {confidence:.2f}. Choose another model for Translate in Models.</source>
+        <translation>{model} 不适合把{source}翻译成{target}：{segments} 个片段中有 {kept} 个只能保留为{source}，平均可信度为 {confidence:.2f}。请在“模型”中为翻译选择另一个模型。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="135"/>
+        <source>This model</source>
+        <translation>此模型</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="144"/>
+        <source>Marked in the result: pale yellow, low confidence; pale red, kept in {language}. Point at a marked passage to see why.</source>
+        <translation>结果中的标记：淡黄色表示可信度低；淡红色表示保留为{language}。将鼠标指向标记处可查看原因。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="151"/>
+        <source>no translation came back</source>
+        <translation>没有返回译文</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="152"/>
+        <source>it came back untranslated</source>
+        <translation>返回的内容未被翻译</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="153"/>
+        <source>code, links or markup did not come back intact</source>
+        <translation>代码、链接或标记没有完整保留</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="154"/>
+        <source>the answer had stray marker characters</source>
+        <translation>回答中有多余的标记字符</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="155"/>
+        <source>the answer was an instruction or a label</source>
+        <translation>回答是一条指令或标签</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="156"/>
+        <source>the answer was not in the target script</source>
+        <translation>回答不是目标语言的文字</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="157"/>
+        <source>the answer was in another language</source>
+        <translation>回答是另一种语言</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="158"/>
+        <source>the answer was far too long or too short</source>
+        <translation>回答过长或过短</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="165"/>
+        <source>; </source>
+        <translation>；</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="167"/>
+        <source>Kept in {language}: {reason}.</source>
+        <translation>保留为{language}：{reason}。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="168"/>
+        <source>no answer passed the checks</source>
+        <translation>没有回答通过检查</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="171"/>
+        <source>Low confidence ({confidence:.2f}): it needed a second try ({reason}).</source>
+        <translation>可信度低（{confidence:.2f}）：需要重试一次（{reason}）。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/translate_trust.py" line="173"/>
+        <source>Low confidence ({confidence:.2f}): the checks could not confirm its language or it reads differently when translated back.</source>
+        <translation>可信度低（{confidence:.2f}）：检查无法确认其语言，或译回后与原文不同。</translation>
     </message>
 </context>
 <context>

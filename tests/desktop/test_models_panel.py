@@ -36,7 +36,7 @@ def test_the_list_shows_installed_models(qtbot: Any, installed: Path) -> None:
     assert names == ["broken", "tiny (default)"]
     assert "broken" in panel.table.item(0, 4).text()  # says why instead of hiding it
     assert panel.table.item(1, 2).text() == "fp32"
-    assert panel.table.item(1, 5).text() == str(installed)
+    assert panel.table.item(1, 6).text() == str(installed)  # after the quality column
     chat_choices = [panel.choices["chat"].itemData(i)
                     for i in range(panel.choices["chat"].count())]
     assert chat_choices == ["", "tiny"]  # the default, then the usable models
