@@ -269,7 +269,7 @@ def trace_network(label: str, command: list[str], env: dict[str, str],
 
 def _default_model(home: Path) -> str | None:
     env = {**os.environ, "NIGHTLAMP_HOME": str(home)}
-    listing = subprocess.run([sys.executable, "-m", "engine.cli", "models", "list"],
+    listing = subprocess.run([sys.executable, "-m", "commands", "models", "list"],
                              capture_output=True, text=True, env=env, cwd=REPO, check=False)
     names = [line.split()[0] for line in listing.stdout.splitlines()[1:] if line.strip()]
     return names[0] if listing.returncode == 0 and names else None

@@ -6,7 +6,7 @@
 Each run is a fresh process that imports the GGUF into a temporary store exactly as ``pull``
 does after its download (read, write the folder, the numpy check) and reports its peak resident
 memory (``ru_maxrss``: imports, tokenizer, graph, ONNX Runtime session, everything) and the time
-of each stage. The GGUF defaults to the one tests/training/test_smollm2_fidelity.py caches
+of each stage. The GGUF defaults to the one tests/convert/test_smollm2_fidelity.py caches
 (``$NIGHTLAMP_TEST_CACHE`` or ``.cache/tests``); run that test once, or pass ``--gguf``.
 
 The target is a peak well under 2.5x the installed folder's size: the importer reads one tensor
@@ -49,7 +49,7 @@ def child(gguf: Path, precision: str) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory(prefix="nl-import-memory-") as home:
         os.environ["NIGHTLAMP_HOME"] = home
-        from training.importers.service import import_model
+        from convert.importers.service import import_model
 
         imported = time.perf_counter()
         result = import_model(gguf, "bench", precision=precision, progress=progress)
@@ -71,7 +71,7 @@ def main() -> int:
         print(json.dumps(child(args.gguf, args.precision)))
         return 0
     if not args.gguf.is_file():
-        print(f"{args.gguf}: no such file; run tests/training/test_smollm2_fidelity.py once or "
+        print(f"{args.gguf}: no such file; run tests/convert/test_smollm2_fidelity.py once or "
               "pass --gguf", file=sys.stderr)
         return 2
     for _ in range(args.runs):

@@ -25,7 +25,7 @@ def nightlamp_command() -> list[str]:
         executable = Path(sys.executable)
         console = executable.with_name("nightlamp" + executable.suffix)
         return [str(console if console.is_file() else executable)]
-    return [sys.executable, "-m", "engine.cli"]
+    return [sys.executable, "-m", "commands"]
 
 
 class ModelJob(QObject):

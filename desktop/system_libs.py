@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop import system_packages
-from engine.cli.main import has_display
 from engine.errors import EngineError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +50,13 @@ class Missing:
     plugin: str  # "xcb", "wayland", ...
     libraries: tuple[str, ...]  # sonames, e.g. "libxcb-icccm.so.4"
 
+
+
+def has_display() -> bool:
+    """Whether a window can be shown: always off Linux, else when X11 or Wayland is there."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 def qt_platforms(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """The platform plugins Qt tries, in order (Qt 6's QGuiApplication: QT_QPA_PLATFORM, a

@@ -1,6 +1,6 @@
 """The model-folder manifest (``nightlamp.json``): dataclasses, validation, reading and writing.
 
-The manifest is the one contract between training/importers and the engine. Every validation error
+The manifest is the one contract between training, convert and the engine. Every validation error
 names the file and the field so a user can fix or re-export the folder.
 """
 
@@ -110,7 +110,7 @@ SEQ2SEQ_LAYOUTS = ("nightlamp", "optimum")
 class EncoderDecoderSpec:
     """The encoder half of an ``encoder-decoder`` model (``encoder_decoder`` in the manifest).
 
-    Nightlamp layout (contract, see ``training/seq2seq_graph.py``): the encoder returns the
+    Nightlamp layout (contract, see ``convert/seq2seq_graph.py``): the encoder returns the
     cross-attention keys/values of every decoder layer (``cross_key``/``cross_value``, shape
     (batch, num_heads, source_length, head_dim)) and the decoder takes them as inputs. The
     ``optimum`` layout (Optimum's ``encoder_model.onnx`` + ``decoder_model.onnx`` /

@@ -130,8 +130,8 @@ def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     `models import` does: it chats, summarizes and translates, badly and fast."""
     from tiny_hf import save_tiny_hf
 
-    from training.importers.hf_model import read_hf_model
-    from training.importers.imported import write_model_folder
+    from convert.importers.hf_model import read_hf_model
+    from convert.importers.imported import write_model_folder
 
     scratch = tmp_path_factory.mktemp("tiny-chat")
     save_tiny_hf(scratch / "hf", "llama", True, context=1024)

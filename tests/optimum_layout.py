@@ -20,9 +20,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from training.onnx_graph import GraphBuilder, save_model
-from training.seq2seq_config import Seq2SeqConfig
-from training.seq2seq_graph import build_decoder_graph, build_encoder_graph
+from convert.onnx_graph import GraphBuilder, save_model
+from convert.seq2seq_config import Seq2SeqConfig
+from convert.seq2seq_graph import build_decoder_graph, build_encoder_graph
 
 
 def _rename(graph: onnx.GraphProto, mapping: Mapping[str, str]) -> None:

@@ -122,7 +122,7 @@ def numpy_state(model: torch.nn.Module) -> dict[str, np.ndarray]:
 def import_tiny_marian(root: Path, **kwargs: object) -> tuple[Path, Path, torch.nn.Module]:
     """A tiny Marian checkpoint at ``root/opus-mt-en-de`` imported (fp32) to ``root/model``;
     returns (checkpoint folder, model folder, transformers model)."""
-    from training.importers.marian import read_marian, write_marian_folder
+    from convert.importers.marian import read_marian, write_marian_folder
 
     checkpoint = root / "opus-mt-en-de"
     model = save_tiny_marian(checkpoint, **kwargs)  # type: ignore[arg-type]

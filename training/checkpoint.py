@@ -19,10 +19,10 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 from torch import nn
 
+from convert.seq2seq_config import Seq2SeqConfig
 from engine.atomic import atomic_folder
 from engine.errors import ConfigError
 from training.lstm import LSTMLM, LSTMConfig
-from training.seq2seq_config import Seq2SeqConfig
 from training.seq2seq_model import Seq2SeqModel
 from training.transformer import TransformerConfig, TransformerLM
 

@@ -16,15 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from convert.decoder_graph import DecoderShape, build_decoder_graph
+from convert.lstm_graph import LSTMShape, build_lstm_graph
+from convert.onnx_graph import save_model
 from engine.atomic import atomic_folder
 from engine.chat_template import CHATML_TEMPLATE
 from engine.errors import ConfigError, EngineError
 from engine.manifest import Manifest, write_manifest
 from training import checkpoint as ckpt
-from training.decoder_graph import DecoderShape, build_decoder_graph
 from training.lstm import LSTMConfig
-from training.lstm_graph import LSTMShape, build_lstm_graph
-from training.onnx_graph import save_model
 from training.tokenizer_train import END_OF_TEXT, IM_END
 from training.transformer import TransformerConfig
 from training.verify import VerifyReport, verify_export

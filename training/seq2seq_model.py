@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.seq2seq_config import Seq2SeqConfig, sinusoidal_positions
+from convert.seq2seq_config import Seq2SeqConfig, sinusoidal_positions
 
 KV = tuple[torch.Tensor, torch.Tensor]  # key, value: (B, H, S, hd) each
 Activation = Callable[[torch.Tensor], torch.Tensor]

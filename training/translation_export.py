@@ -2,7 +2,7 @@
 
 The folder (``encoder.onnx``, ``decoder.onnx``, ``source.tokenizer.json``, optionally
 ``target.tokenizer.json``, ``nightlamp.json``, ``verify_report.json``) is written by the shared
-``training.seq2seq_folder`` writer into a temporary folder, verified there through the engine
+``convert.seq2seq_folder`` writer into a temporary folder, verified there through the engine
 exactly as the app will run it, and only then renamed into place. The checks, like the language
 models' (``training.verify``):
 
@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from convert.seq2seq_config import Seq2SeqConfig
+from convert.seq2seq_folder import write_seq2seq_folder
 from engine.atomic import atomic_folder
 from engine.model import load_model
 from engine.seq2seq import Seq2SeqModel as EngineSeq2Seq
@@ -29,8 +31,6 @@ from engine.seq2seq import translate_batch
 from engine.seq2seq_runner import NativeDecoder, native_encode, run_session
 from training import checkpoint as ckpt
 from training.export import ExportResult, ExportVerificationError
-from training.seq2seq_config import Seq2SeqConfig
-from training.seq2seq_folder import write_seq2seq_folder
 from training.seq2seq_model import Seq2SeqModel, greedy_decode
 from training.verify import FP32_TOLERANCE, REPORT_FILE, TIE_MARGIN, GreedyCheck, VerifyReport
 

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
+from convert.seq2seq_config import Seq2SeqConfig
 from engine.errors import ConfigError
 from training import checkpoint as ckpt
 from training.distributed import DistributedContext, setup_distributed, teardown_distributed
 from training.presets import PRESETS, TrainConfig, check_choice
-from training.seq2seq_config import Seq2SeqConfig
 from training.seq2seq_model import Seq2SeqModel, greedy_decode
 from training.tokenizer_train import train_tokenizer
 from training.trainer import (

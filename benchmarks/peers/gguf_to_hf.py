@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script from anywhere: import the project's importer
     sys.path.insert(0, str(REPO))
 
-from training.importers.gguf_model import read_gguf_model  # noqa: E402
-from training.importers.imported import ImportedModel  # noqa: E402
+from convert.importers.gguf_model import read_gguf_model  # noqa: E402
+from convert.importers.imported import ImportedModel  # noqa: E402
 
 
 def _round(value: float) -> float:
@@ -107,7 +107,7 @@ def write_folder(gguf: Path, out: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from training.importers.gguf_reader import GGUFFile
+    from convert.importers.gguf_reader import GGUFFile
 
     model = read_gguf_model(gguf, precision="fp32")
     with GGUFFile(gguf) as file:  # the BOS token is named even when it is not prepended

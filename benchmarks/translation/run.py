@@ -199,7 +199,7 @@ def evaluate_all(model: Any, pairs: list[tuple[str, str]], src: str, tgt: str,
 
 def nightlamp() -> list[str]:
     script = Path(sys.executable).parent / "nightlamp"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "commands.main"]
 
 
 def stage(name: str, command: list[str], log: Path, env: dict[str, str]) -> dict[str, Any]:

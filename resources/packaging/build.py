@@ -30,9 +30,7 @@ APP_ID = "io.github.nightlamp.Nightlamp"
 FORBIDDEN_FILE = re.compile(r"^(torch\w*|_?pytest\w*|transformers|safetensors|tests|test_\w+\.py)"
                             r"([-.].*)?$", re.IGNORECASE)
 FORBIDDEN_MODULE = re.compile(
-    r"^(torch\w*|_?pytest\w*|transformers|safetensors|tests|training\.(trainer|"
-    r"translation_trainer|export|translation_export|verify|lstm|transformer|seq2seq_model|data|"
-    r"checkpoint|distributed))(\.|$)")
+    r"^(torch\w*|_?pytest\w*|transformers|safetensors|tests|training)(\.|$)")
 
 
 class BuildError(Exception):
@@ -49,7 +47,7 @@ def _version() -> str:
 
 def _nightlamp(*arguments: str) -> None:
     """Runs the installed ``nightlamp`` command of this Python (the source install)."""
-    command = [sys.executable, "-m", "engine.cli", *arguments]
+    command = [sys.executable, "-m", "commands", *arguments]
     if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
         raise BuildError(f"'nightlamp {' '.join(arguments)}' failed (see above)")
 

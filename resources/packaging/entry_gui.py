@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import sys
 
-from engine.cli.main import build_parser, main
+from commands.main import build_parser, main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()

@@ -110,7 +110,7 @@ def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path, panel:
     settings.write_text("[window]\ntab=3\n", encoding="utf-8")
     png = tmp_path / "shot.png"
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "gui", "-m", str(transformer_model_dir),
+        [sys.executable, "-m", "commands", "gui", "-m", str(transformer_model_dir),
          "--device", "cpu", "--screenshot", str(png), "--prompt", "The lamp", "--panel", panel],
         capture_output=True, text=True, timeout=240,
         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
@@ -132,7 +132,7 @@ def test_headless_screenshot(tmp_path: Path, transformer_model_dir: Path, panel:
 
 def test_gui_without_a_display_says_what_to_do(monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli.main import main
+    from commands.main import main
 
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
@@ -162,11 +162,11 @@ def test_the_packaged_app_also_opens_from_a_launcher(
 
 def _check_plain_nightlamp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                            tty: bool, display: str | None, opens: bool) -> None:
-    import desktop.cli
-    from engine.cli.main import main
+    import commands.gui
+    from commands.main import main
 
     calls: list[object] = []
-    monkeypatch.setattr(desktop.cli, "run", lambda args: calls.append(args) or 0)
+    monkeypatch.setattr(commands.gui, "run", lambda args: calls.append(args) or 0)
     monkeypatch.setattr("sys.platform", "linux")
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     if display is None:

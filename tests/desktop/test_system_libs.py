@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from commands.main import main
 from desktop import system_libs, system_packages
 from desktop.system_libs import (
     Missing,
@@ -24,7 +25,6 @@ from desktop.system_libs import (
     qt_platforms,
 )
 from desktop.system_packages import debian_package, install, install_command, os_family
-from engine.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 LINUX_ONLY = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ldd is Linux's")
@@ -322,7 +322,7 @@ def test_gui_exits_2_before_qt_loads_a_plugin_that_cannot_load(tmp_path: Path) -
     shutil.copy(real, platforms / real.name)
     env = {key: value for key, value in os.environ.items() if key not in NO_SCREEN}
     env.update(DISPLAY=":987", QT_QPA_PLATFORM_PLUGIN_PATH=str(platforms))
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "gui"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "commands", "gui"], capture_output=True,
                             text=True, env=env, cwd=REPO, timeout=120, check=False)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
@@ -332,7 +332,7 @@ def test_gui_exits_2_before_qt_loads_a_plugin_that_cannot_load(tmp_path: Path) -
 
 
 def test_the_probe_imports_no_qt() -> None:
-    code = ("import sys, desktop.cli, desktop.system_libs as s; s.find_missing(); "
+    code = ("import sys, commands.gui, desktop.system_libs as s; s.find_missing(); "
             "print(sorted(m for m in sys.modules if m.startswith('PySide6')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=REPO, timeout=60, check=True)

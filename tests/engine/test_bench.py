@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from commands.main import main
 from engine.benchmark import bench_prompt
-from engine.cli.main import main
 from engine.model import load_model
 from engine.runner import DecoderRunner
 

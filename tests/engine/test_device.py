@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from commands.main import main
 from engine import device
-from engine.cli.main import main
 from engine.device import CPU, CUDA, DEVICES, cuda_usable, providers_for
 from engine.errors import ConfigError, DeviceError, EngineError
 from engine.model import load_model

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.cli.main import main
+from commands.main import main
 from engine.errors import ModelFormatError, ModelNotFoundError
 from engine.formats import read_model_folder
 from engine.generation import GenerationConfig, Generator, generate, prompt_ids

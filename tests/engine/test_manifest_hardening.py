@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.cli.main import main
+from commands.main import main
 from engine.errors import ModelFormatError
 from engine.manifest import (
     MAX_MANIFEST_BYTES,

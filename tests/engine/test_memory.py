@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.main import main
+from commands.main import main
 from engine.errors import ConfigError
 from engine.formats import read_model_folder
 from engine.memory import GIB, OVERHEAD_BYTES, cache_bytes_per_token, check_fits, estimate

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from tokenizers import Tokenizer as HFTokenizer
 
+from commands.main import main
 from engine import store
-from engine.cli.main import main
 from engine.errors import (
     EngineError,
     InferenceError,

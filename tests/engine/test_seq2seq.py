@@ -151,8 +151,8 @@ def test_decoder_only_models_are_refused(tiny_hf_folder: Path) -> None:
 def tiny_hf_folder(tmp_path: Path) -> Path:
     from tiny_hf import save_tiny_hf
 
-    from training.importers.hf_model import read_hf_model
-    from training.importers.imported import write_model_folder
+    from convert.importers.hf_model import read_hf_model
+    from convert.importers.imported import write_model_folder
 
     save_tiny_hf(tmp_path / "hf", "llama", True)
     return write_model_folder(read_hf_model(tmp_path / "hf", "fp32"), tmp_path / "llama", "fp32")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import engine.summarize.abstractive as abstractive
-from engine.cli.main import main
+from commands.main import main
 from engine.documents import Block, Document, read_text
 from engine.errors import ConfigError
 from engine.language import detect_language

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from translate_fakes import FakeTranslator
 
-import engine.cli.evaluate as evaluate_cli
-from engine.cli.main import main
+import commands.evaluate as evaluate_cli
+from commands.main import main
 from engine.errors import ConfigError, OperationCancelledError
 from engine.translate.evaluate import (
     BUILTIN_PAIRS,

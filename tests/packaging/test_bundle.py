@@ -119,7 +119,7 @@ def test_the_bundle_has_no_torch_no_tests_and_no_gpu_provider(
     from PyInstaller.archive.readers import pkg_archive_contents
 
     modules = set(pkg_archive_contents(str(bundle / "nightlamp")))
-    assert {"engine.self_test", "training.importers.service", "desktop.app"} <= modules
+    assert {"engine.self_test", "convert.importers.service", "desktop.app"} <= modules
     assert not {name for name in modules if name.split(".")[0] in ("torch", "pytest", "tests")}
     # ... and the files: a stray test folder is caught.
     stray = bundle / "_internal" / "tests"

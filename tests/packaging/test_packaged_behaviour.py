@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.main import main
+from commands.main import main
+from convert.importers import wheel_download
 from engine.errors import ConfigError, ModelFormatError
 from engine.store import (
     default_model_name,
@@ -26,7 +27,6 @@ from engine.store import (
     models_dir,
     resolve_model,
 )
-from training.importers import wheel_download
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ def test_models_list_shows_and_remove_refuses_a_bundled_model(
 
 def test_pull_of_a_model_the_bundle_ships_downloads_nothing(
         bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from training.importers import service
+    from convert.importers import service
 
     shutil.move(bundle / "models" / "shipped", bundle / "models" / "smollm2-135m-instruct")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.cli.main import main
+from commands.main import main
 from training import checkpoint as ckpt
 from training import export as export_module
 from training.verify import VerifyReport

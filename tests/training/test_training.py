@@ -292,8 +292,8 @@ def test_two_process_ddp_matches_one_process(extra: list[str], corpus_file: Path
                   "--steps", "6", "--device", "cpu", "--no-progress", *extra]
     _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-          "-m", "engine.cli", *train_args, "--out", str(tmp_path / "ddp")], env)
-    _run([sys.executable, "-m", "engine.cli", *train_args, "--out", str(tmp_path / "single")],
+          "-m", "commands", *train_args, "--out", str(tmp_path / "ddp")], env)
+    _run([sys.executable, "-m", "commands", *train_args, "--out", str(tmp_path / "single")],
          env)
     ddp, single = ckpt.read_checkpoint_info(tmp_path / "ddp"), \
         ckpt.read_checkpoint_info(tmp_path / "single")

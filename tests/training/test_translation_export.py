@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import pytest
 
-from engine.cli.main import main
+from commands.main import main
 from engine.manifest import read_manifest
 from engine.model import load_model
 from engine.seq2seq import translate_batch

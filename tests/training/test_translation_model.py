@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import GenerationConfig, MarianConfig, MarianMTModel
 
-from training.seq2seq_config import Seq2SeqConfig
+from convert.seq2seq_config import Seq2SeqConfig
 from training.seq2seq_model import Seq2SeqModel, greedy_decode
 
 VOCAB, PAD, EOS = 61, 60, 0  # Marian's layout: </s> = 0, <pad> = the last id

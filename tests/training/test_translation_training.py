@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.cli.main import main
+from commands.main import main
 from engine.errors import ConfigError
 from training import checkpoint as ckpt
 from training.translation_trainer import train_translation
@@ -193,8 +193,8 @@ def test_two_process_ddp_matches_one_process(pairs_file: Path, tmp_path: Path) -
             "cpu", "--no-progress", "--batch-size", "8", "--dropout", "0"]
     runs = {"ddp": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                     "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-                    "-m", "engine.cli"],
-            "single": [sys.executable, "-m", "engine.cli"]}
+                    "-m", "commands"],
+            "single": [sys.executable, "-m", "commands"]}
     for name, command in runs.items():
         result = subprocess.run([*command, *args, "--out", str(tmp_path / name)], env=env,
                                 capture_output=True, text=True, timeout=300,

@@ -1,0 +1,90 @@
+"""``nightlamp summarize``: summarize a document (or stdin) to stdout, progress on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from commands.options import add_device_options, read_stdin_text, thread_count
+from commands.progress import ProgressPrinter
+from engine.documents import Document, read_document, read_text
+from engine.errors import ModelNotFoundError
+from engine.model import Model, load_model
+from engine.summarize import DEFAULT_METHOD, LENGTHS, METHODS, summarize
+
+
+def register(subcommands: Any) -> None:
+    parser = subcommands.add_parser(
+        "summarize", help="summarize a document (txt, md, html, pdf, docx)",
+        description="Summarize a document; FILE '-' reads text from stdin. The summary goes to "
+                    "stdout, progress to stderr.",
+    )
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("-m", "--model", help="model folder or name (default: the default "
+                        "model)")
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                        help="extractive (default): the document's own key sentences, no model "
+                             "(nothing invented); auto: the model writes it, with extractive "
+                             "selection for long texts; abstractive: map-reduce with the model")
+    parser.add_argument("--length", choices=LENGTHS, default="medium",
+                        help="short: a few sentences; medium: a paragraph; long: per section")
+    parser.add_argument("--max-words", type=int, default=None, metavar="N",
+                        help="extractive: about N words instead of --length")
+    parser.add_argument("--language", default=None, metavar="TAG",
+                        help="write the summary in this language (BCP-47, e.g. en, zh); "
+                             "default: the document's")
+    add_device_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object: summary, "
+                        "method, chunks, seconds, input_words, input_tokens")
+    parser.set_defaults(handler=run)
+
+
+def _document(name: str) -> Document:
+    if name == "-":
+        return read_text(read_stdin_text(), "stdin")
+    return read_document(Path(name))
+
+
+def _model(args: argparse.Namespace) -> Model | None:
+    if args.method == "extractive":
+        return None
+    try:
+        return load_model(args.model, device=args.device, threads=thread_count(args))
+    except ModelNotFoundError:
+        if args.method == "auto" and args.model is None:  # no model yet: still summarize
+            print("nightlamp: no model installed; using the extractive method (run "
+                  "'nightlamp models pull' for abstractive summaries)", file=sys.stderr)
+            return None
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    document = _document(args.file)
+    model = _model(args)
+    stream = not args.json and sys.stdout.isatty()
+
+    def show(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    result = summarize(document, model, args.method, args.length, args.language,
+                       progress=ProgressPrinter(), on_text=show if stream else None,
+                       max_words=args.max_words)
+    if args.json:
+        print(json.dumps({"summary": result.summary, "method": result.method,
+                          "chunks": result.chunks, "seconds": round(result.seconds, 2),
+                          "input_words": result.input_words,
+                          "input_tokens": result.input_tokens, "language": result.language,
+                          "model": model.name if model else None}, ensure_ascii=False))
+        return 0
+    if stream and result.method != "extractive":
+        print()
+    else:
+        print(result.summary)
+    tokens = "" if result.input_tokens is None else f", {result.input_tokens:,} input tokens"
+    print(f"[{result.method}, {result.chunks} part(s), {result.input_words:,} words{tokens}, "
+          f"{result.seconds:.1f} s]", file=sys.stderr)
+    return 0
