@@ -68,10 +68,6 @@ class Seq2SeqConfig:
     final_logits_bias: bool = True  # a (1, V) bias added to the logits (Marian has the buffer)
 
     @property
-    def encoder_head_dim(self) -> int:
-        return self.d_model // self.encoder_attention_heads
-
-    @property
     def decoder_head_dim(self) -> int:
         return self.d_model // self.decoder_attention_heads
 

