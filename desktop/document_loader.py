@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
 from engine.documents import read_document
-from engine.errors import DocumentError
+from engine.errors import DocumentError, OperationCancelledError
 
 # What the panels offer in their Open dialog; the engine decides what it can really read.
 DOCUMENT_SUFFIXES = (".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
@@ -47,6 +47,8 @@ class DocumentLoader(QObject):
         # Signals emitted here reach the panel queued: this object lives on the GUI thread.
         try:
             document = read_document(path, should_stop=cancel.is_set)
+        except OperationCancelledError:
+            return  # a newer document (or the user) took over; nothing to say
         except DocumentError as error:
             if not cancel.is_set():
                 self._emit(self.failed, request, error.for_app())

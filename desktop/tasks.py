@@ -29,10 +29,13 @@ def summary_job(request: dict[str, Any], model: Model | None, should_stop: Shoul
                 progress: Progress, on_text: OnText,
                 summarize_fn: Callable[..., Any] = summarize) -> tuple[str, dict[str, Any]]:
     """A document summary: parts as progress, the final pass's text as it is written."""
-    result = summarize_fn(read_text(request["text"], request.get("name") or "text"), model,
-                          request.get("method", "auto"), request.get("length", "medium"),
-                          should_stop=should_stop, progress=progress, on_text=on_text)
-    return ("cancelled" if result.cancelled else "stop"), asdict(result)
+    try:
+        result = summarize_fn(read_text(request["text"], request.get("name") or "text"), model,
+                              request.get("method", "auto"), request.get("length", "medium"),
+                              should_stop=should_stop, progress=progress, on_text=on_text)
+    except OperationCancelledError:
+        return "cancelled", {}
+    return "stop", asdict(result)
 
 
 def translation_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,

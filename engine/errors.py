@@ -64,4 +64,10 @@ class DocumentError(EngineError):
 
 
 class OperationCancelledError(EngineError):
-    """The caller's ``should_stop`` asked a long operation to end (not a failure)."""
+    """The caller's ``should_stop`` asked a long operation to end (not a failure).
+
+    The one shape of cancellation for operations that return a whole result (reading a document,
+    summarizing, translating, evaluating): they raise this and return nothing. A token stream
+    (``engine.generation``) instead ends with ``finish_reason == "cancelled"``, because the text
+    streamed so far is a result the caller keeps (a stopped chat answer).
+    """

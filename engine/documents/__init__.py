@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.documents.limits import ReadCancelledError, ReadGuard, ReadLimits, format_size
+from engine.documents.limits import ReadGuard, ReadLimits, format_size
 from engine.documents.model import Block, Document
-from engine.errors import DocumentError
+from engine.errors import DocumentError, OperationCancelledError
 
-__all__ = ["SUFFIXES", "Block", "Document", "DocumentError", "ReadCancelledError",
+__all__ = ["SUFFIXES", "Block", "Document", "DocumentError",
            "ReadLimits", "read_document", "read_text"]
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def read_document(path: Path, limits: ReadLimits | None = None,
         path: a .txt/.text, .md/.markdown, .html/.htm, .pdf or .docx file.
         limits: what the read may cost; the defaults suit ordinary documents.
         should_stop: polled during the read (at least every 50 ms for PDF); returning True
-            cancels it with ReadCancelledError.
+            cancels it with OperationCancelledError.
 
     Returns:
         The document; it has at least one block.
@@ -85,7 +85,7 @@ def read_document(path: Path, limits: ReadLimits | None = None,
     Raises:
         DocumentError: one line naming the file, what is wrong and what to do: unknown suffix,
             missing or empty file, wrong content for the suffix, damaged, encrypted, no text,
-            over a limit, timed out. ReadCancelledError (a DocumentError) when cancelled.
+            over a limit, timed out. OperationCancelledError when cancelled.
     """
     limits = limits or ReadLimits()
     path = Path(path)
@@ -99,7 +99,7 @@ def read_document(path: Path, limits: ReadLimits | None = None,
     guard.check()
     try:
         document = _read(path, kind, guard, limits)
-    except DocumentError:
+    except (DocumentError, OperationCancelledError):
         raise
     except MemoryError:
         raise guard.fail("not enough memory to read it; close other programs or split the "

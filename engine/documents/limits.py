@@ -12,13 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from engine.errors import ConfigError, DocumentError
+from engine.errors import ConfigError, DocumentError, OperationCancelledError
 
 MB = 1024 * 1024
-
-
-class ReadCancelledError(DocumentError):
-    """Reading stopped because the caller asked (``should_stop`` returned True)."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +86,10 @@ class ReadGuard:
         return self.deadline - time.monotonic()
 
     def check(self) -> None:
-        """Raises ReadCancelledError if the caller asked to stop, DocumentError if out of time."""
+        """Raises OperationCancelledError if the caller asked to stop, DocumentError if out of
+        time."""
         if self._should_stop is not None and self._should_stop():
-            raise ReadCancelledError(f"{self.name}: reading was cancelled")
+            raise OperationCancelledError(f"{self.name}: reading was cancelled")
         if self.remaining() < 0:
             raise self.timeout_error()
 

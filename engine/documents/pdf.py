@@ -90,7 +90,7 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
 
     Raises:
         DocumentError: not a PDF, encrypted, damaged, too many pages, no text, over a limit,
-            timed out; ReadCancelledError when cancelled. The child is gone in every case.
+            timed out; OperationCancelledError when cancelled. The child is gone in every case.
     """
     _check_signature(path, guard)
     texts: list[tuple[int, str]] = []

@@ -73,7 +73,7 @@ def child_messages(target: Callable[..., None], args: tuple[Any, ...], guard: Re
         max_message_bytes: the largest message accepted; a bigger one ends the read.
 
     Raises:
-        DocumentError: from the guard; ReadCancelledError when ``should_stop`` said so.
+        DocumentError: from the guard; OperationCancelledError when ``should_stop`` said so.
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)

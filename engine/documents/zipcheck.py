@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 from engine.documents.limits import ReadGuard, ReadLimits, format_size
-from engine.errors import DocumentError
+from engine.errors import DocumentError, OperationCancelledError
 
 CONTENT_TYPES = "[Content_Types].xml"
 CHUNK_BYTES = 1 << 20
@@ -185,7 +185,7 @@ def check_docx_archive(path: Path, guard: ReadGuard, limits: ReadLimits) -> None
                 if total > limits.max_total_uncompressed:
                     raise _bomb(guard, f"the archive inflates beyond "
                                        f"{format_size(limits.max_total_uncompressed)}")
-    except DocumentError:
+    except (DocumentError, OperationCancelledError):
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
             NotImplementedError, RuntimeError, ElementTree.ParseError, ValueError) as error:

@@ -26,7 +26,6 @@ from engine.generation import prompt_ids
 from engine.language import detect_language, language_name
 from engine.model import Model
 from engine.summarize.abstractive import (
-    CancelledError,
     OnText,
     Progress,
     ShouldStop,
@@ -50,7 +49,6 @@ class SummaryResult:
     seconds: float
     input_tokens: int | None  # the document in the model's tokens; None when no model read it
     language: str  # the BCP-47 tag the summary was asked in
-    cancelled: bool = False
     input_words: int = 0  # the document's length in words, the same whatever the method
 
 
@@ -74,13 +72,14 @@ def summarize(source: Document | str, model: Model | None = None,
         method: auto, abstractive or extractive (``DEFAULT_METHOD``).
         length: short (a few sentences), medium (a paragraph) or long (section by section).
         language: the summary's language as a BCP-47 tag (default: the document's).
-        should_stop: checked between and during model passes; True ends with ``cancelled``.
+        should_stop: checked between and during model passes; True ends the summary.
         progress: called with (stage, done, total) as parts are summarized.
         on_text: receives the final summary's text as it is generated (abstractive).
         max_words: for extractive summaries, a length in words instead of ``length``'s.
 
     Raises:
         ConfigError: an unknown method or length, or ``abstractive`` without a usable model.
+        OperationCancelledError: ``should_stop`` returned True.
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
@@ -107,16 +106,12 @@ def summarize(source: Document | str, model: Model | None = None,
     done = "abstractive"
     # As the model reads the document as a prompt (with its BOS token, if it has one).
     input_tokens = len(prompt_ids(model, text))
-    try:
-        if method == "abstractive" or length == "long":
-            summary, chunks = summarizer.map_reduce(document)
-        elif summarizer.fits(text):
-            summary, chunks = summarizer.single(text), 1
-        else:
-            selected = select_to_fit(document, summarizer.count, summarizer.budget)
-            summary, chunks, done = summarizer.single(selected), 1, "extract-then-abstract"
-    except CancelledError:
-        return SummaryResult("", done, summarizer.requests, time.perf_counter() - started,
-                             input_tokens, tag, cancelled=True, input_words=input_words)
+    if method == "abstractive" or length == "long":
+        summary, chunks = summarizer.map_reduce(document)
+    elif summarizer.fits(text):
+        summary, chunks = summarizer.single(text), 1
+    else:
+        selected = select_to_fit(document, summarizer.count, summarizer.budget)
+        summary, chunks, done = summarizer.single(selected), 1, "extract-then-abstract"
     return SummaryResult(summary, done, chunks, time.perf_counter() - started,
                          input_tokens, tag, input_words=input_words)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.documents.model import Block, Document
-from engine.errors import ConfigError
+from engine.errors import ConfigError, OperationCancelledError
 from engine.generation import GenerationConfig, generate, prompt_ids
 from engine.model import Model
 from engine.sampling import SamplingSettings
@@ -34,10 +34,6 @@ SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
 PART_TOKENS = 1536  # the most document tokens per request: small models lose the thread beyond
 MIN_PART_TOKENS = 32  # below this a model's context is too small to summarize anything with
 SAMPLING = SamplingSettings(temperature=0.0, repetition_penalty=1.1)
-
-
-class CancelledError(Exception):
-    """Raised inside a summary when ``should_stop`` said so (the caller reports it)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ class Summarizer:
     def ask(self, instruction: str, text: str, stream: bool) -> str:
         """One model answer; ``stream`` sends its text to ``on_text`` as it comes."""
         if self.should_stop():
-            raise CancelledError
+            raise OperationCancelledError("the summary was cancelled")
         self.requests += 1
         config = GenerationConfig(max_new_tokens=self.answer_tokens, sampling=SAMPLING)
         prompt = messages(self.model, instruction, text)
@@ -107,7 +103,7 @@ class Summarizer:
 
         for chunk in generate(self.model, prompt, config, stop):
             if chunk.finish_reason == "cancelled" and not enough:
-                raise CancelledError
+                raise OperationCancelledError("the summary was cancelled")
             answer += chunk.text
             if stream and self.on_text and chunk.text:
                 self.on_text(chunk.text)

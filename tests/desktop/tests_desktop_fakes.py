@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from engine.errors import OperationCancelledError
 from engine.generation import GenerationStats, TextChunk
 from engine.summarize import SummaryResult
 
@@ -69,7 +70,7 @@ def quick_summarize(document: Any, model: Any, method: str, length: str,
     """A fake summarizer: two parts of progress, then streams "s0 s1 " (or is cancelled)."""
     for part in range(2):
         if should_stop():
-            return SummaryResult("", method, part, 0.01, 10, "en", cancelled=True)
+            raise OperationCancelledError("the summary was cancelled")
         progress("summarizing", part, 2)
         on_text(f"s{part} ")
     return SummaryResult(f"[{method}/{length}] {document.blocks[0].text[:20]}", method, 2, 0.01,

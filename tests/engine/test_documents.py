@@ -14,13 +14,12 @@ from engine.documents import (
     Block,
     Document,
     DocumentError,
-    ReadCancelledError,
     ReadLimits,
     read_document,
     read_text,
 )
 from engine.documents.text import detect_encoding
-from engine.errors import ConfigError
+from engine.errors import ConfigError, OperationCancelledError
 
 CHINESE = "夜灯照亮了房间。小模型读了一本书。\n\n助手回答每一个问题：你好，世界！"
 
@@ -281,7 +280,7 @@ def test_empty_missing_and_oversized_files(tmp_path: Path) -> None:
 
 
 def test_cancel_before_reading(tmp_path: Path) -> None:
-    with pytest.raises(ReadCancelledError, match=r"^a\.txt: reading was cancelled$"):
+    with pytest.raises(OperationCancelledError, match=r"^a\.txt: reading was cancelled$"):
         read_document(write(tmp_path, "a.txt", "text"), should_stop=lambda: True)
 
 

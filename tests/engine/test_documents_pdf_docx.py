@@ -21,8 +21,9 @@ import docx
 import pytest
 from pypdf import PdfReader, PdfWriter  # writes the encrypted test PDFs; the app never uses it
 
-from engine.documents import Block, DocumentError, ReadCancelledError, ReadLimits, read_document
+from engine.documents import Block, DocumentError, ReadLimits, read_document
 from engine.documents.minimal_pdf import make_pdf, placed_text
+from engine.errors import OperationCancelledError
 
 MB = 1024 * 1024
 
@@ -230,7 +231,7 @@ def test_pdf_cancel_kills_the_child(tmp_path: Path, no_leftover_children: None) 
         polls.append(time.monotonic())
         return len(polls) > 3  # the parent polls while the child works
 
-    with pytest.raises(ReadCancelledError, match=r"^long\.pdf: reading was cancelled$"):
+    with pytest.raises(OperationCancelledError, match=r"^long\.pdf: reading was cancelled$"):
         read_document(path, should_stop=should_stop)
     assert len(polls) == 4
 
