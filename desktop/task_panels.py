@@ -295,9 +295,13 @@ class SummarizePanel(TaskPanel):
 
     def request(self, text: str) -> dict[str, Any]:
         document = self.unedited_document()
-        return {"summary": {"text": text, "name": document.name if document else "text",
-                            "method": self.method.currentData(),
-                            "length": self.length.currentData()}}
+        # An opened, unedited document is read again on the worker from its file, so the summary
+        # keeps its structure (headings, pages); the text alone would be parsed as plain text.
+        request = {"text": text, "name": document.name if document else "text",
+                   "method": self.method.currentData(), "length": self.length.currentData()}
+        if document is not None:
+            request["path"] = str(document)
+        return {"summary": request}
 
     def describe(self, stats: dict[str, Any]) -> str:
         methods = {"extractive": self.tr("key sentences"), "abstractive": self.tr("model"),

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from engine.documents import read_text
+from engine.documents import read_document, read_text
 from engine.errors import OperationCancelledError
 from engine.model import Model
 from engine.summarize import summarize
@@ -30,7 +30,10 @@ def summary_job(request: dict[str, Any], model: Model | None, should_stop: Shoul
                 summarize_fn: Callable[..., Any] = summarize) -> tuple[str, dict[str, Any]]:
     """A document summary: parts as progress, the final pass's text as it is written."""
     try:
-        result = summarize_fn(read_text(request["text"], request.get("name") or "text"), model,
+        path = request.get("path")
+        document = read_document(Path(path), should_stop=should_stop) if path else \
+            read_text(request["text"], request.get("name") or "text")
+        result = summarize_fn(document, model,
                               request.get("method", "auto"), request.get("length", "medium"),
                               should_stop=should_stop, progress=progress, on_text=on_text)
     except OperationCancelledError:

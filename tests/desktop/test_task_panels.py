@@ -15,6 +15,9 @@ from translate_fakes import FakeTranslator
 
 from desktop.main_window import MainWindow
 from desktop.task_panels import SummarizePanel, TranslatePanel
+from desktop.tasks import summary_job
+from engine.documents.minimal_pdf import make_pdf
+from engine.summarize import SummaryResult
 
 
 @pytest.fixture
@@ -299,3 +302,25 @@ def test_switching_panels_leaves_a_running_answer_running(qtbot: Any,
     assert window.chat.generating and window.chat.messages[-1]["status"] == "streaming"
     with qtbot.waitSignal(window.answer_finished, timeout=5000):
         window.stop()
+
+
+def test_an_opened_document_is_summarized_from_its_file_with_its_pages(
+        qtbot: Any, tmp_path: Path) -> None:
+    panel = SummarizePanel()
+    qtbot.addWidget(panel)
+    pdf = tmp_path / "two.pdf"
+    pdf.write_bytes(make_pdf(["The lamp lights the first page.", "The map waits on page two."]))
+    _read(qtbot, panel, pdf)
+    request = panel.request(panel.source.toPlainText())["summary"]
+    assert request["path"] == str(pdf)
+    seen: list[Any] = []
+
+    def spy(document: Any, *args: Any, **kwargs: Any) -> SummaryResult:
+        seen.append(document)
+        return SummaryResult("s", "extractive", 1, 0.0, None, "en")
+
+    assert summary_job(request, None, lambda: False, lambda *a: None, lambda t: None,
+                       summarize_fn=spy)[0] == "stop"
+    assert [block.page for block in seen[0].blocks] == [1, 2]  # read again: pages kept
+    panel.source.setPlainText(panel.source.toPlainText() + " Edited.")
+    assert "path" not in panel.request(panel.source.toPlainText())["summary"]
