@@ -73,9 +73,10 @@ def _wants_desktop(args: argparse.Namespace) -> bool:
 
 
 def _run_self_test(args: argparse.Namespace) -> int:
+    from convert.importers.wheel_download import trust_report
     from engine.self_test import run_self_test  # imported when asked: it loads the summarizers
 
-    return run_self_test(args.self_test or None, version())
+    return run_self_test(args.self_test or None, version(), [("downloads", trust_report)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import onnxruntime as ort
@@ -108,8 +108,10 @@ def _step(name: str, run: Callable[[], str]) -> bool:
     return True
 
 
-def run_self_test(model_spec: str | None, version: str) -> int:
-    """Runs every step, prints one line each; 0 when all ran, else 1.
+def run_self_test(model_spec: str | None, version: str,
+                  more_steps: Sequence[tuple[str, Callable[[], str]]] = ()) -> int:
+    """Runs every step, prints one line each; 0 when all ran, else 1. ``more_steps`` are the
+    caller's own checks (name, check returning its detail line), run after the engine's.
 
     Raises:
         EngineError: no model to test (the caller prints it and exits 2).
@@ -134,6 +136,7 @@ def run_self_test(model_spec: str | None, version: str) -> int:
         results = [_step("generate", lambda: _generation(model)),
                    _step("summarize", lambda: _summary(model, Path(scratch))),
                    _step("translate", lambda: _translation(model))]
+        results += [_step(name, check) for name, check in more_steps]
     passed = all(results)
     print("self-test passed" if passed else "self-test FAILED")
     return 0 if passed else FAILED

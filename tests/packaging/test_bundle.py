@@ -88,7 +88,7 @@ def test_the_bundle_passes_its_self_test_with_a_clean_environment(
     result = _run(dist / "nightlamp", "--self-test", home=tmp_path / "home")
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "self-test (bundle," in result.stdout
-    for step in ("load", "generate", "summarize", "translate"):
+    for step in ("load", "generate", "summarize", "translate", "downloads"):
         assert re.search(rf"^  ok    {step}\b", result.stdout, re.MULTILINE), result.stdout
     assert "(bundled)" in result.stdout
     # The bundled model was used where it is: nothing was copied into the user's store.
@@ -131,6 +131,7 @@ def test_the_bundle_has_no_torch_no_tests_and_no_gpu_provider(
     names = [path.name for path in bundle.rglob("*")]
     assert not [name for name in names if "providers_cuda" in name]
     assert any(name.startswith("onnxruntime_pybind11_state") for name in names)
+    assert "cacert.pem" in names  # certifi's bundle, for HTTPS where the system has none
     # The size is reported, and the CPU bundle stays lean.
     size = re.search(r"^bundle: .* \((\d+) MB\)$", output, re.MULTILINE)
     assert size and int(size.group(1)) < 400, output[-2000:]

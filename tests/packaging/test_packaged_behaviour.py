@@ -9,11 +9,13 @@ import http.server
 import json
 import re
 import shutil
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import certifi
 import pytest
 
 from commands.main import main
@@ -266,3 +268,28 @@ def test_index_credentials_stay_out_of_messages(tmp_path: Path,
     with pytest.raises(ConfigError) as error:
         wheel_download.download_wheel("pkg-x", "1.0", "0" * 64, tmp_path, lambda *step: None)
     assert "secret" not in str(error.value) and "127.0.0.1" in str(error.value)
+
+
+def test_downloads_trust_the_distributions_ca_bundle_when_openssl_looks_elsewhere(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A frozen app's OpenSSL looks for certificates where the build machine kept them: nothing.
+    monkeypatch.setattr(wheel_download.sys, "platform", "linux")
+    monkeypatch.setattr(wheel_download.ssl, "create_default_context",
+                        lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    bundle = tmp_path / "ca-certificates.crt"
+    shutil.copyfile(certifi.where(), bundle)
+    monkeypatch.setattr(wheel_download, "_LINUX_CA_BUNDLES", (str(tmp_path / "none.crt"),
+                                                              str(bundle)))
+    assert wheel_download.https_context().cert_store_stats()["x509_ca"] > 100
+    assert wheel_download.trust_report().startswith("HTTPS verified with ")
+    # No bundle anywhere: certifi's.
+    monkeypatch.setattr(wheel_download, "_LINUX_CA_BUNDLES", ())
+    assert wheel_download.https_context().cert_store_stats()["x509_ca"] > 100
+
+
+def test_no_certificate_authority_at_all_fails_the_self_test_step(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wheel_download, "https_context",
+                        lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    with pytest.raises(ConfigError, match="no certificate authorities"):
+        wheel_download.trust_report()
