@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from commands.options import add_device_options, thread_count
+from commands.options import add_device_options, add_model_option, thread_count
 from commands.progress import ProgressPrinter
 from engine.benchmark import BENCH_TEXT, run_bench
 from engine.errors import ConfigError
@@ -19,8 +19,7 @@ def register(subcommands: Any) -> None:
         description="Greedy generation of exactly --new-tokens tokens after a --prompt-tokens "
                     "prompt; the first run is a warm-up, figures are medians over --runs.",
     )
-    parser.add_argument("-m", "--model", help="model folder or name in the model store "
-                        "(default: the default model)")
+    add_model_option(parser)
     parser.add_argument("--prompt-tokens", type=int, default=128, help="prompt length")
     parser.add_argument("--new-tokens", type=int, default=128, help="tokens to generate")
     parser.add_argument("--runs", type=int, default=3, help="measured runs after the warm-up")

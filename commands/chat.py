@@ -12,12 +12,12 @@ import sys
 import threading
 from typing import Any
 
-from commands.options import checked_text
-from engine.conversation import fit_to_context
+from commands.options import add_model_option, checked_text
+from engine.conversation import CHAT_MAX_TOKENS, answer_reserve, fit_to_context
 from engine.device import DEVICES
 from engine.errors import ConfigError
 from engine.generation import GenerationConfig, generate
-from engine.model import load_model
+from engine.model import load_model, require_decoder
 from engine.sampling import SamplingSettings
 
 HELP = "Type a message. /reset starts over, /exit leaves; Ctrl-C stops an answer."
@@ -25,11 +25,12 @@ HELP = "Type a message. /reset starts over, /exit leaves; Ctrl-C stops an answer
 
 def register(subcommands: Any) -> None:
     parser = subcommands.add_parser("chat", help="chat with a model in the terminal")
-    parser.add_argument("-m", "--model", help="model folder or store name (default model if "
-                        "left out)")
+    add_model_option(parser)
     parser.add_argument("--system", default=None, help="system prompt")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--temperature", type=float, default=SamplingSettings().temperature,
+                        help="0 means greedy")
+    parser.add_argument("--max-tokens", type=int, default=CHAT_MAX_TOKENS,
+                        help="longest answer, in tokens")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--context", type=int, default=None,
                         help="context length in tokens (default: the model's)")
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     system = checked_text(args.system, "--system") if args.system else None
     config = GenerationConfig(max_new_tokens=args.max_tokens,
                               sampling=SamplingSettings(temperature=args.temperature))
-    model = load_model(args.model, device=args.device, context_length=args.context)
+    model = require_decoder(load_model(args.model, device=args.device,
+                                       context_length=args.context))
     messages: list[dict[str, str]] = []
     if system:
         messages.append({"role": "system", "content": system})
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             print("(conversation cleared)", file=sys.stderr)
             continue
         messages.append({"role": "user", "content": text})
-        prompt, dropped = fit_to_context(model, messages, min(args.max_tokens, 256))
+        reserve = answer_reserve(model.manifest.context_length, args.max_tokens)
+        prompt, dropped = fit_to_context(model, messages, reserve)
         if dropped:
             print(f"(the {dropped} oldest messages no longer fit the context and were left "
                   "out of the prompt)", file=sys.stderr)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from commands.options import add_device_options, thread_count
+from commands.options import add_device_options, add_model_option, thread_count
 from commands.progress import ProgressPrinter
 from engine.errors import ConfigError
 from engine.model import load_model
@@ -39,8 +39,7 @@ def register(subcommands: Any) -> None:
                     "alike, 1: identical). Without --from/--to: every built-in pair the model "
                     "translates (en->de, en->fr, en->zh, de->en, fr->en, zh->en).",
     )
-    parser.add_argument("-m", "--model", help="model folder or name (default: the default "
-                        "model)")
+    add_model_option(parser)
     parser.add_argument("--from", dest="source", metavar="LANG", help="source language")
     parser.add_argument("--to", dest="target", metavar="LANG", help="target language")
     parser.add_argument("--pairs", type=Path, metavar="FILE.tsv",

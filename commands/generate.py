@@ -7,7 +7,13 @@ import json
 import sys
 from typing import Any
 
-from commands.options import add_device_options, checked_text, read_stdin_text, thread_count
+from commands.options import (
+    add_device_options,
+    add_model_option,
+    checked_text,
+    read_stdin_text,
+    thread_count,
+)
 from engine.errors import ConfigError
 from engine.generation import GenerationConfig, generate
 from engine.model import load_model
@@ -21,8 +27,7 @@ def register(subcommands: Any) -> None:
         description="Stream text from a model. PROMPT '-' reads the prompt from stdin.",
     )
     parser.add_argument("prompt", metavar="PROMPT")
-    parser.add_argument("-m", "--model", help="model folder or name in the model store "
-                        "(default: the default model)")
+    add_model_option(parser)
     parser.add_argument("--max-tokens", type=int, default=256, help="new tokens at most")
     parser.add_argument("--temperature", type=float, default=defaults.temperature,
                         help="0 means greedy")

@@ -7,21 +7,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from desktop.choices import DEVICES, LANGUAGES, THEMES
+from commands.options import add_model_option
+from desktop.choices import DEVICES, LANGUAGES, PANELS, THEMES
 from desktop.system_libs import check_before_qt, has_display
 from engine.errors import ConfigError
 
 
 def register(subcommands: Any) -> None:
     parser = subcommands.add_parser("gui", help="open the desktop app")
-    parser.add_argument("-m", "--model", default=None, help="model to load (default model if "
-                        "left out)")
+    add_model_option(parser, help="model to load (default model if left out)")
     parser.add_argument("--device", choices=DEVICES, default=None,
                         help="auto, cpu or cuda (default: the choice saved in the app)")
     parser.add_argument("--screenshot", type=Path, metavar="PATH",
                         help="save a PNG of the window and exit")
     parser.add_argument("--prompt", default=None, help="with --screenshot: answer this first")
-    parser.add_argument("--panel", choices=("chat", "summarize", "translate", "models"),
+    parser.add_argument("--panel", choices=(*PANELS, "models"),
                         default="chat", help="with --screenshot: the panel to show (and run "
                         "--prompt in)")
     parser.add_argument("--language", choices=LANGUAGES, default=None,

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from commands.progress import ProgressPrinter
-from engine.errors import ConfigError, ModelNotFoundError
 from engine.model_list import describe_model, list_models
 from engine.store import (
     DEFAULT_MODEL_NAME,
     check_model_name,
-    installed_models,
-    is_bundled,
-    model_folder,
+    installed_folder,
     models_dir,
+    remove_model,
 )
 
 IMPORT_PRECISIONS = ("int4", "int8", "fp16", "fp32")
@@ -84,37 +81,19 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _installed(name: str) -> Path:
-    """The folder of installed model NAME; a name that is a path (``../x``) is refused."""
-    if name not in installed_models():
-        check_model_name(name)
-        raise ModelNotFoundError(f"no model named {name!r} in {models_dir()} (installed: "
-                                 f"{', '.join(installed_models()) or 'none'})")
-    return model_folder(name)
-
-
 def run_info(args: argparse.Namespace) -> int:
-    _installed(args.name)
+    installed_folder(args.name)
     print(json.dumps(describe_model(args.name), indent=2, ensure_ascii=False))
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    folder = _installed(args.name)
-    if is_bundled(args.name):
-        raise ConfigError(f"{args.name} ships with the app ({folder}) and can't be removed; "
-                          "set another model as default instead")
-    try:
-        if folder.is_symlink():  # a link put into the store: remove the link, never its target
-            target = folder.readlink()
-            folder.unlink()
-            print(f"removed {args.name} (a link to {target}; that folder was left as it is)")
-            return 0
-        shutil.rmtree(folder)
-    except OSError as error:
-        raise ConfigError(f"{folder}: cannot remove it ({error.strerror or error}); check its "
-                          "permissions and remove it by hand") from None
-    print(f"removed {args.name} ({folder})")
+    removed = remove_model(args.name)
+    if removed.link_target is not None:
+        print(f"removed {args.name} (a link to {removed.link_target}; that folder was left as it "
+              "is)")
+    else:
+        print(f"removed {args.name} ({removed.folder})")
     return 0
 
 

@@ -13,6 +13,17 @@ from engine.errors import ConfigError
 _NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
+MODEL_HELP = "model folder or name in the model store (default: the default model)"
+
+
+def add_model_option(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
+    """``-m/--model MODEL``: a model folder or store name; None (left out) = the default model.
+
+    `help` replaces the usual text where a command takes only some models (``translate``).
+    """
+    parser.add_argument("-m", "--model", default=None, help=help)
+
+
 def add_device_options(parser: argparse.ArgumentParser) -> None:
     """``--device auto|cpu|cuda`` and ``--threads N`` (check it with `thread_count`)."""
     parser.add_argument("--device", choices=DEVICES, default="auto")

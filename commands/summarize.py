@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from commands.options import add_device_options, read_stdin_text, thread_count
+from commands.options import (
+    add_device_options,
+    add_model_option,
+    read_stdin_text,
+    thread_count,
+)
 from commands.progress import ProgressPrinter
 from engine.documents import Document, read_document, read_text
 from engine.errors import ModelNotFoundError
@@ -23,8 +28,7 @@ def register(subcommands: Any) -> None:
                     "stdout, progress to stderr.",
     )
     parser.add_argument("file", metavar="FILE")
-    parser.add_argument("-m", "--model", help="model folder or name (default: the default "
-                        "model)")
+    add_model_option(parser)
     parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                         help="extractive (default): the document's own key sentences, no model "
                              "(nothing invented); auto: the model writes it, with extractive "
@@ -52,7 +56,8 @@ def _model(args: argparse.Namespace) -> Model | None:
     if args.method == "extractive":
         return None
     try:
-        return load_model(args.model, device=args.device, threads=thread_count(args))
+        model = load_model(args.model, device=args.device, threads=thread_count(args))
+        return model if isinstance(model, Model) else None  # a translation model: extractive
     except ModelNotFoundError:
         if args.method == "auto" and args.model is None:  # no model yet: still summarize
             print("nightlamp: no model installed; using the extractive method (run "

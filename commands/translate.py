@@ -17,7 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from commands.options import add_device_options, read_stdin_text, thread_count
+from commands.options import (
+    add_device_options,
+    add_model_option,
+    read_stdin_text,
+    thread_count,
+)
 from commands.progress import ProgressPrinter
 from engine.documents import ReadLimits, check_file
 from engine.documents.limits import ReadGuard
@@ -50,8 +55,8 @@ def register(subcommands: Any) -> None:
                         help="target language (BCP-47 tag, e.g. de, fr, zh, pt-BR)")
     parser.add_argument("--from", dest="source", default=AUTO, metavar="LANG",
                         help="source language (default: auto, detected from the text)")
-    parser.add_argument("-m", "--model", help="model folder or name: an instruct model or a "
-                        "translation (encoder-decoder) model (default: the default model)")
+    add_model_option(parser, help="model folder or name: an instruct model or a translation "
+                     "(encoder-decoder) model (default: the default model)")
     parser.add_argument("-o", "--output", type=Path, metavar="OUT",
                         help="write the translation here; .txt, .md, .html or .docx (a DOCX "
                              "input needs it)")

@@ -7,7 +7,6 @@ come from an older version or a hand edit. :class:`ChatSettingsDialog` edits one
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -22,13 +21,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.conversation import CHAT_MAX_TOKENS
 from engine.errors import ConfigError
 from engine.sampling import SamplingSettings
 
 __all__ = ["LIMITS", "ChatSettings", "ChatSettingsDialog"]
 
-# Allowed range of each field, inclusive; the dialog's spin boxes use the same bounds, so a
-# value the dialog can produce is always one from_dict() keeps.
+# The engine owns the sampling values' defaults and what makes one valid (SamplingSettings);
+# the app only narrows them to the range its dialog offers.
+_ENGINE = SamplingSettings()
+_SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
+
+# Range the app allows for each field, inclusive; the dialog's spin boxes use the same bounds, so
+# a value the dialog can produce is always one from_dict() keeps.
 LIMITS: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 2.0),
     "top_p": (0.05, 1.0),
@@ -39,39 +44,47 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-def _fits(name: str, value: Any, kind: type) -> bool:
-    # bool is an int subclass, but `"top_k": true` in a stored dict is a mistake, not a number.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if kind is int and not isinstance(value, int):
-        return False
+def _problem(name: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` can't be field ``name`` (one line naming it), or None when it can."""
+    kind = type(default)  # every field has a default of its own type
+    if name in _SAMPLING_FIELDS:
+        try:
+            SamplingSettings(**{name: value})  # the engine's rule: type and valid values
+        except ConfigError as error:
+            return str(error)
+    # bool is an int subclass, but `"max_tokens": true` in a stored dict is a mistake.
+    elif isinstance(value, bool) or not isinstance(value, kind):
+        return f"{name} must be a {kind.__name__} (got {value!r}); e.g. {default!r}"
     low, high = LIMITS[name]
-    return math.isfinite(value) and low <= value <= high
+    if not low <= value <= high:
+        return (f"{name} must be a {kind.__name__} from {low:g} to {high:g} (got {value!r}); "
+                f"e.g. {default!r}")
+    return None
 
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """How one conversation generates; creating one checks every value against ``LIMITS``.
+    """How one conversation generates; creating one checks every value.
+
+    Sampling values must be valid for the engine (:class:`SamplingSettings`, whose defaults they
+    take) and inside the app's ``LIMITS``.
 
     Raises:
         ConfigError: A value is of the wrong type or out of range; the message names it.
     """
 
-    temperature: float = 0.7  # 0 = greedy; higher = more varied answers
-    top_p: float = 0.95  # nucleus mass kept; 1.0 = off
-    top_k: int = 40  # most likely tokens kept; 0 = off
-    max_tokens: int = 512  # longest answer, in tokens
+    temperature: float = _ENGINE.temperature  # 0 = greedy; higher = more varied answers
+    top_p: float = _ENGINE.top_p  # nucleus mass kept; 1.0 = off
+    top_k: int = _ENGINE.top_k  # most likely tokens kept; 0 = off
+    max_tokens: int = CHAT_MAX_TOKENS  # longest answer, in tokens
     context_length: int = 0  # prompt + answer budget in tokens; 0 = the model's own
-    repetition_penalty: float = 1.1  # > 1 discourages loops small models fall into; 1.0 = off
+    repetition_penalty: float = _ENGINE.repetition_penalty  # > 1 discourages repeats; 1.0 = off
 
     def __post_init__(self) -> None:
         for spec in fields(self):
-            value = getattr(self, spec.name)
-            kind = type(spec.default)  # every field has a default of its own type
-            if not _fits(spec.name, value, kind):
-                low, high = LIMITS[spec.name]
-                raise ConfigError(f"{spec.name} must be a {kind.__name__} from {low:g} to "
-                                  f"{high:g} (got {value!r}); e.g. {spec.default!r}")
+            problem = _problem(spec.name, getattr(self, spec.name), spec.default)
+            if problem is not None:
+                raise ConfigError(problem)
 
     def to_dict(self) -> dict[str, Any]:
         """The plain-JSON form the history stores."""
@@ -88,10 +101,9 @@ class ChatSettings:
         values: dict[str, Any] = {}
         for spec in fields(cls):
             value: Any = data.get(spec.name)
-            kind = type(spec.default)  # every field has a default of its own type
-            if _fits(spec.name, value, kind):
+            if _problem(spec.name, value, spec.default) is None:
                 # A stored 1 for a float field is fine; keep float fields floats.
-                values[spec.name] = float(value) if kind is float else value
+                values[spec.name] = float(value) if type(spec.default) is float else value
         return cls(**values)
 
     def sampling(self) -> SamplingSettings:

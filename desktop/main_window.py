@@ -7,7 +7,6 @@ dropped, so switching models or stopping never mixes two answers.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,9 @@ from desktop.settings import AppSettings
 from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
 from desktop.welcome import WelcomePage
 from desktop.worker import InferenceWorker, WorkerThread
+from engine.errors import EngineError
 from engine.generation import GenerationConfig
-from engine.store import home, installed_models, model_folder
+from engine.store import home, installed_models, model_folder, remove_model
 
 
 class MainWindow(QMainWindow):
@@ -231,11 +231,11 @@ class MainWindow(QMainWindow):
             self._current_spec = None
             self.model_label.setText(self.tr("No model"))
         try:
-            shutil.rmtree(folder)
+            remove_model(name)  # engine.store: a linked entry loses only its link
             self.models.jobs.status.setText(self.tr("Removed {name}.").format(name=name))
-        except OSError as error:
+        except EngineError as error:
             self.models.jobs.status.setText(self.tr("{name} could not be removed: {error}")
-                                            .format(name=name, error=error))
+                                            .format(name=name, error=error.for_app()))
         self.models.refresh()
         if not installed_models():
             self.pages.setCurrentWidget(self.welcome)

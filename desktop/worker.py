@@ -21,21 +21,20 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop.tasks import summary_job, translation_job
-from engine.conversation import fit_to_context
+from engine.conversation import answer_reserve, fit_to_context
 from engine.errors import EngineError
 from engine.generation import GenerationConfig, TextChunk, generate
 from engine.model import Model, load_model
+from engine.seq2seq import Seq2SeqModel
 from engine.summarize import SummaryResult, summarize
 
 logger = logging.getLogger(__name__)
 
-LoadFunction = Callable[..., Model]
+LoadFunction = Callable[..., Model | Seq2SeqModel]
 GenerateFunction = Callable[..., Iterator[TextChunk]]
 FitFunction = Callable[..., tuple[list[dict[str, str]], int]]
 SummarizeFunction = Callable[..., SummaryResult]
 TaskFunction = Callable[..., tuple[str, dict[str, Any]]]
-# Tokens kept free for the answer when old turns are left out of a long conversation's prompt.
-ANSWER_RESERVE = 256
 # Models kept loaded at once: a different model per panel switches without reloading, while
 # memory stays bounded (the least recently used one is dropped first).
 MODELS_KEPT = 2
@@ -79,8 +78,8 @@ class InferenceWorker(QObject):
         self._fit = fit_context
         self._summarize = summarize_fn
         self._translate = translate_fn
-        self._model: Model | None = None
-        self._loaded: OrderedDict[tuple[str, str], Model] = OrderedDict()
+        self._model: Model | Seq2SeqModel | None = None
+        self._loaded: OrderedDict[tuple[str, str], Model | Seq2SeqModel] = OrderedDict()
         self.load_model_requested.connect(self._on_load)
         self.generate_requested.connect(self._on_generate)
         self.release_requested.connect(self._on_release)
@@ -163,11 +162,8 @@ class InferenceWorker(QObject):
         prompt = params.get("prompt")
         try:
             if params.get("fit_context"):  # tokenizing a long conversation: here, not in the UI
-                context = self._model.manifest.context_length
-                limit = params.get("context_limit") or context
-                # A smaller context chosen by the user counts as a larger reserve.
-                reserve = min(config.max_new_tokens, ANSWER_RESERVE, context // 4)
-                reserve += max(0, context - min(limit, context))
+                reserve = answer_reserve(self._model.manifest.context_length,
+                                         config.max_new_tokens, params.get("context_limit"))
                 prompt, dropped = self._fit(self._model, prompt, reserve)
                 if dropped:
                     self.context_trimmed.emit(request_id, dropped)

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.errors import ConfigError
 from engine.model import Model, load_model
+from engine.seq2seq import Seq2SeqModel
 
 # Public-domain style prose written for Nightlamp (no third-party text); repeated to any length.
 BENCH_TEXT = (
@@ -123,7 +124,7 @@ def run_bench(model_name: str | Path | None, prompt_tokens: int = 128, new_token
     started = time.perf_counter()
     model = load_model(model_name, device=device, threads=threads)
     load_s = time.perf_counter() - started
-    if model.manifest.architecture == "encoder-decoder":
+    if isinstance(model, Seq2SeqModel):
         raise ConfigError(f"{model.name} is a translation model; bench measures text "
                           "generation models")
     prompt = bench_prompt(model, prompt_tokens, text)

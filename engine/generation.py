@@ -16,9 +16,10 @@ import numpy as np
 from engine.chat_template import render_chat, validate_messages
 from engine.detokenize import IncrementalDetokenizer, StopStringFilter
 from engine.errors import ConfigError
-from engine.model import Model
+from engine.model import Model, require_decoder
 from engine.runner import DecoderRunner
 from engine.sampling import SamplingSettings, build_chain
+from engine.seq2seq import Seq2SeqModel
 
 FINISH_REASONS = ("stop", "length", "cancelled")
 # A prompt longer than this many characters per context token is probed before it is tokenized:
@@ -81,15 +82,12 @@ class Generator:
     this one's use of the cache.
     """
 
-    def __init__(self, model: Model, config: GenerationConfig,
+    def __init__(self, model: Model | Seq2SeqModel, config: GenerationConfig,
                  should_stop: ShouldStop | None = None) -> None:
-        if model.manifest.architecture == "encoder-decoder":
-            raise ConfigError(f"{model.name} is a translation (encoder-decoder) model: it "
-                              "translates ('nightlamp translate'), it does not chat or complete")
-        self.model = model
+        self.model = require_decoder(model)
         self.config = config
         self.should_stop = should_stop or _never
-        self.runner: DecoderRunner = model.decoder_runner()
+        self.runner: DecoderRunner = self.model.decoder_runner()
         self.runner.owner = self
         self.chain = build_chain(config.sampling)
         self.history: list[int] = []
@@ -215,13 +213,13 @@ def _check_fits_context(model: Model, text: str) -> None:
         probe *= 2
 
 
-def generate(model: Model, prompt: str | Sequence[Mapping[str, str]],
+def generate(model: Model | Seq2SeqModel, prompt: str | Sequence[Mapping[str, str]],
              config: GenerationConfig | None = None,
              should_stop: ShouldStop | None = None) -> Iterator[TextChunk]:
     """Streams generated text as it is produced.
 
     Args:
-        model: a loaded model.
+        model: a loaded model; a translation model (``Seq2SeqModel``) is refused.
         prompt: plain text to continue, or chat messages (``role``/``content``) for chat models.
         config: limits and sampling settings (defaults if None).
         should_stop: called before each token and between prefill chunks; True cancels.
@@ -229,7 +227,11 @@ def generate(model: Model, prompt: str | Sequence[Mapping[str, str]],
     Yields:
         Text pieces that are always whole UTF-8 characters; the last chunk has ``finish_reason``
         (``stop``, ``length`` or ``cancelled``) and ``stats``.
+
+    Raises:
+        ConfigError: (on the first ``next``) a translation model or a prompt that does not fit.
     """
+    model = require_decoder(model)
     config = config or GenerationConfig()
     started = time.perf_counter()
     ids = prompt_ids(model, prompt, within_context=True)

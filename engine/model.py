@@ -15,22 +15,26 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.device import device_of, providers_for, quiet_session_options, session_threads
-from engine.errors import ConfigError, ModelFormatError, TokenizerError
+from engine.device import device_of
+from engine.errors import ConfigError, ModelFormatError
 from engine.formats import check_inside, manifest_source, read_model_folder
-from engine.manifest import Manifest, stop_token_id
-from engine.memory import check_fits, return_free_heap
+from engine.manifest import Manifest
+from engine.memory import check_fits
 from engine.runner import DecoderRunner
+from engine.seq2seq import Seq2SeqModel, load_seq2seq
+from engine.session import check_io_names, check_tokenizer_fits, open_session, token_id
 from engine.store import resolve_model
 from engine.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
-_ERRORS_ONLY = 3
 
 
 @dataclass
 class Model:
-    """A loaded model; its session must be used from one thread at a time."""
+    """A loaded decoder (transformer or LSTM); its session must be used from one thread at a time.
+
+    Encoder-decoders load as ``engine.seq2seq.Seq2SeqModel``, which is not a Model.
+    """
 
     folder: Path
     manifest: Manifest
@@ -53,26 +57,16 @@ class Model:
         return self._runner
 
 
-def _session(path: Path, device: str, threads: int | None) -> ort.InferenceSession:
-    if not path.is_file():
-        raise ModelFormatError(f"{path}: ONNX file is missing; re-export or re-import the model")
-    threads = session_threads(threads)  # refuses negatives, caps at the usable cores
-    options = quiet_session_options()
-    options.log_severity_level = _ERRORS_ONLY
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
-    providers = providers_for(device)  # a DeviceError is about the device, not the file
-    try:
-        session = ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:300]
-        raise ModelFormatError(
-            f"{path}: ONNX Runtime cannot load this file ({reason}); re-export or re-import the "
-            "model"
-        ) from None
-    return_free_heap()
-    return session
+def require_decoder(model: Model | Seq2SeqModel) -> Model:
+    """``model`` itself when it generates text; a translation model is a ConfigError.
+
+    For code holding whatever load_model returned: the user reads what the model does instead
+    of an AttributeError from deep inside generation.
+    """
+    if isinstance(model, Seq2SeqModel):
+        raise ConfigError(f"{model.name} is a translation (encoder-decoder) model: it "
+                          "translates ('nightlamp translate'), it does not chat or complete")
+    return model
 
 
 def _check_io_names(manifest: Manifest, manifest_path: Path) -> None:
@@ -99,23 +93,12 @@ def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path
     for state in manifest.recurrent_state:
         required_inputs.append(state.input)
         required_outputs.append(state.output)
-    missing = [n for n in required_inputs if n not in inputs]
-    missing += [n for n in required_outputs if n not in outputs]
-    if missing:
-        raise ModelFormatError(
-            f"{manifest_path}: the manifest names inputs/outputs that {onnx_path.name} does not "
-            f"have ({', '.join(missing[:4])}); the manifest and ONNX file do not belong together"
-        )
-    # The other way round too: an input the runner would never feed (e.g. the cache of a layer
+    # The runner feeds these when the graph has them; any other input (e.g. the cache of a layer
     # the manifest leaves out) would only fail at the first generation.
-    fed = {*required_inputs, manifest.io.attention_mask, manifest.io.position_ids,
-           manifest.io.logits_to_keep, "use_cache_branch"}
-    unfed = [n for n in inputs if n not in fed]
-    if unfed:
-        raise ModelFormatError(
-            f"{manifest_path}: {onnx_path.name} has inputs the manifest does not name "
-            f"({', '.join(unfed[:4])}); the manifest and ONNX file do not belong together"
-        )
+    optional = (manifest.io.attention_mask, manifest.io.position_ids, manifest.io.logits_to_keep,
+                "use_cache_branch")
+    check_io_names(session, onnx_path, manifest_path, required_inputs, required_outputs,
+                   optional=optional)
     # Cache and state sizes the runner builds from the manifest must fit the graph's fixed dims.
     expected: list[tuple[str, int, int, int, str]] = []  # input, rank, axis, size, field
     if manifest.kv_cache:
@@ -144,38 +127,21 @@ def _check_io(manifest: Manifest, session: ort.InferenceSession, onnx_path: Path
 
 
 def _stop_ids(manifest: Manifest, tokenizer: Tokenizer, manifest_path: Path) -> frozenset[int]:
-    ids = set()
-    names = list(manifest.stop_tokens) + ([manifest.eos_token] if manifest.eos_token else [])
-    for name in names:
-        if name.startswith("<id:") and name.endswith(">"):
-            # Foreign configs name stop tokens by id; an id the model cannot produce is a broken
-            # config, not a token to wait for forever.
-            token_id = stop_token_id(name)
-            if token_id is None or token_id >= manifest.vocab_size:
-                raise ModelFormatError(
-                    f"{manifest_path}: field 'stop_tokens' has {name[:40]!r}, which is not "
-                    f"'<id:N>' with N a token id below vocab_size ({manifest.vocab_size}); fix "
-                    "the manifest or re-export the model"
-                )
-            ids.add(token_id)
-            continue
-        token_id = tokenizer.token_to_id(name)
-        if token_id is None:
-            raise TokenizerError(
-                f"{manifest_path}: stop token {name[:80]!r} is not in {tokenizer.path.name}; the "
-                "tokenizer does not belong to this model"
-            )
-        ids.add(token_id)
-    return frozenset(ids)
+    named = [(name, "stop_tokens") for name in manifest.stop_tokens]
+    if manifest.eos_token:
+        named.append((manifest.eos_token, "eos_token"))
+    return frozenset(token_id(name, tokenizer, manifest.vocab_size, field, manifest_path)
+                     for name, field in named)
 
 
 def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
-               threads: int | None = None, context_length: int | None = None) -> Model:
+               threads: int | None = None,
+               context_length: int | None = None) -> Model | Seq2SeqModel:
     """Loads a model folder (path or store name; None for the default model).
 
-    Encoder-decoder folders return an ``engine.seq2seq.Seq2SeqModel`` (a Model subclass whose
-    ``session`` is the decoder and ``tokenizer`` the source tokenizer); use
-    ``engine.seq2seq.translate_batch`` with it.
+    Decoder folders give a :class:`Model` (generation: ``engine.generation``); encoder-decoder
+    folders give an ``engine.seq2seq.Seq2SeqModel`` (translation:
+    ``engine.seq2seq.translate_batch``). Tell them apart with ``isinstance``.
 
     Args:
         spec: folder path, model name in the store, or None for the default model.
@@ -196,21 +162,14 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
         manifest = replace(manifest, context_length=min(context_length, manifest.context_length))
     check_fits(folder, manifest, manifest.context_length)
     if manifest.architecture == "encoder-decoder":
-        # Imported here: engine.seq2seq builds on this module (Model, _session).
-        from engine.seq2seq import load_seq2seq
-
         return load_seq2seq(folder, manifest, device, threads)
     manifest_path = manifest_source(folder)
     _check_io_names(manifest, manifest_path)
     tokenizer = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
-    if tokenizer.vocab_size > manifest.vocab_size:
-        raise TokenizerError(
-            f"{tokenizer.path}: has {tokenizer.vocab_size} tokens but the model has "
-            f"{manifest.vocab_size}; the tokenizer does not belong to this model"
-        )
+    check_tokenizer_fits(tokenizer, manifest.vocab_size)
     stop_ids = _stop_ids(manifest, tokenizer, manifest_path)  # before the costly session
     onnx_path = check_inside(folder, manifest.decoder_file, "files.decoder")
-    session = _session(onnx_path, device, threads)
+    session = open_session(onnx_path, device, threads)
     _check_io(manifest, session, onnx_path, manifest_path)
     bos_id = tokenizer.token_to_id(manifest.bos_token) if manifest.bos_token else None
     model = Model(folder, manifest, tokenizer, session, device_of(session), stop_ids, bos_id)

@@ -25,8 +25,8 @@ import onnxruntime as ort
 
 from engine.errors import InferenceError
 from engine.manifest import Manifest
+from engine.session import float_type, short_reason
 
-_ORT_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 # Cache buffers grow in steps of this many positions (and at least double), so a conversation
 # reallocates a handful of times, not per turn.
 _CAPACITY_STEP = 256
@@ -80,7 +80,7 @@ class DecoderRunner:
         return len(self.tokens)
 
     def _dtype_of(self, name: str) -> type[np.floating]:
-        return _ORT_FLOAT_TYPES.get(self._inputs[name].type, np.float32)
+        return float_type(self._inputs[name].type)
 
     def reset(self) -> None:
         """Forgets all context (empty cache, zero recurrent state)."""
@@ -138,9 +138,8 @@ class DecoderRunner:
             else:
                 logits = self._run_with_feeds(ids, all_logits)
         except Exception as error:
-            # ONNX Runtime's messages span lines with the detail in the middle; keep all of it.
-            reason = " ".join(str(error).split())[:300] or type(error).__name__
-            raise InferenceError(f"model {self.manifest.name!r} failed to run: {reason}") from None
+            raise InferenceError(f"model {self.manifest.name!r} failed to run: "
+                                 f"{short_reason(error)}") from None
         self.tokens.extend(int(t) for t in token_ids)
         return logits
 

@@ -26,6 +26,7 @@ from engine.errors import ConfigError, ModelNotFoundError
 from engine.generation import GenerationConfig, generate
 from engine.model import Model, load_model
 from engine.sampling import SamplingSettings
+from engine.seq2seq import Seq2SeqModel
 from engine.store import bundled_models_dir, models_dir
 from engine.summarize import can_summarize, summarize
 from engine.translate import make_translator, translate_text
@@ -47,7 +48,7 @@ class _SkippedError(Exception):
     """A step this model can't do (said, not counted as a failure)."""
 
 
-def _generation(model: Model) -> str:
+def _generation(model: Model | Seq2SeqModel) -> str:
     if "chat" not in model.manifest.tasks and "complete" not in model.manifest.tasks:
         raise _SkippedError(f"the model does {', '.join(model.manifest.tasks)} only")
     config = GenerationConfig(max_new_tokens=16, sampling=SamplingSettings(temperature=0))
@@ -63,13 +64,13 @@ def _generation(model: Model) -> str:
             f"{stats.device}: {text.strip()[:60]!r}")
 
 
-def _summary(model: Model, scratch: Path) -> str:
+def _summary(model: Model | Seq2SeqModel, scratch: Path) -> str:
     pdf = scratch / "self-test.pdf"
     pdf.write_bytes(make_pdf(_PDF_PAGES))
     document = read_document(pdf)
     if len(document.text().split()) < 20:
         raise RuntimeError(f"the PDF reader returned {document.text()[:80]!r}")
-    use = model if can_summarize(model) else None
+    use = model if isinstance(model, Model) and can_summarize(model) else None
     result = summarize(document, use, "auto", "short")
     if not result.summary.strip():
         raise RuntimeError("the summary is empty")
@@ -78,7 +79,7 @@ def _summary(model: Model, scratch: Path) -> str:
     return f"{result.method}, {read}: {result.summary.strip()[:60]!r}"
 
 
-def _translation(model: Model) -> str:
+def _translation(model: Model | Seq2SeqModel) -> str:
     try:
         translator = make_translator(model)
     except ConfigError as error:

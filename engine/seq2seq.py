@@ -1,9 +1,11 @@
 """Encoder-decoder (translation) models: loading and ``translate_batch``.
 
 ``engine.model.load_model`` hands folders whose manifest says ``architecture: encoder-decoder``
-to :func:`load_seq2seq`, which returns a :class:`Seq2SeqModel` (a ``Model`` whose ``session`` is
-the decoder and whose ``tokenizer`` is the source tokenizer, plus the encoder session and the
-target tokenizer). Contract (shared with the training and translation code):
+to :func:`load_seq2seq`, which returns a :class:`Seq2SeqModel`: its own kind of loaded model (not
+an ``engine.model.Model``: it has an encoder and a decoder session, a source and a target
+tokenizer, and no decoder runner to generate with). The loading checks it shares with
+``engine.model`` come from ``engine.session``; it never imports ``engine.model``, which imports
+it. Contract (shared with the training and translation code):
 
 * ``translate_batch(model, texts, *, beam_size=1, length_penalty=1.0, max_length_ratio=2.0,
   max_length=None, should_stop=None) -> list[str]``: greedy when ``beam_size`` is 1, else beam
@@ -30,11 +32,11 @@ import onnxruntime as ort
 
 from engine.beam_search import SearchSettings, ShouldStop, StepDecoder, search
 from engine.device import device_of
-from engine.errors import ConfigError, ModelFormatError, OperationCancelledError, TokenizerError
+from engine.errors import ConfigError, ModelFormatError, OperationCancelledError
 from engine.formats import check_inside, manifest_source
 from engine.manifest import EncoderDecoderSpec, Manifest
-from engine.model import Model, _session
 from engine.seq2seq_runner import NativeDecoder, OptimumDecoder, native_encode, optimum_encode
+from engine.session import check_io_names, check_tokenizer_fits, open_session, token_id
 from engine.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -42,55 +44,31 @@ BATCH_SIZE = 16  # sentences per encoder/decoder batch (times beam_size rows whi
 
 
 @dataclass
-class Seq2SeqModel(Model):
-    """A loaded encoder-decoder; its sessions must be used from one thread at a time.
+class Seq2SeqModel:
+    """A loaded encoder-decoder; its sessions must be used from one thread at a time."""
 
-    ``session`` is the (first) decoder and ``tokenizer`` the source tokenizer, so code that only
-    needs a name, folder, device or manifest treats it like any model.
-    """
-
-    target_tokenizer: Tokenizer
+    folder: Path
+    manifest: Manifest
+    device: str  # "cpu" or "cuda": what every session really runs on ("cpu" if any is on CPU)
+    source_tokenizer: Tokenizer  # encodes the source text (the encoder's input)
+    target_tokenizer: Tokenizer  # decodes the output ids (the source tokenizer when shared)
     encoder_session: ort.InferenceSession
-    sessions: dict[str, ort.InferenceSession]  # "encoder", "decoder" (+ "decoder_with_past")
+    decoder_session: ort.InferenceSession  # every step (nightlamp), or the first (Optimum)
+    # Optimum's separate decoder for the steps after the first; None when decoder_session
+    # does both (ours, and Optimum's merged decoder with use_cache_branch).
+    decoder_with_past_session: ort.InferenceSession | None
     decoder_start_token_id: int
     eos_token_id: int
     pad_token_id: int
 
     @property
-    def source_tokenizer(self) -> Tokenizer:
-        return self.tokenizer
+    def name(self) -> str:
+        return self.manifest.name
 
     @property
     def spec(self) -> EncoderDecoderSpec:
         assert self.manifest.encoder_decoder is not None
         return self.manifest.encoder_decoder
-
-
-def _token_id(tokenizer: Tokenizer, token: str | None, field: str, manifest_path: Path) -> int:
-    """A token's id; ``<id:N>`` (foreign configs name tokens by id) is N itself."""
-    if token and token.startswith("<id:") and token.endswith(">") and token[4:-1].isdigit():
-        return int(token[4:-1])
-    token_id = tokenizer.token_to_id(token) if token else None
-    if token_id is None:
-        raise TokenizerError(f"{manifest_path}: field '{field}' ({token!r}) is not a token of "
-                             f"{tokenizer.path.name}; the tokenizer does not belong to this model")
-    return token_id
-
-
-def _check_io(session: ort.InferenceSession, path: Path, manifest_path: Path,
-              inputs: Sequence[str], outputs: Sequence[str], exact_inputs: bool) -> None:
-    have_in = {i.name for i in session.get_inputs()}
-    have_out = {o.name for o in session.get_outputs()}
-    missing = [n for n in inputs if n not in have_in] + [n for n in outputs if n not in have_out]
-    if missing:
-        raise ModelFormatError(
-            f"{manifest_path}: {path.name} lacks inputs/outputs the manifest implies "
-            f"({', '.join(missing[:4])}); the manifest and ONNX files do not belong together")
-    extra = sorted(have_in - set(inputs)) if exact_inputs else []
-    if extra:
-        raise ModelFormatError(
-            f"{manifest_path}: {path.name} has inputs the manifest does not name "
-            f"({', '.join(extra[:4])}); the manifest and ONNX files do not belong together")
 
 
 def _check_native(manifest: Manifest, spec: EncoderDecoderSpec, encoder: ort.InferenceSession,
@@ -99,11 +77,11 @@ def _check_native(manifest: Manifest, spec: EncoderDecoderSpec, encoder: ort.Inf
     assert manifest.kv_cache is not None
     cache = manifest.kv_cache
     cross = [n for layer in range(spec.num_layers) for n in spec.cross_names(layer)]
-    _check_io(encoder, files[0], manifest_path, ["input_ids", "attention_mask"], cross, True)
+    check_io_names(encoder, files[0], manifest_path, ["input_ids", "attention_mask"], cross)
     past = [n for layer in range(cache.num_layers) for n in cache.past_names(layer)]
     present = [n for layer in range(cache.num_layers) for n in cache.present_names(layer)]
-    _check_io(decoder, files[1], manifest_path,
-              ["input_ids", "encoder_attention_mask", *cross, *past], ["logits", *present], True)
+    check_io_names(decoder, files[1], manifest_path,
+                   ["input_ids", "encoder_attention_mask", *cross, *past], ["logits", *present])
     if cache.num_layers != spec.num_layers:
         raise ModelFormatError(f"{manifest_path}: field 'kv_cache.num_layers' "
                                f"({cache.num_layers}) differs from 'encoder_decoder.num_layers' "
@@ -135,45 +113,49 @@ def load_seq2seq(folder: Path, manifest: Manifest, device: str = "auto",
     if spec is None or manifest.kv_cache is None:
         raise ModelFormatError(f"{manifest_path}: field 'encoder_decoder' is missing; an "
                                "encoder-decoder needs it (re-export the model)")
+    if not manifest.eos_token:
+        raise ModelFormatError(f"{manifest_path}: field 'eos_token' is missing; an "
+                               "encoder-decoder needs it (re-export the model)")
     source = Tokenizer(check_inside(folder, manifest.tokenizer_file, "files.tokenizer"))
     target = source
     if spec.target_tokenizer_file:
         target = Tokenizer(check_inside(folder, spec.target_tokenizer_file,
                                         "encoder_decoder.target_tokenizer_file"))
     for tokenizer in (source, target):
-        if tokenizer.vocab_size > manifest.vocab_size:
-            raise TokenizerError(f"{tokenizer.path}: has {tokenizer.vocab_size} tokens but the "
-                                 f"model has {manifest.vocab_size}; the tokenizer does not belong "
-                                 "to this model")
-    eos = _token_id(target, manifest.eos_token, "eos_token", manifest_path)
-    start = _token_id(target, spec.decoder_start_token, "encoder_decoder.decoder_start_token",
-                      manifest_path)
-    pad = _token_id(source, manifest.pad_token, "pad_token", manifest_path) \
+        check_tokenizer_fits(tokenizer, manifest.vocab_size)
+    vocab = manifest.vocab_size
+    eos = token_id(manifest.eos_token, target, vocab, "eos_token", manifest_path)
+    start = token_id(spec.decoder_start_token, target, vocab,
+                     "encoder_decoder.decoder_start_token", manifest_path)
+    pad = token_id(manifest.pad_token, source, vocab, "pad_token", manifest_path) \
         if manifest.pad_token else start
     encoder_path = check_inside(folder, spec.encoder_file, "encoder_decoder.encoder_file")
     decoder_path = check_inside(folder, manifest.decoder_file, "files.decoder")
-    encoder = _session(encoder_path, device, threads)
-    decoder = _session(decoder_path, device, threads)
-    sessions = {"encoder": encoder, "decoder": decoder}
+    encoder = open_session(encoder_path, device, threads)
+    decoder = open_session(decoder_path, device, threads)
+    with_past = None
     if spec.layout == "nightlamp":
         _check_native(manifest, spec, encoder, decoder, (encoder_path, decoder_path),
                       manifest_path)
     else:
         needed = [f"present.{layer}.encoder.key" for layer in range(spec.num_layers)]
-        _check_io(decoder, decoder_path, manifest_path, ["input_ids"], ["logits", *needed], False)
+        check_io_names(decoder, decoder_path, manifest_path, ["input_ids"], ["logits", *needed],
+                       exact=False)
         if spec.decoder_with_past_file:
             path = check_inside(folder, spec.decoder_with_past_file,
                                 "encoder_decoder.decoder_with_past_file")
-            sessions["decoder_with_past"] = _session(path, device, threads)
-            _check_io(sessions["decoder_with_past"], path, manifest_path,
-                      ["input_ids", "past_key_values.0.decoder.key"], ["logits"], False)
+            with_past = open_session(path, device, threads)
+            check_io_names(with_past, path, manifest_path,
+                           ["input_ids", "past_key_values.0.decoder.key"], ["logits"],
+                           exact=False)
         elif not any(i.name == "use_cache_branch" for i in decoder.get_inputs()):
             raise ModelFormatError(f"{manifest_path}: {decoder_path.name} is neither a merged "
                                    "decoder nor paired with a decoder_with_past file; export the "
                                    "model with its past-key-values decoder")
-    device_used = "cuda" if all(device_of(s) == "cuda" for s in sessions.values()) else "cpu"
-    model = Seq2SeqModel(folder, manifest, source, decoder, device_used, frozenset({eos}), None,
-                         target, encoder, sessions, start, eos, pad)
+    sessions = [encoder, decoder] + ([with_past] if with_past is not None else [])
+    device_used = "cuda" if all(device_of(s) == "cuda" for s in sessions) else "cpu"
+    model = Seq2SeqModel(folder, manifest, device_used, source, target, encoder, decoder,
+                         with_past, start, eos, pad)
     logger.info("loaded %s (encoder-decoder, %s layout) on %s", folder, spec.layout, model.device)
     return model
 
@@ -183,15 +165,15 @@ def _decoder_for(model: Seq2SeqModel, ids: np.ndarray, mask: np.ndarray) -> Step
     if spec.layout == "nightlamp":
         assert model.manifest.kv_cache is not None
         encoded = native_encode(model.encoder_session, spec, ids, mask, what)
-        return NativeDecoder(model.session, model.manifest.kv_cache, spec, encoded, what)
+        return NativeDecoder(model.decoder_session, model.manifest.kv_cache, spec, encoded, what)
     hidden = optimum_encode(model.encoder_session, ids, mask, what)
-    with_past = model.sessions.get("decoder_with_past", model.session)
-    return OptimumDecoder(model.session, with_past, spec, hidden, mask, what)
+    with_past = model.decoder_with_past_session or model.decoder_session
+    return OptimumDecoder(model.decoder_session, with_past, spec, hidden, mask, what)
 
 
-def _settings(model: Model, beam_size: int, length_penalty: float, max_length_ratio: float,
+def _settings(model: Seq2SeqModel, beam_size: int, length_penalty: float, max_length_ratio: float,
               max_length: int | None, early_stopping: bool) -> SearchSettings:
-    if not isinstance(model, Seq2SeqModel):
+    if not isinstance(model, Seq2SeqModel):  # e.g. a decoder from load_model
         raise ConfigError(f"model {model.name!r} is a {model.manifest.architecture}, not a "
                           "translation (encoder-decoder) model; pick a translation model")
     if not isinstance(max_length_ratio, (int, float)) or not max_length_ratio > 0:
@@ -205,7 +187,7 @@ def _settings(model: Model, beam_size: int, length_penalty: float, max_length_ra
                           length_penalty, early_stopping)
 
 
-def translate_ids(model: Model, sources: Sequence[Sequence[int]], *, beam_size: int = 1,
+def translate_ids(model: Seq2SeqModel, sources: Sequence[Sequence[int]], *, beam_size: int = 1,
                   length_penalty: float = 1.0, max_length_ratio: float = 2.0,
                   max_length: int | None = None, should_stop: ShouldStop | None = None,
                   early_stopping: bool = False) -> list[list[int]]:
@@ -215,7 +197,6 @@ def translate_ids(model: Model, sources: Sequence[Sequence[int]], *, beam_size: 
     """
     settings = _settings(model, beam_size, length_penalty, max_length_ratio, max_length,
                          early_stopping)
-    assert isinstance(model, Seq2SeqModel)
     context, longest = model.manifest.context_length, model.spec.max_source_length
     # Too long: keep the beginning and the final token (EOS).
     sources = [list(ids) if len(ids) <= longest else [*ids[:longest - 1], ids[-1]]
@@ -240,7 +221,7 @@ def translate_ids(model: Model, sources: Sequence[Sequence[int]], *, beam_size: 
     return results
 
 
-def translate_batch(model: Model, texts: Sequence[str], *, beam_size: int = 1,
+def translate_batch(model: Seq2SeqModel, texts: Sequence[str], *, beam_size: int = 1,
                     length_penalty: float = 1.0, max_length_ratio: float = 2.0,
                     max_length: int | None = None, should_stop: ShouldStop | None = None,
                     early_stopping: bool = False) -> list[str]:
@@ -266,7 +247,6 @@ def translate_batch(model: Model, texts: Sequence[str], *, beam_size: int = 1,
         InferenceError: ONNX Runtime failed.
     """
     _settings(model, beam_size, length_penalty, max_length_ratio, max_length, early_stopping)
-    assert isinstance(model, Seq2SeqModel)
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise ConfigError("texts must be a list of strings (one sentence or paragraph each)")
     keep = model.spec.max_source_length - 1  # room for EOS

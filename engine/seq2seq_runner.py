@@ -23,8 +23,7 @@ import onnxruntime as ort
 
 from engine.errors import InferenceError
 from engine.manifest import EncoderDecoderSpec, KVCacheSpec
-
-_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+from engine.session import float_type, short_reason
 
 
 def run_session(session: ort.InferenceSession, outputs: list[str] | None,
@@ -33,8 +32,7 @@ def run_session(session: ort.InferenceSession, outputs: list[str] | None,
     try:
         return list(session.run(outputs, feeds))
     except Exception as error:
-        reason = " ".join(str(error).split())[:300] or type(error).__name__
-        raise InferenceError(f"{what} failed to run: {reason}") from None
+        raise InferenceError(f"{what} failed to run: {short_reason(error)}") from None
 
 
 class _StateDecoder:
@@ -60,7 +58,7 @@ class NativeDecoder(_StateDecoder):
         for layer in range(cache.num_layers):
             for past, present in zip(cache.past_names(layer), cache.present_names(layer),
                                      strict=True):
-                dtype = _FLOAT_TYPES.get(types.get(past, ""), np.float32)
+                dtype = float_type(types.get(past, ""))
                 self.state[past] = np.zeros((batch, cache.num_kv_heads, 0, cache.head_dim), dtype)
                 self._presents.append((present, past))
         self._outputs = ["logits", *(present for present, _ in self._presents)]
@@ -105,7 +103,7 @@ class OptimumDecoder(_StateDecoder):
                 if use_cache:
                     feeds[name] = self.state[name]
                 else:  # the merged decoder's no-cache branch ignores them: empty placeholders
-                    dtype = _FLOAT_TYPES.get(meta.type, np.float32)
+                    dtype = float_type(meta.type)
                     feeds[name] = np.zeros((batch, self.spec.num_heads, 0, self.spec.head_dim),
                                            dtype)
         return feeds

@@ -9,7 +9,9 @@ name in the user's store wins.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -64,6 +66,57 @@ def check_model_name(name: str, option: str = "NAME") -> str:
                           f"separators, no leading dot, at most 100 characters); pass another "
                           f"{option}")
     return name
+
+
+def installed_folder(name: str) -> Path:
+    """The folder of the installed model NAME (the user's store, else the bundle).
+
+    Raises:
+        ConfigError: NAME is not installed and is path-like (``../x``: never looked for).
+        ModelNotFoundError: no model of that name is installed; the message lists those that are.
+    """
+    if name not in installed_models():
+        check_model_name(name)
+        raise ModelNotFoundError(f"no model named {name!r} in {models_dir()} (installed: "
+                                 f"{', '.join(installed_models()) or 'none'})")
+    return model_folder(name)
+
+
+@dataclass(frozen=True)
+class RemovedModel:
+    """What :func:`remove_model` deleted."""
+
+    folder: Path  # the store entry that is gone
+    link_target: Path | None = None  # for a link put into the store: where it pointed (kept)
+
+
+def remove_model(name: str) -> RemovedModel:
+    """Deletes the installed model NAME from the user's store.
+
+    A store entry that is a link (``ln -s ~/my-model models/x``) loses only the link: the folder
+    it points to is left as it is. The app's own (bundled) models are never removed. Close any
+    session on the model first: Windows can't delete files a session holds open.
+
+    Raises:
+        ConfigError: a path-like name, one of the app's own models, or a folder the OS refuses
+            to delete (one line naming it).
+        ModelNotFoundError: no model of that name is installed.
+    """
+    folder = installed_folder(name)
+    if is_bundled(name):
+        raise ConfigError(f"{name} ships with the app ({folder}) and can't be removed",
+                          hint="set another model as default instead",
+                          app_hint="set another model as the default instead")
+    try:
+        if folder.is_symlink():  # remove the link, never its target
+            target = folder.readlink()
+            folder.unlink()
+            return RemovedModel(folder, target)
+        shutil.rmtree(folder)
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot remove it ({error.strerror or error}); check its "
+                          "permissions and remove it by hand") from None
+    return RemovedModel(folder)
 
 
 def model_folder(name: str) -> Path:

@@ -74,10 +74,10 @@ def _logit_checks(engine: EngineSeq2Seq, model: Seq2SeqModel, sources: list[list
     encoded = native_encode(engine.encoder_session, spec, ids, mask, what)
     empty = {name: np.zeros((len(sources), cache.num_kv_heads, 0, cache.head_dim), np.float32)
              for layer in range(cache.num_layers) for name in cache.past_names(layer)}
-    full = run_session(engine.session, ["logits"],
+    full = run_session(engine.decoder_session, ["logits"],
                        {"input_ids": decoder_ids, **encoded, **empty}, what)[0]
     whole = float(np.abs(full - reference)[valid].max())
-    stepper = NativeDecoder(engine.session, cache, spec, encoded, what)
+    stepper = NativeDecoder(engine.decoder_session, cache, spec, encoded, what)
     steps = max(
         float(np.abs(stepper.step(decoder_ids[:, t]) - reference[:, t])[valid[:, t]].max())
         for t in range(decoder_ids.shape[1]))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from commands.main import main
-from engine.conversation import fit_to_context
-from engine.generation import prompt_ids
+from commands.main import build_parser, main
+from engine.conversation import CHAT_MAX_TOKENS, answer_reserve, fit_to_context
+from engine.generation import TextChunk, prompt_ids
 from engine.model import load_model
+from engine.sampling import SamplingSettings
 
 
 def _chat(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lines: str,
@@ -81,3 +83,42 @@ def test_bad_max_tokens_is_a_one_line_error(transformer_model_dir: Path,
     code = main(["chat", "-m", str(transformer_model_dir), "--max-tokens", "0"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("nightlamp: error: --max-tokens") and "Traceback" not in err
+
+
+def test_the_prompt_is_fitted_by_the_engines_one_policy(
+        transformer_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI trims exactly what the Chat panel's worker trims: engine.conversation's policy."""
+    prompts: list[list[dict[str, str]]] = []
+
+    def record(model: object, prompt: list[dict[str, str]], *args: object,
+               ) -> Iterator[TextChunk]:
+        prompts.append(list(prompt))
+        yield TextChunk("The lamp.", "stop")
+
+    monkeypatch.setattr("commands.chat.generate", record)
+    lines = "".join(f"The reader writes page {i}.\n" for i in range(8)) + "/exit\n"
+    code, _, err = _chat(monkeypatch, capsys, lines, "-m", str(transformer_model_dir),
+                         "--system", "Be brief.")
+    assert code == 0 and "no longer fit the context" in err
+    model = load_model(transformer_model_dir, device="cpu")
+    messages = [{"role": "system", "content": "Be brief."}]
+    for i in range(8):
+        messages.append({"role": "user", "content": f"The reader writes page {i}."})
+        reserve = answer_reserve(model.manifest.context_length, 6)  # _chat: --max-tokens 6
+        assert prompts[i] == fit_to_context(model, messages, reserve)[0]
+        messages.append({"role": "assistant", "content": "The lamp."})
+
+
+def test_answer_reserve_caps_and_counts_a_smaller_chosen_context() -> None:
+    assert answer_reserve(2048, 512) == 256  # at most ANSWER_RESERVE
+    assert answer_reserve(2048, 40) == 40  # the answer's own limit
+    assert answer_reserve(256, 512) == 64  # a quarter of a small context
+    assert answer_reserve(2048, 40, 1024) == 40 + 1024  # the user chose half the context
+    assert answer_reserve(2048, 40, 0) == answer_reserve(2048, 40, 4096) == 40
+
+
+def test_chat_defaults_are_the_engines() -> None:
+    args = build_parser().parse_args(["chat"])
+    assert args.temperature == SamplingSettings().temperature
+    assert args.max_tokens == CHAT_MAX_TOKENS

@@ -13,6 +13,7 @@ from desktop import chat_panel
 from desktop.chat_markdown import add_copy_links, find_code_blocks
 from desktop.chat_panel import ChatPanel
 from desktop.chat_settings import ChatSettings, ChatSettingsDialog
+from engine.conversation import CHAT_MAX_TOKENS
 from engine.errors import ConfigError
 from engine.sampling import SamplingSettings
 
@@ -223,8 +224,9 @@ def test_clicking_a_link_never_navigates(qtbot: Any, panel: ChatPanel) -> None:
 
 
 def test_chat_settings_round_trip_and_defaults() -> None:
+    # repetition_penalty was 1.1 here and 1.0 in the engine; the engine's default is the one.
     assert ChatSettings() == ChatSettings(temperature=0.7, top_p=0.95, top_k=40, max_tokens=512,
-                                          context_length=0, repetition_penalty=1.1)
+                                          context_length=0, repetition_penalty=1.0)
     edited = ChatSettings(temperature=1.25, top_p=0.5, top_k=0, max_tokens=2048,
                           context_length=4096, repetition_penalty=1.3)
     assert ChatSettings.from_dict(edited.to_dict()) == edited
@@ -255,6 +257,23 @@ def test_chat_settings_refuse_bad_values_when_made_directly() -> None:
         ChatSettings(temperature=3.0)
     with pytest.raises(ConfigError, match="top_k"):
         ChatSettings(top_k=2.5)  # type: ignore[arg-type]
+
+
+def test_defaults_and_validity_are_the_engines() -> None:
+    """`nightlamp chat` and the Chat panel sample alike: both take SamplingSettings' defaults."""
+    assert ChatSettings().sampling() == SamplingSettings()
+    assert ChatSettings().max_tokens == CHAT_MAX_TOKENS
+    # What the engine refuses, the app refuses with the engine's own message ...
+    for field, value in (("top_p", 0.0), ("temperature", float("nan")), ("top_k", -1)):
+        with pytest.raises(ConfigError) as caught:
+            SamplingSettings(**{field: value})
+        with pytest.raises(ConfigError) as app_caught:
+            ChatSettings(**{field: value})
+        assert str(app_caught.value) == str(caught.value)
+    # ... and the app narrows the range to what its dialog offers.
+    SamplingSettings(repetition_penalty=0.5)
+    with pytest.raises(ConfigError, match="repetition_penalty must be a float from 1 to 2"):
+        ChatSettings(repetition_penalty=0.5)
 
 
 def test_sampling_carries_the_values_to_the_engine() -> None:

@@ -141,6 +141,24 @@ def test_remove_closes_the_model_then_deletes_its_folder(qtbot: Any, windows: li
     assert window.pages.currentWidget() is window.welcome  # nothing left: back to first run
 
 
+def test_removing_a_linked_model_removes_only_the_link(qtbot: Any, windows: list[MainWindow],
+                                                      tmp_path: Path) -> None:
+    """The app removes through engine.store.remove_model, like `nightlamp models remove`."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "nightlamp.json").write_text("{}", encoding="utf-8")
+    models_dir().mkdir(parents=True)
+    (models_dir() / "linked").symlink_to(target, target_is_directory=True)
+    window = MainWindow(worker=fake_worker(quick_generate), model="fake")
+    windows.append(window)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.worker.released, timeout=10_000):
+        window.remove_model("linked")
+    qtbot.waitUntil(lambda: not (models_dir() / "linked").is_symlink(), timeout=5000)
+    assert (target / "nightlamp.json").is_file()
+    assert window.models.jobs.status.text() == "Removed linked."
+
+
 def test_changing_the_device_reloads_and_is_remembered(qtbot: Any,
                                                        windows: list[MainWindow]) -> None:
     window = MainWindow(worker=fake_worker(quick_generate), model="fake")

@@ -156,3 +156,44 @@ def test_the_worker_runs_on_its_own_thread(qtbot: Any) -> None:
     finally:
         assert thread.stop()
     assert seen and seen[0] != threading.get_ident()
+
+
+def _long_chat(turns: int) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": "Be brief."}]
+    for index in range(turns):
+        messages.append({"role": "user", "content": f"The reader writes page {index}."})
+        messages.append({"role": "assistant", "content": "The lamp lights the page."})
+    messages.append({"role": "user", "content": "The night?"})
+    return messages
+
+
+@pytest.mark.parametrize("context_limit", [0, 48])
+def test_chat_prompts_are_fitted_by_the_engines_one_policy(
+        qtbot: Any, transformer_model_dir: Path, context_limit: int) -> None:
+    """The worker trims exactly what `nightlamp chat` trims: engine.conversation's policy."""
+    from engine.conversation import answer_reserve, fit_to_context
+    from engine.model import load_model
+
+    prompts: list[Any] = []
+
+    def record(model: Any, prompt: Any, config: Any, should_stop: Any) -> Iterator[TextChunk]:
+        prompts.append(prompt)
+        yield TextChunk("", "stop")
+
+    worker = InferenceWorker(generate_fn=record)
+    relay = Relay(worker)
+    thread = WorkerThread(worker)
+    messages = _long_chat(6)
+    config = GenerationConfig(max_new_tokens=40)
+    try:
+        _load(qtbot, worker, relay, transformer_model_dir)
+        with qtbot.waitSignal(relay.finished, timeout=30_000):
+            worker.generate_requested.emit(2, "chat", {
+                "prompt": messages, "config": config, "fit_context": True,
+                "context_limit": context_limit})
+    finally:
+        assert thread.stop()
+    model = load_model(transformer_model_dir, device="cpu")
+    reserve = answer_reserve(model.manifest.context_length, 40, context_limit)
+    expected, dropped = fit_to_context(model, messages, reserve)
+    assert dropped > 0 and prompts == [expected]

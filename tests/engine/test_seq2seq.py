@@ -29,7 +29,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def model(folder: Path) -> Seq2SeqModel:
     loaded = load_model(folder, device="cpu")
-    assert isinstance(loaded, Seq2SeqModel) and isinstance(loaded, Model)
+    assert isinstance(loaded, Seq2SeqModel) and not isinstance(loaded, Model)
     return loaded
 
 
@@ -81,6 +81,27 @@ def test_missing_encoder_file_is_named(folder: Path, tmp_path: Path) -> None:
     (copy / "encoder.onnx").unlink()
     with pytest.raises(ModelFormatError, match=r"encoder\.onnx"):
         load_model(copy, device="cpu")
+
+
+@pytest.mark.parametrize(("field", "token"), [
+    ("eos_token", "<id:72>"),  # vocab_size is 72: one past the end
+    ("eos_token", "<id:\u00b2>"),  # "²" passes str.isdigit()
+    ("decoder_start_token", "<id:99999999999>"),
+])
+def test_special_tokens_named_by_id_must_be_ids_of_the_model(
+        folder: Path, tmp_path: Path, field: str, token: str) -> None:
+    copy = _copy_with_manifest(folder, tmp_path)
+    data = json.loads((copy / "nightlamp.json").read_text())
+    (data if field == "eos_token" else data["encoder_decoder"])[field] = token
+    (copy / "nightlamp.json").write_text(json.dumps(data))
+    where = field if field == "eos_token" else f"encoder_decoder.{field}"
+    with pytest.raises(ModelFormatError, match=rf"field '{where}' has .*below vocab_size \(72\)"):
+        load_model(copy, device="cpu")
+    (data if field == "eos_token" else data["encoder_decoder"])[field] = "<id:2>"
+    (copy / "nightlamp.json").write_text(json.dumps(data))
+    loaded = load_model(copy, device="cpu")
+    assert isinstance(loaded, Seq2SeqModel)
+    assert (loaded.eos_token_id if field == "eos_token" else loaded.decoder_start_token_id) == 2
 
 
 def test_translate_batch_returns_one_string_per_text(model: Seq2SeqModel) -> None:
