@@ -57,16 +57,20 @@ def _read(path: Path, kind: str, guard: ReadGuard, limits: ReadLimits) -> Docume
         return Document(name, kind, read_docx(path, guard, limits))
     data = read_bytes(path, guard, limits)
     if kind == "html":
-        from engine.documents.html import read_html
+        from engine.documents.html import declared_encoding, read_html
+        from engine.documents.text import choose_encoding
 
-        return Document(name, kind, read_html(data, guard, limits))
-    from engine.documents.text import decode_document, read_txt
+        blocks = read_html(data, guard, limits)  # it decodes as choose_encoding says
+        return Document(name, kind, blocks,
+                        encoding=choose_encoding(data, declared_encoding(data))[0])
+    from engine.documents.text import decode_text, text_blocks
 
+    text, encoding = decode_text(data, guard, limits)
     if kind == "markdown":
         from engine.documents.markdown import read_markdown
 
-        return Document(name, kind, read_markdown(decode_document(data, guard, limits), guard))
-    return Document(name, kind, read_txt(data, guard, limits))
+        return Document(name, kind, read_markdown(text, guard), encoding=encoding)
+    return Document(name, kind, text_blocks(text, guard), encoding=encoding)
 
 
 def read_document(path: Path, limits: ReadLimits | None = None,

@@ -64,12 +64,15 @@ class Document:
         format: txt, markdown, html, pdf, docx or text (pasted).
         blocks: the content in reading order.
         pages: the page count when the format has pages (PDF), else None.
+        encoding: the codec a txt, Markdown or HTML file was decoded with (``utf-8``,
+            ``cp1251``, ``big5`` ...; a guess for legacy files, so worth showing), else None.
     """
 
     name: str
     format: str
     blocks: list[Block] = field(default_factory=list)
     pages: int | None = None
+    encoding: str | None = None
 
     @property
     def char_count(self) -> int:

@@ -1,10 +1,11 @@
 """Plain text: encoding detection, newline normalisation, binary refusal and paragraph splitting.
 
-The detector is small on purpose and covers what users actually have: byte-order marks, UTF-8,
-UTF-16 without a BOM (recognised by where its NUL bytes fall), GB18030 for Chinese, Shift-JIS for
-Japanese and cp1252 / Latin-1 for Western legacy files. Legacy CJK candidates are scored on how
-many of their characters are common ones, because GB18030 and Shift-JIS decode almost any byte
-soup without error.
+What most files are is settled here, quickly and for certain: byte-order marks, UTF-16 without a
+BOM (recognised by where its NUL bytes fall), binary content (refused), and UTF-8 (anything that
+decodes as UTF-8 is taken as UTF-8). Only the rest, legacy 8-bit and CJK code pages, goes to
+charset-normalizer (MIT), which scores every candidate codec on how plausible its decoded text is
+(Big5 vs GB18030 vs EUC-KR, cp1251 vs KOI8-R, ISO-8859-2/-7, cp1254 ...); cp1252 / Latin-1 only
+when it finds nothing. The encoding assumed is reported (``decode_text``) so a reader can say it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ _SIGNATURES = (
 )
 # C0 controls other than tab, newline, vertical tab, form feed, carriage return and escape.
 _CONTROL_BYTES = bytes(range(0x09)) + bytes(range(0x0E, 0x1B)) + bytes(range(0x1C, 0x20))
+# The code pages of the languages the app offers (Western, Central European, Cyrillic, Greek,
+# Turkish, Hebrew, Arabic, Vietnamese, Chinese, Japanese, Korean): what legacy files of its users
+# are in, and all that charset-normalizer chooses among. Not Thai's cp874: every byte above 0xA0
+# is a Thai letter there, and it wins over GB18030 and EUC-KR on a line or two of CJK.
+LEGACY_ENCODINGS = (
+    "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u",
+    "iso8859_5", "cp866", "cp1253", "iso8859_7", "cp1254", "iso8859_9", "cp1255", "iso8859_8",
+    "cp1256", "iso8859_6", "cp1258", "gb18030", "big5", "cp932", "shift_jis", "euc_jp",
+    "cp949", "euc_kr",
+)
+_USUAL_NAMES = {"cp932": "shift_jis", "cp949": "euc_kr", "euc_jis_2004": "euc_jp"}
 _STRAY_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
@@ -113,39 +125,32 @@ def _sample_text(sample: bytes, encoding: str) -> str | None:
         return None
 
 
-def _encodable(char: str, encoding: str) -> bool:
-    try:
-        char.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _cjk_score(text: str, encoding: str) -> float:
-    """Share of non-ASCII characters that are common for the candidate's language (0..1).
-
-    GB18030 decodes Japanese or Latin bytes into rare characters outside GB2312, and Shift-JIS
-    decodes Chinese bytes into half-width katakana; real Japanese always has some kana.
-    """
-    wide = [c for c in text if ord(c) > 0x7F]
-    if not wide:
-        return 0.0
-    if encoding == "gb18030":
-        common = {c for c in set(wide) if _encodable(c, "gb2312")}
-        return sum(c in common for c in wide) / len(wide)
-    kana = sum("\u3040" <= c <= "\u30ff" for c in wide)
-    if kana < 0.1 * len(wide):
-        return 0.0
-    odd = sum("\uff61" <= c <= "\uff9f" or "\ue000" <= c <= "\uf8ff" for c in wide)
-    return 1 - odd / len(wide)
-
-
 def detect_encoding(data: bytes) -> tuple[str, int]:
     """The most likely encoding of ``data`` and the length of its byte-order mark.
 
     Returns:
         (codec name, BOM length). ``"binary"`` as the codec when the bytes are not text.
     """
+    return _certain_encoding(data) or (_legacy_encoding(data), 0)
+
+
+def choose_encoding(data: bytes, declared: str | None = None) -> tuple[str, int]:
+    """The encoding ``decode_text`` decodes ``data`` with, and the length of its byte-order mark.
+
+    ``declared`` (HTML's ``<meta charset>``) wins over anything but a byte-order mark, a UTF-16
+    NUL pattern or binary content, as in browsers; then no guess is made at all.
+    """
+    certain = _certain_encoding(data)
+    if certain is not None and (certain[1] or certain[0] == "binary"
+                                or certain[0].startswith("utf-16")):
+        return certain
+    if declared is not None:
+        return declared, 0
+    return certain or (_legacy_encoding(data), 0)
+
+
+def _certain_encoding(data: bytes) -> tuple[str, int] | None:
+    """A byte-order mark, UTF-16 by its NULs, binary content or UTF-8; None for the rest."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding, len(bom)
@@ -158,15 +163,51 @@ def detect_encoding(data: bytes) -> tuple[str, int]:
         return "binary", 0
     if _decodes(data, "utf-8") is not None:
         return "utf-8", 0
-    scored = []
-    for encoding in ("gb18030", "shift_jis"):
-        text = _sample_text(sample, encoding)
-        if text is not None:
-            scored.append((_cjk_score(text, encoding), encoding))
-    for score, encoding in sorted(scored, reverse=True):
-        if score >= 0.9 and _decodes(data, encoding) is not None:
-            return encoding, 0
-    return ("cp1252" if _decodes(data, "cp1252") is not None else "latin-1"), 0
+    return None
+
+
+def _legacy_encoding(data: bytes) -> str:
+    """charset-normalizer's best guess for bytes that are not UTF-8 (a codec name).
+
+    Only LEGACY_ENCODINGS are candidates: with all of Python's codecs it also finds Nordic,
+    Celtic, DOS-Baltic or Mac code pages, and JIS X 0213 for KOI8-R, on a few lines of text. It
+    reads at most SAMPLE_BYTES, cut after a newline or space (bytes that are never part of a
+    multi-byte character in these code pages): a character cut in half would rule out the
+    right one.
+    """
+    from charset_normalizer import from_bytes
+
+    sample = data
+    if len(data) > SAMPLE_BYTES:
+        sample = data[:SAMPLE_BYTES]
+        cut = max(sample.rfind(b"\n"), sample.rfind(b" "))
+        if cut > SAMPLE_BYTES // 2:
+            sample = sample[: cut + 1]
+    matches = list(from_bytes(sample, cp_isolation=list(LEGACY_ENCODINGS)))
+    if not matches:  # its default limit of chaos (0.2) also rules out mixed Korean and English
+        matches = list(from_bytes(sample, cp_isolation=list(LEGACY_ENCODINGS), threshold=0.5))
+    if not matches:
+        return "cp1252" if _decodes(data, "cp1252") is not None else "latin-1"
+    # Candidates it cannot tell apart (chaos within 0.5%, coherence within 2%: cp1250, cp1252
+    # and cp1254 on French or Turkish, cp1253 and ISO-8859-7 on Greek) it leaves in arbitrary
+    # order when they are single-byte. Among those the one that reads more bytes as letters
+    # wins (ISO-8859-7's "Ά" is cp1253's "¶"), then the less chaotic, the more coherent, and
+    # cp1252, the most common. (Multi-byte ones it orders itself, by bytes in multi-byte
+    # characters.)
+    best = matches[0]
+    close = [m for m in matches if abs(m.chaos - best.chaos) < 0.005
+             and abs(m.coherence - best.coherence) <= 0.02]
+    if len(close) > 1 and not any(m.multi_byte_usage for m in close):
+        best = max(close, key=lambda m: (sum(map(str.isalpha, str(m))), -m.chaos, m.coherence,
+                                         m.encoding == "cp1252"))
+    # The usual name when it decodes the same: German "in cp1250" is cp1252 text, Japanese "in
+    # cp932" (Microsoft's superset) is Shift_JIS unless it uses the extra characters.
+    text = str(best)
+    for usual in (_USUAL_NAMES.get(best.encoding), "cp1252"):
+        if usual and usual != best.encoding and _decodes(sample, usual) == text \
+                and _decodes(data, usual) is not None:
+            return usual
+    return codecs.lookup(best.encoding).name  # bytes past the sample it cannot decode: U+FFFD
 
 
 def normalise(text: str) -> str:
@@ -176,9 +217,9 @@ def normalise(text: str) -> str:
     return _STRAY_CONTROLS.sub("", text.lstrip("\ufeff"))
 
 
-def decode_document(data: bytes, guard: ReadGuard, limits: ReadLimits,
-                    declared: str | None = None) -> str:
-    """Bytes of a text-like file (txt, Markdown, HTML) as normalised text.
+def decode_text(data: bytes, guard: ReadGuard, limits: ReadLimits,
+                declared: str | None = None) -> tuple[str, str]:
+    """Bytes of a text-like file (txt, Markdown, HTML) as normalised text, and its encoding.
 
     Args:
         data: the file's bytes.
@@ -187,21 +228,28 @@ def decode_document(data: bytes, guard: ReadGuard, limits: ReadLimits,
         declared: an encoding the file declares (HTML's ``<meta charset>``); a byte-order mark or
             a UTF-16 NUL pattern still wins, as in browsers.
 
+    Returns:
+        (text, the codec name it was decoded with: ``utf-8``, ``cp1251``, ``big5`` ...).
+
     Raises:
         DocumentError: binary content, or more text than ``limits.max_chars``.
     """
-    encoding, bom = detect_encoding(data)
+    encoding, bom = choose_encoding(data, declared)
     if encoding == "binary":
         raise binary_error(guard, data)
-    if declared is not None and not bom and not encoding.startswith("utf-16"):
-        encoding = declared
     text = data[bom:].decode(encoding, errors="replace")
     # UTF-16/32 picked by NUL pattern or BOM: a binary file can still fake one, so look again.
     controls = len(_STRAY_CONTROLS.findall(text[:SAMPLE_BYTES]))
     if controls > 0.05 * min(len(text), SAMPLE_BYTES):
         raise binary_error(guard, data)
     check_chars(len(text), guard, limits)
-    return normalise(text)
+    return normalise(text), encoding
+
+
+def decode_document(data: bytes, guard: ReadGuard, limits: ReadLimits,
+                    declared: str | None = None) -> str:
+    """Bytes of a text-like file as normalised text (``decode_text`` without the encoding)."""
+    return decode_text(data, guard, limits, declared)[0]
 
 
 def check_chars(count: int, guard: ReadGuard, limits: ReadLimits) -> None:
@@ -224,7 +272,11 @@ def split_paragraphs(text: str) -> list[str]:
 
 def read_txt(data: bytes, guard: ReadGuard, limits: ReadLimits) -> list[Block]:
     """A plain-text file as paragraph blocks (one per blank-line-separated paragraph)."""
-    text = decode_document(data, guard, limits)
+    return text_blocks(decode_document(data, guard, limits), guard)
+
+
+def text_blocks(text: str, guard: ReadGuard) -> list[Block]:
+    """Decoded plain text as paragraph blocks (one per blank-line-separated paragraph)."""
     guard.check()
     return [Block("paragraph", paragraph) for paragraph in split_paragraphs(text)]
 

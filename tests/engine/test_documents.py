@@ -18,7 +18,7 @@ from engine.documents import (
     read_document,
     read_text,
 )
-from engine.documents.text import detect_encoding
+from engine.documents.text import SAMPLE_BYTES, detect_encoding
 from engine.errors import ConfigError, OperationCancelledError
 
 CHINESE = "夜灯照亮了房间。小模型读了一本书。\n\n助手回答每一个问题：你好，世界！"
@@ -70,6 +70,59 @@ def test_shift_jis_and_cp1252_legacy_files(tmp_path: Path) -> None:
         == [western]
     assert detect_encoding(western.encode("cp1252"))[0] == "cp1252"
     assert detect_encoding(japanese.encode("shift_jis"))[0] == "shift_jis"
+
+
+# Legacy files the small detector of before issue 27 read as cp1252 (Cyrillic, Big5, Greek,
+# Turkish) or as GB18030 (EUC-KR): mojibake without an error.
+LEGACY_TEXTS = {
+    "cp1251": "Ночник стоит на столе у окна.\n\nКаждый вечер он первым зажигается в доме, и в "
+              "комнате становится тепло и спокойно.",
+    "koi8-r": "Ночник стоит на столе у окна.\n\nКаждый вечер он первым зажигается в доме, и в "
+              "комнате становится тепло и спокойно.",
+    "big5": "夜燈放在窗邊的桌子上。\n\n每天晚上它都是家裡第一盞亮起的燈，房間因此變得溫暖又安靜。",
+    "euc_kr": "야간 조명은 창가의 탁자 위에 있습니다.\n\n매일 저녁 집에서 가장 먼저 켜지는 등이라 "
+              "방이 따뜻하고 조용해집니다.",
+    "iso8859-7": "Η λάμπα της νύχτας βρίσκεται στο τραπέζι δίπλα στο παράθυρο.\n\nΆναβει πρώτη "
+                 "κάθε βράδυ στο σπίτι.",
+    "cp1254": "Gece lambası pencerenin yanındaki masanın üzerinde duruyor.\n\nHer akşam evde ilk "
+              "yanan ışık odur; oda ısınır ve sessizleşir.",
+}
+
+
+@pytest.mark.parametrize("encoding", list(LEGACY_TEXTS))
+def test_legacy_code_pages_decode_right_and_are_reported(tmp_path: Path, encoding: str) -> None:
+    text = LEGACY_TEXTS[encoding]
+    document = read_document(write(tmp_path, "legacy.txt", text.encode(encoding)))
+    assert paragraphs(document) == text.split("\n\n")
+    assert document.encoding == codecs.lookup(encoding).name
+    markdown = read_document(write(tmp_path, "legacy.md", text.encode(encoding)))
+    assert (paragraphs(markdown), markdown.encoding) == (paragraphs(document), document.encoding)
+
+
+def test_the_encoding_assumed_is_reported_for_every_text_format(tmp_path: Path) -> None:
+    assert read_document(write(tmp_path, "plain.txt", "plain ASCII")).encoding == "utf-8"
+    assert read_document(write(tmp_path, "wide.txt", "UTF-16 text".encode("utf-16"))).encoding \
+        == "utf-16-le"
+    page = '<html><head><meta charset="gb2312"></head><body><p>夜灯照亮了房间。</p></body></html>'
+    # The page's own <meta charset> (gb2312, read as its superset GB18030) is what is reported.
+    assert read_document(write(tmp_path, "zh.htm", page.encode("gb18030"))).encoding == "gb18030"
+    russian = LEGACY_TEXTS["cp1251"].replace("\n\n", "</p><p>")
+    html = read_document(write(tmp_path, "ru.html", f"<p>{russian}</p>".encode("cp1251")))
+    assert (paragraphs(html)[0], html.encoding) == ("Ночник стоит на столе у окна.", "cp1251")
+    assert read_text("pasted").encoding is None
+
+
+def test_a_long_legacy_file_is_judged_on_a_sample_cut_between_characters(
+        tmp_path: Path) -> None:
+    # Over SAMPLE_BYTES, whose end falls inside a two-byte Big5 character: a sample cut there
+    # would rule Big5 out (charset-normalizer then finds nothing: cp1252 mojibake).
+    text = "x" + (LEGACY_TEXTS["big5"] + "\n\n") * 800
+    data = text.encode("big5")
+    with pytest.raises(UnicodeDecodeError):
+        data[:SAMPLE_BYTES].decode("big5")
+    document = read_document(write(tmp_path, "long.txt", data))
+    assert document.encoding == "big5"
+    assert document.text() == text.strip()
 
 
 def test_binary_renamed_txt_is_refused_and_named(tmp_path: Path) -> None:
