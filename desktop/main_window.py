@@ -2,7 +2,9 @@
 
 The window shows at once; the model loads on the worker thread while the status bar says
 "loading", then "ready" or what failed. Every request carries an id and answers to older ones are
-dropped, so switching models or stopping never mixes two answers.
+dropped, so switching models or stopping never mixes two answers. Every answer request has its
+own cancel token (desktop.protocol), kept here by request id until it ends: Stop sets the token of
+the answer in flight, even one the worker has not picked up yet, and no other.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ from desktop.conversations import ChatHistory
 from desktop.history import HistoryStore
 from desktop.menus import Menus
 from desktop.models_panel import ModelsPanel
+from desktop.protocol import (
+    CancelToken,
+    ChatJob,
+    GenerateRequest,
+    Job,
+    LoadModel,
+    ModelChoice,
+    ModelInfo,
+    ReleaseModel,
+    SummaryJob,
+    TranslationJob,
+)
 from desktop.settings import AppSettings
 from desktop.task_panels import SummarizePanel, TaskPanel, TranslatePanel
 from desktop.welcome import WelcomePage
@@ -40,7 +54,7 @@ from engine.store import home, installed_models, model_folder, remove_model
 class MainWindow(QMainWindow):
     """The app window. Its own signals are emitted on the GUI thread (safe to wait on)."""
 
-    model_ready = Signal(object)  # the model's info dict
+    model_ready = Signal(object)  # the model's ModelInfo
     model_failed = Signal(str)
     answer_finished = Signal(str)  # complete / cancelled / failed
 
@@ -63,7 +77,8 @@ class MainWindow(QMainWindow):
         self._active_load: int | None = None
         self._current_spec: str | None = None  # the model the worker has (or is loading)
         self._removing: dict[str, str] = {}  # folder -> name, waiting for the worker to let go
-        self.model_info: dict[str, Any] | None = None
+        self._tokens: dict[int, CancelToken] = {}  # answers not ended yet, by request id
+        self.model_info: ModelInfo | None = None
         self.remember_layout = True  # saved on close; a screenshot leaves the user's layout
 
         self.tabs = QTabWidget()
@@ -189,7 +204,7 @@ class MainWindow(QMainWindow):
         self._current_spec = spec or ""
         self.model_info = None
         self.model_label.setText(self.tr("Loading model…"))
-        self.worker.load_model_requested.emit(request, spec or "", self.device)
+        self.worker.load_model_requested.emit(LoadModel(request, spec or "", self.device))
         return request
 
     # Models panel -----------------------------------------------------------------------
@@ -220,13 +235,13 @@ class MainWindow(QMainWindow):
         self.stop()
         folder = model_folder(name)
         self._removing[str(folder)] = name
-        self.worker.release_requested.emit(str(folder))
+        self.worker.release_requested.emit(ReleaseModel(str(folder)))
 
     def _on_released(self, folder: str) -> None:
         name = self._removing.pop(folder, None)
         if name is None:
             return
-        if self.model_info is not None and self.model_info["folder"] == folder:
+        if self.model_info is not None and self.model_info.folder == folder:
             self.model_info = None
             self._current_spec = None
             self.model_label.setText(self.tr("No model"))
@@ -253,33 +268,33 @@ class MainWindow(QMainWindow):
         self.history.begin_answer()
         chosen = self.chat.settings  # this conversation's own sampling settings
         config = GenerationConfig(max_new_tokens=chosen.max_tokens, sampling=chosen.sampling())
-        self._start(self.chat, "chat", {"prompt": messages, "config": config, "fit_context": True,
-                                        "context_limit": chosen.context_length})
+        self._start(self.chat, "chat", ChatJob(messages, config, fit_context=True,
+                                               context_limit=chosen.context_length))
 
-    def _generate_task(self, panel: TaskPanel, request: dict[str, Any]) -> None:
+    def _generate_task(self, panel: TaskPanel, job: SummaryJob | TranslationJob) -> None:
         task = "summarize" if panel is self.summarize else "translate"
-        no_model = request.get("summary", {}).get("method") == "extractive"
-        if self._not_ready(task) and not no_model:
+        if self._not_ready(task) and job.needs_model:
             panel.finish("failed", self.tr("The model is not ready yet."))
             return
-        self._start(panel, task, dict(request), switch_model=not no_model)
+        self._start(panel, task, job)
 
-    def _start(self, target: ChatPanel | TaskPanel, task: str, params: dict[str, Any],
-               switch_model: bool = True) -> None:
-        """Asks the worker for an answer: ``params`` is a chat request (prompt, config) or a
-        panel's job (``summary`` / ``translation``, see desktop.tasks)."""
-        self.worker.cancel()  # a newer request wins
+    def _start(self, target: ChatPanel | TaskPanel, task: str, job: Job) -> None:
+        """Asks the worker for an answer: a chat answer or a panel's job (desktop.tasks)."""
+        self.stop()  # a newer request wins
         if self._target is not None and self._target is not target:
             self._finish_target("cancelled", "")
-        request = self._active_generation = self._new_id()
+        request_id = self._active_generation = self._new_id()
         self._target = target
         spec = self.panel_models[task]
-        if switch_model and spec != self._current_spec:  # another model: the worker switches
-            params.update(model=spec, device=self.device)
+        model = None
+        if job.needs_model and spec != self._current_spec:  # another model: the worker switches
+            model = ModelChoice(spec, self.device)
             self._current_spec = spec
             self.model_info = None
             self.model_label.setText(self.tr("Loading model…"))
-        self.worker.generate_requested.emit(request, task, params)
+        request = GenerateRequest(request_id, task, job, model)
+        self._tokens[request_id] = request.cancel
+        self.worker.generate_requested.emit(request)
 
     def _finish_target(self, status: str, message: str,
                        stats: dict[str, Any] | None = None) -> None:
@@ -294,19 +309,23 @@ class MainWindow(QMainWindow):
             target.finish(status, message, stats)
 
     def stop(self) -> None:
-        if self._active_generation is not None:
-            self.worker.cancel()
+        """Stops the answer in flight, whether the worker is making it or has yet to start it:
+        its token is set here, on the GUI thread (a queued signal would wait behind it)."""
+        token = self._tokens.get(self._active_generation) \
+            if self._active_generation is not None else None
+        if token is not None:
+            token.cancel()
 
     # Answers ----------------------------------------------------------------------------
 
-    def _on_model_loaded(self, request: int, info: dict[str, Any]) -> None:
+    def _on_model_loaded(self, request: int, info: ModelInfo) -> None:
         if request not in (self._active_load, self._active_generation):
             return
         self.model_info = info
         self.model_label.setText(self.tr("{name} · {device} · ready").format(
-            name=info["name"], device=info["device"].upper()))
+            name=info.name, device=info.device.upper()))
         self.models.set_device_in_use(self.tr("{device} ({name})").format(
-            device=info["device"].upper(), name=info["name"]))
+            device=info.device.upper(), name=info.name))
         self.model_ready.emit(info)
 
     def _on_trimmed(self, request: int, dropped: int) -> None:
@@ -327,6 +346,7 @@ class MainWindow(QMainWindow):
                 self.history.save_partial()
 
     def _on_finished(self, request: int, reason: str, stats: dict[str, Any]) -> None:
+        self._tokens.pop(request, None)  # it has ended: its Stop is of no more use
         if request != self._active_generation:
             return
         status = "cancelled" if reason == "cancelled" else "complete"
@@ -337,6 +357,7 @@ class MainWindow(QMainWindow):
         self.answer_finished.emit(status)
 
     def _on_failed(self, request: int, message: str) -> None:
+        self._tokens.pop(request, None)
         if request == self._active_generation and self.model_info is None:
             self._active_load = request  # the panel's model failed to load: say so below too
         if request == self._active_load:
@@ -352,6 +373,8 @@ class MainWindow(QMainWindow):
             self.settings.save_window_state(self.saveGeometry(), self.saveState(),
                                             self.tabs.currentIndex())
             self.settings.sync()
+        for token in self._tokens.values():  # queued answers too: none may start now
+            token.cancel()
         self.worker_thread.stop()
         if self._target is self.chat:
             self.history.finish_answer("cancelled", None)

@@ -32,14 +32,14 @@ from PySide6.QtWidgets import (
 from desktop.document_loader import DOCUMENT_SUFFIXES, DocumentLoader
 from desktop.files import save_copy, save_text
 from desktop.fonts import can_draw
+from desktop.protocol import SummaryJob, TranslationJob
 from desktop.translate_trust import MarkedTextBrowser, TrustReport
-from engine.language import language_name
+from engine.language import LANGUAGES, language_name
 from engine.summarize import DEFAULT_METHOD
 from engine.translate import SECOND_PASS_STAGES
 
 # The languages offered first (BCP-47); a dedicated model refuses pairs it wasn't trained for.
-LANGUAGE_TAGS = ("en", "zh", "fr", "de", "es", "it", "pt", "ja", "ko", "ru", "nl", "pl", "tr",
-                 "vi", "id", "ar", "hi", "uk", "sv", "el", "he", "th")
+LANGUAGE_TAGS = LANGUAGES  # the languages the engine detects and prompts for, in picker order
 
 
 def dropped_file(mime: QMimeData) -> Path | None:
@@ -84,7 +84,7 @@ class DocumentInput(QPlainTextEdit):
 class TaskPanel(QWidget):
     """Input text, a row of options, and a streamed result."""
 
-    run_requested = Signal(dict)  # the worker's request: {"parts": [...]} or {"summary": {...}}
+    run_requested = Signal(object)  # the job to run: a SummaryJob or a TranslationJob
     stop_requested = Signal()
 
     def __init__(self, run_label: str, parent: QWidget | None = None) -> None:
@@ -134,7 +134,7 @@ class TaskPanel(QWidget):
         self.set_running(False)
 
     # Subclasses say what to ask.
-    def request(self, text: str) -> dict[str, Any]:
+    def request(self, text: str) -> SummaryJob | TranslationJob:
         raise NotImplementedError
 
     def clear_result(self) -> None:
@@ -293,15 +293,13 @@ class SummarizePanel(TaskPanel):
         self.options.insertWidget(3, QLabel(self.tr("Method:")))
         self.options.insertWidget(4, self.method)
 
-    def request(self, text: str) -> dict[str, Any]:
+    def request(self, text: str) -> SummaryJob:
         document = self.unedited_document()
         # An opened, unedited document is read again on the worker from its file, so the summary
         # keeps its structure (headings, pages); the text alone would be parsed as plain text.
-        request = {"text": text, "name": document.name if document else "text",
-                   "method": self.method.currentData(), "length": self.length.currentData()}
-        if document is not None:
-            request["path"] = str(document)
-        return {"summary": request}
+        return SummaryJob(text=text, name=document.name if document else "text",
+                          method=self.method.currentData(), length=self.length.currentData(),
+                          path=str(document) if document is not None else None)
 
     def describe(self, stats: dict[str, Any]) -> str:
         methods = {"extractive": self.tr("key sentences"), "abstractive": self.tr("model"),
@@ -348,20 +346,18 @@ class TranslatePanel(TaskPanel):
         self.trust.clear()
         super().clear_result()
 
-    def request(self, text: str) -> dict[str, Any]:
+    def request(self, text: str) -> TranslationJob:
         self.translated_file = None
-        job: dict[str, Any] = {"source": self.source_language.currentData(),
-                               "target": self.target.currentData()}
+        source, target = self.source_language.currentData(), self.target.currentData()
+        round_trip = self.round_trip.isChecked()
         document = self.unedited_document()
-        if document is not None:
-            suffix = ".md" if document.suffix.lower() == ".pdf" else document.suffix.lower()
-            job.update(path=str(document),
-                       output=str(self._outputs / f"{document.stem}.{job['target']}{suffix}"))
-        else:
-            job.update(text=text)
-        if self.round_trip.isChecked():
-            job["round_trip"] = True
-        return {"translation": job}
+        if document is None:
+            return TranslationJob(target=target, source=source, text=text,
+                                  round_trip=round_trip)
+        suffix = ".md" if document.suffix.lower() == ".pdf" else document.suffix.lower()
+        return TranslationJob(target=target, source=source, path=str(document),
+                              output=str(self._outputs / f"{document.stem}.{target}{suffix}"),
+                              round_trip=round_trip)
 
     def finish(self, status: str, message: str = "", stats: dict[str, Any] | None = None,
                ) -> None:

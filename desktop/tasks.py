@@ -1,8 +1,9 @@
 """The Summarize and Translate panels' work, run on the inference worker's thread.
 
-Plain functions over the engine (no Qt): each takes the panel's request, the loaded model and
-the worker's callbacks, and returns how it ended plus the stats the panel shows. The worker
-turns the callbacks into signals.
+Plain functions over the engine (no Qt): each takes the panel's request (desktop.protocol), the
+loaded model and the worker's callbacks (``should_stop`` polls that request's own cancel token),
+and returns how it ended plus the stats the panel shows. The worker turns the callbacks into
+signals.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from desktop.protocol import SummaryJob, TranslationJob
 from engine.documents import read_document, read_text
 from engine.errors import OperationCancelledError
 from engine.model import Model
@@ -25,23 +27,21 @@ OnText = Callable[[str], None]
 LOW_CONFIDENCE = 0.5  # segments below it are marked in the Translate panel
 
 
-def summary_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,
+def summary_job(request: SummaryJob, model: Model | None, should_stop: ShouldStop,
                 progress: Progress, on_text: OnText,
                 summarize_fn: Callable[..., Any] = summarize) -> tuple[str, dict[str, Any]]:
     """A document summary: parts as progress, the final pass's text as it is written."""
     try:
-        path = request.get("path")
-        document = read_document(Path(path), should_stop=should_stop) if path else \
-            read_text(request["text"], request.get("name") or "text")
-        result = summarize_fn(document, model,
-                              request.get("method", "auto"), request.get("length", "medium"),
+        document = read_document(Path(request.path), should_stop=should_stop) if request.path \
+            else read_text(request.text, request.name or "text")
+        result = summarize_fn(document, model, request.method, request.length,
                               should_stop=should_stop, progress=progress, on_text=on_text)
     except OperationCancelledError:
         return "cancelled", {}
     return "stop", asdict(result)
 
 
-def translation_job(request: dict[str, Any], model: Model | None, should_stop: ShouldStop,
+def translation_job(request: TranslationJob, model: Model | None, should_stop: ShouldStop,
                     progress: Progress, on_text: OnText) -> tuple[str, dict[str, Any]]:
     """A translation of pasted text (kept as Markdown-like text, streamed to ``on_text`` as
     paragraphs are done) or of an opened file (written in its own format to ``output``),
@@ -50,20 +50,18 @@ def translation_job(request: dict[str, Any], model: Model | None, should_stop: S
     assert model is not None  # the worker checks before it runs a job that needs one
     translator = make_translator(model)
     common: dict[str, Any] = {"should_stop": should_stop, "progress": progress,
-                              "round_trip": bool(request.get("round_trip"))}
+                              "round_trip": request.round_trip}
     try:
-        if request.get("path"):
-            output = Path(request["output"]) if request.get("output") else None
-            result = translate_file(Path(request["path"]), translator, request["target"],
-                                    request.get("source", "auto"), output=output,
-                                    on_text=on_text, **common)
+        if request.path:
+            output = Path(request.output) if request.output else None
+            result = translate_file(Path(request.path), translator, request.target,
+                                    request.source, output=output, on_text=on_text, **common)
         else:
-            result = translate_text(request["text"], translator, request["target"],
-                                    request.get("source", "auto"), kind="markdown",
-                                    on_text=on_text, **common)
+            result = translate_text(request.text or "", translator, request.target,
+                                    request.source, kind="markdown", on_text=on_text, **common)
     except OperationCancelledError:
         return "cancelled", {}
-    return "stop", translation_stats(result, common["round_trip"])
+    return "stop", translation_stats(result, request.round_trip)
 
 
 def translation_stats(result: TranslationResult, round_trip: bool = False) -> dict[str, Any]:

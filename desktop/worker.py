@@ -1,17 +1,18 @@
 """The inference worker: owns the model and runs every load and generation on its own thread.
 
 One ``InferenceWorker`` is created without a parent and moved to one ``QThread`` at start-up;
-only that thread touches ONNX Runtime. The UI talks to it through queued signals and answers come
-back the same way, carrying plain Python data and the request id they answer (the UI drops stale
-ones). Cancelling is a ``threading.Event`` the UI sets directly: a queued "cancel" signal would
-wait behind the generation it is meant to stop.
+only that thread touches ONNX Runtime. The UI talks to it through queued signals carrying the
+typed requests of ``desktop.protocol``; answers come back the same way, carrying plain Python data
+and the request id they answer (the UI drops stale ones). Cancelling is each answer request's own
+``CancelToken``, which the UI sets directly: a queued "cancel" signal would wait behind the
+generation it is meant to stop, and one shared flag was cleared by the next request picked up
+(losing a Stop pressed before the worker got to it).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -20,6 +21,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from desktop.protocol import (
+    CancelToken,
+    ChatJob,
+    GenerateRequest,
+    LoadModel,
+    ModelInfo,
+    ReleaseModel,
+    SummaryJob,
+    TranslationJob,
+)
 from desktop.tasks import summary_job, translation_job
 from engine.conversation import answer_reserve, fit_to_context
 from engine.errors import EngineError
@@ -43,27 +54,28 @@ MODELS_KEPT = 2
 class InferenceWorker(QObject):
     """Loads models and generates text on the worker thread.
 
-    Requests (connect from the UI, delivered queued): ``load_model_requested(request_id, spec,
-    device)``, ``generate_requested(request_id, task, params)`` where params has ``prompt`` (text
-    or chat messages) and ``config`` (a GenerationConfig); or ``summary`` / ``translation``: a
-    panel's job (desktop.tasks), whose ``finished`` stats carry the final text; with ``model``
-    (a spec, "" = default)
-    and ``device`` it first switches to that model, announcing it with ``model_loaded``.
-    Answers: ``model_loaded(request_id, info)``, ``token_generated(request_id, text)``,
-    ``finished(request_id, reason, stats)``, ``failed(request_id, message)``,
-    ``progress(request_id, stage, done, total)``. Every request ends with exactly one of
-    ``model_loaded`` / ``finished`` / ``failed``.
+    Requests (connect from the UI, delivered queued; desktop.protocol):
+    ``load_model_requested(LoadModel)``, ``generate_requested(GenerateRequest)`` whose job is a
+    ``ChatJob`` (streamed tokens, generation stats) or a panel's ``SummaryJob`` /
+    ``TranslationJob`` (desktop.tasks; its ``finished`` stats carry the final text); with a
+    ``model`` it first switches to that model, announcing it with ``model_loaded``;
+    ``release_requested(ReleaseModel)``.
+    Answers: ``model_loaded(request_id, ModelInfo)``, ``token_generated(request_id, text)``,
+    ``finished(request_id, reason, stats)`` (stats: a plain dict), ``failed(request_id,
+    message)``, ``progress(request_id, stage, done, total)``, ``released(folder)``. A load ends
+    with ``model_loaded`` or ``failed``, an answer with exactly one ``finished`` (reason
+    "cancelled" when its token was set, even before it started) or ``failed``.
     """
 
-    load_model_requested = Signal(int, str, str)
-    generate_requested = Signal(int, str, object)
-    model_loaded = Signal(int, object)
+    load_model_requested = Signal(object)  # LoadModel
+    generate_requested = Signal(object)  # GenerateRequest
+    model_loaded = Signal(int, object)  # request id, ModelInfo
     token_generated = Signal(int, str)
     finished = Signal(int, str, object)
     failed = Signal(int, str)
     progress = Signal(int, str, int, int)
     context_trimmed = Signal(int, int)  # request id, how many old messages were left out
-    release_requested = Signal(str)  # a model folder about to be removed
+    release_requested = Signal(object)  # ReleaseModel: a model folder about to be removed
     released = Signal(str)
 
     def __init__(self, load: LoadFunction = load_model,
@@ -72,7 +84,7 @@ class InferenceWorker(QObject):
                  summarize_fn: SummarizeFunction = summarize,
                  translate_fn: TaskFunction = translation_job) -> None:
         super().__init__()  # no parent: it is moved to its own thread
-        self.cancel_event = threading.Event()
+        self._running: CancelToken | None = None  # the token of the answer being made
         self._load = load
         self._generate = generate_fn
         self._fit = fit_context
@@ -85,12 +97,15 @@ class InferenceWorker(QObject):
         self.release_requested.connect(self._on_release)
 
     def cancel(self) -> None:
-        """Stops the running generation at the next token (safe from any thread)."""
-        self.cancel_event.set()
+        """Stops the answer now running at its next token (safe from any thread; for shutdown:
+        the UI stops its own requests through their tokens)."""
+        running = self._running
+        if running is not None:
+            running.cancel()
 
-    @Slot(int, str, str)
-    def _on_load(self, request_id: int, spec: str, device: str) -> None:
-        self._switch_model(request_id, spec, device)
+    @Slot(object)
+    def _on_load(self, request: LoadModel) -> None:
+        self._switch_model(request.request_id, request.spec, request.device)
 
     def _switch_model(self, request_id: int, spec: str, device: str) -> bool:
         """Makes ``spec`` the current model (from the kept ones, or loading it) and announces it
@@ -116,18 +131,17 @@ class InferenceWorker(QObject):
         self._loaded.move_to_end(key)
         self._model = model
         self.progress.emit(request_id, "loading", 1, 1)
-        self.model_loaded.emit(request_id, {
-            "spec": spec, "name": model.name, "device": model.device,
-            "folder": str(model.folder), "context_length": model.manifest.context_length,
-            "precision": model.manifest.precision, "tasks": list(model.manifest.tasks),
-            "load_s": time.perf_counter() - started,
-        })
+        self.model_loaded.emit(request_id, ModelInfo(
+            spec=spec, name=model.name, device=model.device, folder=str(model.folder),
+            context_length=model.manifest.context_length, precision=model.manifest.precision,
+            tasks=tuple(model.manifest.tasks), load_s=time.perf_counter() - started))
         return True
 
-    @Slot(str)
-    def _on_release(self, folder: str) -> None:
+    @Slot(object)
+    def _on_release(self, request: ReleaseModel) -> None:
         """Closes the sessions of the model in ``folder`` (before it is deleted: Windows can't
         delete files a session holds open) and says so with ``released``."""
+        folder = request.folder
         for key, model in list(self._loaded.items()):
             if str(model.folder) == folder:
                 del self._loaded[key]
@@ -136,54 +150,67 @@ class InferenceWorker(QObject):
         _free_dropped_models()  # its files stay open until its sessions are really gone
         self.released.emit(folder)
 
-    @Slot(int, str, object)
-    def _on_generate(self, request_id: int, task: str, params: dict[str, Any]) -> None:
-        # Cleared before a model switch, not after: a stop pressed while the model loads
-        # must still stop this answer (the engine sees it at its first token).
-        self.cancel_event.clear()
-        if "model" in params and not self._switch_model(request_id, params["model"],
-                                                        params.get("device", "auto")):
+    @Slot(object)
+    def _on_generate(self, request: GenerateRequest) -> None:
+        self._running = request.cancel
+        try:
+            self._generate_one(request)
+        finally:
+            self._running = None
+
+    def _generate_one(self, request: GenerateRequest) -> None:
+        request_id, job, token = request.request_id, request.job, request.cancel
+        # The switch happens even when the answer was stopped before it got here: the UI counts
+        # on the model it announced (newer requests are sent without a model of their own).
+        # A stop pressed while the model loads still stops this answer below.
+        if request.model is not None and not self._switch_model(
+                request_id, request.model.spec, request.model.device):
             return
-        summary = params.get("summary")
-        needs_model = not (summary and summary.get("method") == "extractive")
-        if self._model is None and needs_model:
+        if token.is_cancelled():  # stopped between sending and now: nothing is generated
+            self.finished.emit(request_id, "cancelled", {})
+            return
+        if self._model is None and job.needs_model:
             self.failed.emit(request_id, "no model is loaded yet; pick one in Models")
             return
-        if summary:
-            self._task(request_id, summary_job, summary,
-                       lambda text: self.token_generated.emit(request_id, text), self._summarize)
-            return
-        if params.get("translation"):
-            self._task(request_id, self._translate, params["translation"],
-                       lambda text: self.token_generated.emit(request_id, text))
-            return
+
+        def on_text(text: str) -> None:
+            self.token_generated.emit(request_id, text)
+
+        if isinstance(job, SummaryJob):
+            self._task(request_id, token, summary_job, job, on_text, self._summarize)
+        elif isinstance(job, TranslationJob):
+            self._task(request_id, token, self._translate, job, on_text)
+        else:
+            self._chat(request, job)
+
+    def _chat(self, request: GenerateRequest, job: ChatJob) -> None:
+        """Streams a chat answer or completion; every outcome ends the request."""
         assert self._model is not None
-        config = params.get("config") or GenerationConfig()
-        prompt = params.get("prompt")
+        request_id, config, prompt = request.request_id, job.config, job.prompt
         try:
-            if params.get("fit_context"):  # tokenizing a long conversation: here, not in the UI
+            if job.fit_context:  # tokenizing a long conversation: here, not in the UI
                 reserve = answer_reserve(self._model.manifest.context_length,
-                                         config.max_new_tokens, params.get("context_limit"))
+                                         config.max_new_tokens, job.context_limit)
                 prompt, dropped = self._fit(self._model, prompt, reserve)
                 if dropped:
                     self.context_trimmed.emit(request_id, dropped)
-            reason, stats = self._answer(request_id, prompt, config)
+            reason, stats = self._answer(request_id, prompt, config, request.cancel)
             self.finished.emit(request_id, reason, stats)
         except EngineError as error:
             self.failed.emit(request_id, error.for_app())
         except Exception as error:
-            logger.exception("%s request %d failed", task, request_id)
+            logger.exception("%s request %d failed", request.task, request_id)
             self.failed.emit(request_id, f"generation failed: {error}")
 
-    def _task(self, request_id: int, job: Callable[..., tuple[str, dict[str, Any]]],
-              request: dict[str, Any], *callbacks: Any) -> None:
+    def _task(self, request_id: int, token: CancelToken,
+              job: Callable[..., tuple[str, dict[str, Any]]],
+              request: SummaryJob | TranslationJob, *callbacks: Any) -> None:
         """Runs a panel's job (desktop.tasks); every outcome ends the request."""
         def progress(stage: str, done: int, total: int) -> None:
             self.progress.emit(request_id, stage, done, total)
 
         try:
-            reason, stats = job(request, self._model, self.cancel_event.is_set, progress,
-                                *callbacks)
+            reason, stats = job(request, self._model, token.is_cancelled, progress, *callbacks)
         except EngineError as error:
             self.failed.emit(request_id, error.for_app())
             return
@@ -193,11 +220,11 @@ class InferenceWorker(QObject):
             return
         self.finished.emit(request_id, reason, stats)
 
-    def _answer(self, request_id: int, prompt: Any,
-                config: GenerationConfig) -> tuple[str, dict[str, Any]]:
+    def _answer(self, request_id: int, prompt: Any, config: GenerationConfig,
+                token: CancelToken) -> tuple[str, dict[str, Any]]:
         """Streams one answer's tokens; returns its finish reason and stats."""
         assert self._model is not None
-        for chunk in self._generate(self._model, prompt, config, self.cancel_event.is_set):
+        for chunk in self._generate(self._model, prompt, config, token.is_cancelled):
             if chunk.text:
                 self.token_generated.emit(request_id, chunk.text)
             if chunk.finish_reason is not None:

@@ -109,7 +109,7 @@ def test_each_panel_uses_its_own_model(qtbot: Any, windows: list[MainWindow],
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
         pass
-    assert window.model_info is not None and window.model_info["folder"] == str(installed)
+    assert window.model_info is not None and window.model_info.folder == str(installed)
     combo = window.models.choices["translate"]
     combo.setCurrentIndex(combo.findData("other"))
     assert AppSettings().panel_model("translate") == "other"  # remembered
@@ -118,13 +118,13 @@ def test_each_panel_uses_its_own_model(qtbot: Any, windows: list[MainWindow],
     window.chat.input.setPlainText("hello")
     with qtbot.waitSignal(window.model_ready, timeout=30_000):
         window.chat.send()  # the chat switches back to its own model
-    assert window.model_info["folder"] == str(installed)
+    assert window.model_info.folder == str(installed)
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         pass
     window.translate.source.setPlainText("The lamp")
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         window.translate.run_button.click()
-    assert window.model_info["folder"] == str(models_dir() / "other")
+    assert window.model_info.folder == str(models_dir() / "other")
 
 
 def test_remove_closes_the_model_then_deletes_its_folder(qtbot: Any, windows: list[MainWindow],

@@ -14,6 +14,7 @@ from tests_desktop_fakes import fake_worker, quick_generate, slow_generate
 from translate_fakes import FakeTranslator
 
 from desktop.main_window import MainWindow
+from desktop.protocol import SummaryJob, TranslationJob
 from desktop.task_panels import SummarizePanel, TranslatePanel
 from desktop.tasks import summary_job
 from engine.documents.minimal_pdf import make_pdf
@@ -96,7 +97,7 @@ def test_the_default_summary_method_invents_nothing(qtbot: Any) -> None:
     panel = SummarizePanel()
     qtbot.addWidget(panel)
     assert panel.method.currentData() == "extractive"
-    assert panel.request("text")["summary"]["method"] == "extractive"
+    assert panel.request("text").method == "extractive"
 
 
 def test_prompts_carry_the_options(qtbot: Any) -> None:
@@ -105,13 +106,13 @@ def test_prompts_carry_the_options(qtbot: Any) -> None:
     qtbot.addWidget(translate)
     summarize.length.setCurrentIndex(0)
     summarize.method.setCurrentIndex(summarize.method.findData("extractive"))
-    assert summarize.request("text") == {"summary": {
-        "text": "text", "name": "text", "method": "extractive", "length": "short"}}
+    assert summarize.request("text") == SummaryJob(text="text", name="text",
+                                                   method="extractive", length="short")
     translate.target.setCurrentIndex(translate.target.findData("fr"))
-    assert translate.request("Hello") == {"translation": {
-        "source": "auto", "target": "fr", "text": "Hello"}}
+    assert translate.request("Hello") == TranslationJob(source="auto", target="fr",
+                                                        text="Hello")
     translate.source_language.setCurrentIndex(translate.source_language.findData("de"))
-    assert translate.request("Hallo")["translation"]["source"] == "de"
+    assert translate.request("Hallo").source == "de"
 
 
 @pytest.fixture
@@ -183,7 +184,8 @@ def test_an_opened_docx_is_translated_as_a_docx(qtbot: Any, window: MainWindow,
     assert "".join(run.text for run in runs) == "Die Lampe ist hell."
     assert [run.text for run in runs if run.bold] == ["Lampe"]  # formatting kept
     panel.source.setPlainText(panel.source.toPlainText() + " Edited.")
-    assert "text" in panel.request("x")["translation"]  # edited: translated as text
+    edited = panel.request("x")
+    assert edited.text == "x" and edited.path is None  # edited: translated as text
 
 
 def _read(qtbot: Any, panel: SummarizePanel, path: Path) -> None:
@@ -311,8 +313,8 @@ def test_an_opened_document_is_summarized_from_its_file_with_its_pages(
     pdf = tmp_path / "two.pdf"
     pdf.write_bytes(make_pdf(["The lamp lights the first page.", "The map waits on page two."]))
     _read(qtbot, panel, pdf)
-    request = panel.request(panel.source.toPlainText())["summary"]
-    assert request["path"] == str(pdf)
+    request = panel.request(panel.source.toPlainText())
+    assert request.path == str(pdf)
     seen: list[Any] = []
 
     def spy(document: Any, *args: Any, **kwargs: Any) -> SummaryResult:
@@ -323,4 +325,4 @@ def test_an_opened_document_is_summarized_from_its_file_with_its_pages(
                        summarize_fn=spy)[0] == "stop"
     assert [block.page for block in seen[0].blocks] == [1, 2]  # read again: pages kept
     panel.source.setPlainText(panel.source.toPlainText() + " Edited.")
-    assert "path" not in panel.request(panel.source.toPlainText())["summary"]
+    assert panel.request(panel.source.toPlainText()).path is None

@@ -98,9 +98,9 @@ def test_the_round_trip_option_reaches_the_engine_and_marks_doubtful_segments(
     fake = _use(monkeypatch, FakeTranslator(back=back))
     panel = window.translate
     assert not panel.round_trip.isChecked()  # off by default: twice the time
-    assert "round_trip" not in panel.request("x")["translation"]
+    assert panel.request("x").round_trip is False
     panel.round_trip.setChecked(True)
-    assert panel.request("x")["translation"]["round_trip"] is True
+    assert panel.request("x").round_trip is True
     _translate(qtbot, window)
     assert [call["target"] for call in fake.calls].count("en") >= 1  # translated back
     doubtful = _format_of(panel.result.document(), "Die Lampe ist hell und warm.")

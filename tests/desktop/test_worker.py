@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 from tests_desktop_fakes import Relay, fake_model, fake_worker, slow_generate
 
+from desktop.protocol import ChatJob, GenerateRequest, LoadModel, ModelInfo
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig, TextChunk
 from engine.sampling import SamplingSettings
@@ -28,9 +29,9 @@ def running(qtbot: Any) -> Iterator[tuple[InferenceWorker, Relay]]:
     assert thread.stop()
 
 
-def _load(qtbot: Any, worker: InferenceWorker, relay: Relay, folder: Path) -> dict[str, Any]:
+def _load(qtbot: Any, worker: InferenceWorker, relay: Relay, folder: Path) -> ModelInfo:
     with qtbot.waitSignal(relay.model_loaded, timeout=30_000) as blocker:
-        worker.load_model_requested.emit(1, str(folder), "cpu")
+        worker.load_model_requested.emit(LoadModel(1, str(folder), "cpu"))
     request, info = blocker.args
     assert request == 1
     return info
@@ -40,11 +41,12 @@ def test_tokens_stream_in_order_then_finished(qtbot: Any, running: Any,
                                               transformer_model_dir: Path) -> None:
     worker, relay = running
     info = _load(qtbot, worker, relay, transformer_model_dir)
-    assert info["name"] == "tiny-transformer" and info["device"] == "cpu"
+    assert info.name == "tiny-transformer" and info.device == "cpu"
     tokens: list[str] = []
     worker.token_generated.connect(lambda request, text: tokens.append(text))
     with qtbot.waitSignal(relay.finished, timeout=30_000) as blocker:
-        worker.generate_requested.emit(7, "complete", {"prompt": "The lamp", "config": GREEDY})
+        worker.generate_requested.emit(GenerateRequest(7, "complete",
+                                                      ChatJob("The lamp", GREEDY)))
     request, reason, stats = blocker.args
     assert (request, reason) == (7, "length")
     assert stats["completion_tokens"] == 12 and stats["device"] == "cpu"
@@ -63,13 +65,14 @@ def test_stop_ends_with_cancelled_quickly(qtbot: Any) -> None:
     thread = WorkerThread(worker)
     try:
         with qtbot.waitSignal(relay.model_loaded, timeout=5000):
-            worker.load_model_requested.emit(1, "fake", "cpu")
+            worker.load_model_requested.emit(LoadModel(1, "fake", "cpu"))
+        request = GenerateRequest(2, "chat", ChatJob("x"))
         with qtbot.waitSignal(relay.token_generated, timeout=5000):
-            worker.generate_requested.emit(2, "chat", {"prompt": "x"})
+            worker.generate_requested.emit(request)
         timer = QElapsedTimer()
         with qtbot.waitSignal(relay.finished, timeout=5000) as blocker:
             timer.start()
-            worker.cancel()
+            request.cancel.cancel()
         assert blocker.args[:2] == [2, "cancelled"]
         assert timer.elapsed() < 500
     finally:
@@ -91,13 +94,14 @@ def test_event_loop_never_stalls_while_generating(qtbot: Any) -> None:
     heartbeat.timeout.connect(beat)
     try:
         with qtbot.waitSignal(relay.model_loaded, timeout=5000):
-            worker.load_model_requested.emit(1, "fake", "cpu")
+            worker.load_model_requested.emit(LoadModel(1, "fake", "cpu"))
         clock.start()
         heartbeat.start()
-        worker.generate_requested.emit(2, "chat", {"prompt": "x"})
+        request = GenerateRequest(2, "chat", ChatJob("x"))
+        worker.generate_requested.emit(request)
         qtbot.wait(1500)  # ~75 tokens arrive meanwhile, one signal each
         with qtbot.waitSignal(relay.finished, timeout=5000):
-            worker.cancel()
+            request.cancel.cancel()
     finally:
         heartbeat.stop()
         assert thread.stop()
@@ -108,7 +112,7 @@ def test_event_loop_never_stalls_while_generating(qtbot: Any) -> None:
 def test_generating_without_a_model_fails_with_a_message(qtbot: Any, running: Any) -> None:
     worker, relay = running
     with qtbot.waitSignal(relay.failed, timeout=5000) as blocker:
-        worker.generate_requested.emit(3, "chat", {"prompt": "x"})
+        worker.generate_requested.emit(GenerateRequest(3, "chat", ChatJob("x")))
     assert blocker.args[0] == 3 and "no model" in blocker.args[1]
 
 
@@ -117,7 +121,7 @@ def test_a_bad_model_folder_fails_with_a_readable_message(qtbot: Any, running: A
     worker, relay = running
     (tmp_path / "broken").mkdir()
     with qtbot.waitSignal(relay.failed, timeout=10_000) as blocker:
-        worker.load_model_requested.emit(4, str(tmp_path / "broken"), "cpu")
+        worker.load_model_requested.emit(LoadModel(4, str(tmp_path / "broken"), "cpu"))
     assert blocker.args[0] == 4
     assert "not a model folder" in blocker.args[1] and "\n" not in blocker.args[1]
 
@@ -132,9 +136,9 @@ def test_an_unexpected_error_still_ends_the_request(qtbot: Any) -> None:
     thread = WorkerThread(worker)
     try:
         with qtbot.waitSignal(relay.model_loaded, timeout=5000):
-            worker.load_model_requested.emit(1, "fake", "cpu")
+            worker.load_model_requested.emit(LoadModel(1, "fake", "cpu"))
         with qtbot.waitSignal(relay.failed, timeout=5000) as blocker:
-            worker.generate_requested.emit(2, "chat", {"prompt": "x"})
+            worker.generate_requested.emit(GenerateRequest(2, "chat", ChatJob("x")))
         assert blocker.args == [2, "generation failed: boom"]
     finally:
         assert thread.stop()
@@ -152,7 +156,7 @@ def test_the_worker_runs_on_its_own_thread(qtbot: Any) -> None:
     thread = WorkerThread(worker)
     try:
         with qtbot.waitSignal(relay.model_loaded, timeout=5000):
-            worker.load_model_requested.emit(1, "x", "cpu")
+            worker.load_model_requested.emit(LoadModel(1, "x", "cpu"))
     finally:
         assert thread.stop()
     assert seen and seen[0] != threading.get_ident()
@@ -188,9 +192,8 @@ def test_chat_prompts_are_fitted_by_the_engines_one_policy(
     try:
         _load(qtbot, worker, relay, transformer_model_dir)
         with qtbot.waitSignal(relay.finished, timeout=30_000):
-            worker.generate_requested.emit(2, "chat", {
-                "prompt": messages, "config": config, "fit_context": True,
-                "context_limit": context_limit})
+            worker.generate_requested.emit(GenerateRequest(2, "chat", ChatJob(
+                messages, config, fit_context=True, context_limit=context_limit)))
     finally:
         assert thread.stop()
     model = load_model(transformer_model_dir, device="cpu")

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from tests_desktop_fakes import Relay, fake_model, no_trim, slow_generate
 
+from desktop.protocol import ChatJob, GenerateRequest, LoadModel, ModelChoice
 from desktop.worker import InferenceWorker, WorkerThread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,7 @@ MAX_GROWTH_MB = 150
 DRIVER = r"""
 import json, sys, time
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, Slot
+from desktop.protocol import ChatJob, GenerateRequest, LoadModel, ModelChoice
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.generation import GenerationConfig
 from engine.sampling import SamplingSettings
@@ -82,6 +84,7 @@ worker = InferenceWorker()
 recorder = Recorder(worker)
 thread = WorkerThread(worker)
 next_id = 0
+tokens = {}  # request id -> its CancelToken, as the window keeps them
 
 def new_id():
     global next_id
@@ -97,12 +100,14 @@ def wait(what, condition):
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
 
 def ask(model=None):
-    request = new_id()
-    params = {"prompt": "The lamp", "config": LONG}
-    if model is not None:
-        params.update(model=model, device="cpu")
-    worker.generate_requested.emit(request, "complete", params)
-    return request
+    request = GenerateRequest(new_id(), "complete", ChatJob("The lamp", LONG),
+                              None if model is None else ModelChoice(model, "cpu"))
+    tokens[request.request_id] = request.cancel
+    worker.generate_requested.emit(request)
+    return request.request_id
+
+def stop(request):
+    tokens[request].cancel()
 
 def started(request):
     wait(f"first token of {request}",
@@ -115,7 +120,7 @@ def loaded(request):
     wait(f"load of {request}", lambda: request in recorder.loaded or request in recorder.ended)
 
 load = new_id()
-worker.load_model_requested.emit(load, specs[0], "cpu")
+worker.load_model_requested.emit(LoadModel(load, specs[0], "cpu"))
 loaded(load)
 turn, figures, began = 0, {}, time.monotonic()
 for cycle in range(1, cycles + 1):
@@ -123,22 +128,22 @@ for cycle in range(1, cycles + 1):
     started(running)
     action = cycle % 3
     if action == 0:  # stop
-        worker.cancel()
+        stop(running)
         ended(running)
     elif action == 1:  # stop and load another model
         turn += 1
-        worker.cancel()
+        stop(running)
         switch = new_id()
-        worker.load_model_requested.emit(switch, specs[turn % len(specs)], "cpu")
+        worker.load_model_requested.emit(LoadModel(switch, specs[turn % len(specs)], "cpu"))
         ended(running)
         loaded(switch)
     else:  # queue an answer from another model, then stop the running one
         turn += 1
         queued = ask(specs[turn % len(specs)])
-        worker.cancel()
+        stop(running)
         ended(running)
         started(queued)
-        worker.cancel()
+        stop(queued)
         ended(queued)
     if cycle == warm:
         figures["rss_warm_mb"] = rss_mb()
@@ -195,8 +200,8 @@ def test_worker_survives_200_cancel_and_switch_cycles(three_specs: list[str]) ->
 def test_stop_while_the_answers_model_loads_is_not_lost(qtbot: Any) -> None:
     """Stop pressed while a queued answer first switches model: the answer must not run on.
 
-    The worker used to clear the cancel flag after the switch, so a stop during the load was
-    forgotten and the whole answer streamed."""
+    The worker used to clear its (then shared) cancel flag after the switch, so a stop during
+    the load was forgotten and the whole answer streamed."""
     loading = threading.Event()
 
     def slow_load(*args: Any, **kwargs: Any) -> Any:
@@ -208,11 +213,11 @@ def test_stop_while_the_answers_model_loads_is_not_lost(qtbot: Any) -> None:
     relay = Relay(worker)
     thread = WorkerThread(worker)
     try:
+        request = GenerateRequest(1, "chat", ChatJob("x"), ModelChoice("other", "cpu"))
         with qtbot.waitSignal(relay.finished, timeout=5000) as blocker:
-            worker.generate_requested.emit(1, "chat", {"prompt": "x", "model": "other",
-                                                       "device": "cpu"})
+            worker.generate_requested.emit(request)
             assert loading.wait(5)
-            worker.cancel()
+            request.cancel.cancel()
         assert blocker.args[:2] == [1, "cancelled"]
     finally:
         assert thread.stop()
@@ -231,13 +236,13 @@ def test_a_dropped_model_is_freed_at_once(qtbot: Any, roomy_model_dir: Path,
     gc.disable()  # only the worker's own collection may free it
     try:
         with qtbot.waitSignal(relay.model_loaded, timeout=30_000):
-            worker.load_model_requested.emit(1, str(roomy_model_dir), "cpu")
+            worker.load_model_requested.emit(LoadModel(1, str(roomy_model_dir), "cpu"))
         with qtbot.waitSignal(relay.finished, timeout=30_000):
-            worker.generate_requested.emit(2, "complete", {"prompt": "The lamp"})
+            worker.generate_requested.emit(GenerateRequest(2, "complete", ChatJob("The lamp")))
         first = weakref.ref(worker._model)
         for request, folder in ((3, lstm_model_dir), (4, copy)):  # it keeps two
             with qtbot.waitSignal(relay.model_loaded, timeout=30_000):
-                worker.load_model_requested.emit(request, str(folder), "cpu")
+                worker.load_model_requested.emit(LoadModel(request, str(folder), "cpu"))
         assert first() is None, "the dropped model is still alive"
     finally:
         gc.enable()
