@@ -27,7 +27,6 @@ from desktop.chat_panel import ChatPanel
 from desktop.choices import PANELS
 from desktop.conversation_list import ConversationList
 from desktop.conversations import ChatHistory
-from desktop.history import HistoryStore
 from desktop.menus import Menus
 from desktop.models_panel import ModelsPanel
 from desktop.protocol import (
@@ -158,30 +157,11 @@ class MainWindow(QMainWindow):
 
     def _new_chat_from_keyboard(self) -> None:
         self.tabs.setCurrentIndex(0)
-        self.new_conversation()
+        self.history.new_conversation()
         self.chat.input.setFocus()
 
     def copy_last_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.chat.last_answer())
-
-    # History (kept by ChatHistory; these stay for callers and tests) -------------------
-
-    @property
-    def store(self) -> HistoryStore:
-        return self.history.store
-
-    @property
-    def conversation_id(self) -> int | None:
-        return self.history.conversation_id
-
-    def new_conversation(self) -> None:
-        self.history.new_conversation()
-
-    def open_conversation(self, conversation_id: int) -> None:
-        self.history.open_conversation(conversation_id)
-
-    def export_conversation(self, path: Path) -> bool:
-        return self.history.export(path)
 
     def _leave_conversation(self) -> None:
         """Another conversation is about to be shown: the chat answer in flight stops here."""

@@ -21,7 +21,6 @@ from engine.runner import DecoderRunner
 from engine.sampling import SamplingSettings, build_chain
 from engine.seq2seq import Seq2SeqModel
 
-FINISH_REASONS = ("stop", "length", "cancelled")
 # A prompt longer than this many characters per context token is probed before it is tokenized:
 # ordinary text has 2 to 5 characters per token.
 _PROBE_CHARS_PER_TOKEN = 8

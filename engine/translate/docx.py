@@ -98,11 +98,6 @@ class DocxLayout:
             chars += sum(len(p) for p in parts if isinstance(p, str))
             check_chars(chars, guard, limits)
 
-    @property
-    def body_paragraphs(self) -> int:
-        """Paragraphs directly in the body (what Word's paragraph count starts from)."""
-        return len(self.document.paragraphs)
-
     def _read(self, paragraph: Any) -> tuple[Parts, Any]:
         """The paragraph's parts, and the run properties of its plain text."""
         runs = [r for child in paragraph for r in (child if child.tag == f"{_W}hyperlink"

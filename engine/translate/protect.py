@@ -138,11 +138,6 @@ def relabel(text: str, tokens: Sequence[Token]) -> tuple[str, list[Token]]:
     return _PLACEHOLDER.sub(renumber, text), local
 
 
-def strip_placeholders(text: str) -> str:
-    """The text without placeholders (and without the doubled spaces they leave)."""
-    return re.sub(r"[ \t]{2,}", " ", _PLACEHOLDER.sub("", text)).strip()
-
-
 def intact(translation: str, tokens: Sequence[Token]) -> bool:
     """Every placeholder exactly once, none invented, and every span that lies wholly inside this
     segment still opens before it closes and nests with the others."""

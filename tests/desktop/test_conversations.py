@@ -116,28 +116,28 @@ def test_new_rename_search_and_delete(qtbot: Any, open_window: Any,
     assert window.conversations.list.count() == 2
     item = window.conversations.list.currentItem()
     item.setText("Renamed")
-    assert window.store.get_conversation(window.conversation_id).title == "Renamed"
+    assert window.history.store.get_conversation(window.history.conversation_id).title == "Renamed"
     window.conversations.search.setText("first")
     assert window.conversations.list.count() == 1
     window.conversations.search.setText("")
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *args: QMessageBox.StandardButton.Yes)
-    deleted = window.conversation_id
+    deleted = window.history.conversation_id
     window.conversations.delete_button.click()
-    assert window.conversation_id != deleted
-    assert [c.title for c in window.store.list_conversations()] == ["first topic"]
+    assert window.history.conversation_id != deleted
+    assert [c.title for c in window.history.store.list_conversations()] == ["first topic"]
     assert window.chat.messages[0]["content"] == "first topic"
 
 
 def test_switching_conversation_mid_answer_cancels_it(qtbot: Any, open_window: Any) -> None:
     window = open_window(slow=True)
     _ask(qtbot, window, "first topic")
-    first = window.conversation_id
+    first = window.history.conversation_id
     window.conversations.new_button.click()
     window.chat.input.setPlainText("second")
     window.chat.send()
     qtbot.waitUntil(lambda: window.chat.messages[-1]["content"] != "", timeout=5000)
-    window.open_conversation(first)
+    window.history.open_conversation(first)
     assert not window.chat.generating
     assert window.chat.messages[0]["content"] == "first topic"
     qtbot.wait(150)  # late tokens of the cancelled answer must not land here
@@ -149,7 +149,7 @@ def test_regenerate_replaces_the_stored_answer(qtbot: Any, open_window: Any) -> 
     _ask(qtbot, window, "hello")
     with qtbot.waitSignal(window.answer_finished, timeout=30_000):
         window.chat.regenerate_button.click()
-    stored = window.store.messages(window.conversation_id)
+    stored = window.history.store.messages(window.history.conversation_id)
     assert [m.role for m in stored] == ["user", "assistant"]
 
 
@@ -163,7 +163,7 @@ def test_a_long_conversation_leaves_old_turns_out_and_says_so(
     assert any("no longer fit" in text for text in notices)
     # Nothing was deleted: every turn is still shown and stored.
     assert len(window.chat.messages) == 8
-    assert len(window.store.messages(window.conversation_id)) == 8
+    assert len(window.history.store.messages(window.history.conversation_id)) == 8
 
 
 def test_system_prompt_is_sent_stored_and_restored(qtbot: Any, open_window: Any) -> None:
@@ -179,10 +179,10 @@ def test_system_prompt_is_sent_stored_and_restored(qtbot: Any, open_window: Any)
     _ask(qtbot, window, "hello")
     assert seen[-1][0] == {"role": "system", "content": "Answer like a pirate."}
     assert seen[-1][1] == {"role": "user", "content": "hello"}
-    pirate = window.conversation_id
+    pirate = window.history.conversation_id
     window.conversations.new_button.click()
     assert window.chat.system_prompt.text() == ""
-    window.open_conversation(pirate)
+    window.history.open_conversation(pirate)
     assert window.chat.system_prompt.text() == "Answer like a pirate."
 
 
@@ -190,10 +190,10 @@ def test_export_to_markdown(qtbot: Any, open_window: Any, tmp_path: Path) -> Non
     window = open_window()
     _ask(qtbot, window, "hello")
     target = tmp_path / "chat.md"
-    assert window.export_conversation(target)
+    assert window.history.export(target)
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# hello") and "## You" in text and "w0 w1 w2 w3 w4" in text
-    assert not window.export_conversation(tmp_path / "missing" / "chat.md")
+    assert not window.history.export(tmp_path / "missing" / "chat.md")
     assert "cannot be saved" in window.chat.notice.text()
 
 
@@ -227,7 +227,7 @@ def test_keyboard_shortcuts(qtbot: Any, open_window: Any) -> None:
     qtbot.keyClick(window, Qt.Key.Key_C,
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert QGuiApplication.clipboard().text() == "w0 w1 w2 w3 w4 "
-    before = window.conversation_id
+    before = window.history.conversation_id
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    assert window.tabs.currentIndex() == 0 and window.conversation_id != before
+    assert window.tabs.currentIndex() == 0 and window.history.conversation_id != before
     assert window.chat.messages == []

@@ -203,7 +203,7 @@ def test_window_says_saving_failed_keeps_everything_and_saves_later(
     window = _window(qtbot, path)
     try:
         _ask(qtbot, window, "first")
-        failing = _inject(window.store, error)
+        failing = _inject(window.history.store, error)
         _ask(qtbot, window, "second")
         # The answer streamed and stays on screen; the notice says what happened and stays.
         assert [m["content"] for m in window.chat.messages[::2]] == ["first", "second"]
@@ -245,7 +245,7 @@ def test_window_starts_with_a_history_that_cannot_be_written(qtbot: Any,
     monkeypatch.setattr(HistoryStore, "open", classmethod(open_failing))
     window = _window(qtbot, path)
     try:
-        assert window.conversation_id is None
+        assert window.history.conversation_id is None
         assert "read-only" in window.chat.notice.text()
         _ask(qtbot, window, "hello")
         assert window.chat.messages[-1]["content"] == "w0 w1 w2 w3 w4 "
@@ -264,6 +264,6 @@ def test_temporary_history_notice_stays_while_answers_stream(qtbot: Any, tmp_pat
         _ask(qtbot, window, "hello")
         assert window.chat.messages[-1]["content"] == "w0 w1 w2 w3 w4 "
         assert "will not be kept" in window.chat.notice.text()
-        assert window.store.path != path  # the throw-away history
+        assert window.history.store.path != path  # the throw-away history
     finally:
         window.close()
