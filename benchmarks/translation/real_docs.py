@@ -45,6 +45,10 @@ from typing import Any
 from engine.translate import make_translator, translate_file
 from engine.translate.integrity import invented_symbols, leaked_markers
 
+# The page-structure comparison the integrity tests use (tests/html_structure.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from html_structure import skeleton
+
 PYTHON_DOCS = Path("/usr/share/doc/python3.11-doc/html")
 R_MANUALS = Path("/usr/share/R/doc/manual")
 BRACKETS = "⟦⟧"
@@ -117,52 +121,6 @@ def trim(text: str, document: Document) -> str:
 
 
 # --- checks -------------------------------------------------------------------------------------
-
-class _Skeleton(HTMLParser):
-    """Tags, attributes, comments and declarations in order; text only inside pre, code,
-    script and style (which must come back as they were); the visible text apart.
-    (As ``html_structure`` in tests/engine/test_translate_integrity.py.)"""
-
-    _VERBATIM = frozenset({"pre", "code", "script", "style"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.items: list[tuple[Any, ...]] = []
-        self.inside: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.items.append(("start", tag, tuple(attrs)))
-        if tag in self._VERBATIM:
-            self.inside.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.items.append(("void", tag, tuple(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        self.items.append(("end", tag))
-        if self.inside and self.inside[-1] == tag:
-            self.inside.pop()
-
-    def handle_data(self, data: str) -> None:
-        if self.inside:
-            self.items.append(("text", data))
-        else:
-            self.text.append(data)
-
-    def handle_comment(self, data: str) -> None:
-        self.items.append(("comment", data))
-
-    def handle_decl(self, decl: str) -> None:
-        self.items.append(("decl", decl))
-
-
-def skeleton(page: str) -> _Skeleton:
-    parser = _Skeleton()
-    parser.feed(page)
-    parser.close()
-    return parser
-
 
 def lxml_tree(page: str) -> list[tuple[Any, ...]] | None:
     """lxml's (repaired) element tree in document order: tag and attributes; None without lxml."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import docx
 import pytest
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from html_structure import html_structure
 from translate_fakes import (
     DAMAGE_REASONS,
     DAMAGES,
@@ -142,49 +142,6 @@ def make_docx(path: Path) -> Path:
 
 
 # --- structure ----------------------------------------------------------------------------------
-
-class _Skeleton(HTMLParser):
-    """Tags, attributes, comments and declarations in order; text only inside pre, code,
-    script and style (which must come back as they were)."""
-
-    _VERBATIM = frozenset({"pre", "code", "script", "style"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.items: list[tuple[Any, ...]] = []
-        self.inside: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.items.append(("start", tag, tuple(attrs)))
-        if tag in self._VERBATIM:
-            self.inside.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.items.append(("void", tag, tuple(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        self.items.append(("end", tag))
-        if self.inside and self.inside[-1] == tag:
-            self.inside.pop()
-
-    def handle_data(self, data: str) -> None:
-        if self.inside:
-            self.items.append(("text", data))
-
-    def handle_comment(self, data: str) -> None:
-        self.items.append(("comment", data))
-
-    def handle_decl(self, decl: str) -> None:
-        self.items.append(("decl", decl))
-
-
-def html_structure(page: str) -> list[tuple[Any, ...]]:
-    """An HTML page's tag/attribute sequence with its text removed (code kept)."""
-    parser = _Skeleton()
-    parser.feed(page)
-    parser.close()
-    return parser.items
-
 
 _FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 
