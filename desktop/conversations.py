@@ -208,6 +208,9 @@ class ChatHistory(QObject):
         its first message, and opens the new answer's row (so a crash keeps what streams).
 
         If that cannot be saved the answer still runs; ``finish_answer`` tries again."""
+        # The row opened here holds the answer's start; the first partial save (a write on
+        # this thread) comes PARTIAL_SAVE_S later, not with the first token.
+        self._partial_saved_at = time.monotonic()
         try:
             self._store_unsaved(self.chat.messages[:-1])
             assert self.conversation_id is not None
