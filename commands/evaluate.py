@@ -61,7 +61,7 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, str, list[Pair]]]:
             raise ConfigError("--pairs needs --from and --to (the file's languages)")
         return [(source, target, builtin_pairs(source, target))
                 for source, target in BUILTIN_PAIRS]
-    source, target = check_tag(args.source, "--from"), check_tag(args.target, "--to")
+    source, target = check_tag(args.source, "source"), check_tag(args.target, "target")
     same_or_error(source, target)
     pairs = read_pairs(args.pairs) if args.pairs is not None else builtin_pairs(source, target)
     return [(source, target, pairs)]

@@ -92,8 +92,8 @@ def _report(result: TranslationResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the request is checked before the model loads.
-    target = check_tag(args.to, "--to")
-    source = check_tag(args.source, "--from", allow_auto=True)
+    target = check_tag(args.to, "target")
+    source = check_tag(args.source, "source", allow_auto=True)
     stdin = args.file == "-"
     path = None if stdin else Path(args.file)
     plan(path, args.output)

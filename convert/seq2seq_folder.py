@@ -10,7 +10,7 @@ object. The folder is built beside its destination and renamed into place.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from convert.seq2seq_graph import (
     parameter_count,
 )
 from engine.atomic import atomic_folder
+from engine.callbacks import Progress, no_progress
 from engine.manifest import EncoderDecoderSpec, Manifest, write_manifest
 
 ENCODER_FILE = "encoder.onnx"
@@ -36,12 +37,6 @@ TARGET_TOKENIZER = "target.tokenizer.json"
 CONFIG_FILE = "seq2seq_config.json"  # the Seq2SeqConfig, for tools; the engine reads the manifest
 # precision -> MatMul weight bits (the output head and embeddings stay float32)
 PRECISION_BITS: dict[str, int | None] = {"fp32": None, "int8": 8, "int4": 4}
-
-Progress = Callable[[str, int, int], None]
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    """Shows nothing."""
 
 
 def _token(tokenizer: Tokenizer, token_id: int, what: str) -> str:
@@ -57,7 +52,7 @@ def write_seq2seq_folder(
     source_languages: Sequence[str] = (), target_languages: Sequence[str] = (),
     precision: str = "fp32", context_length: int | None = None, license: str = "unknown",
     source: Mapping[str, Any] | None = None, overwrite: bool = False,
-    progress: Progress = _no_progress, extra_files: Mapping[str, str] | None = None,
+    progress: Progress = no_progress, extra_files: Mapping[str, str] | None = None,
     int8_activations: bool = True,
 ) -> Path:
     """Builds both graphs and writes the model folder ``out`` atomically.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.protocol import SummaryJob, TranslationJob
+from engine.callbacks import OnText, Progress, ShouldStop
 from engine.documents import read_document, read_text
 from engine.errors import OperationCancelledError
 from engine.model import Model
@@ -21,9 +22,6 @@ from engine.summarize import summarize
 from engine.translate import TranslationResult, make_translator, translate_file, translate_text
 from engine.translate.report import KEPT_SOURCE
 
-ShouldStop = Callable[[], bool]
-Progress = Callable[[str, int, int], None]
-OnText = Callable[[str], None]
 LOW_CONFIDENCE = 0.5  # segments below it are marked in the Translate panel
 
 

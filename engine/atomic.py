@@ -29,7 +29,9 @@ def atomic_folder(destination: Path, *, overwrite: bool = False) -> Iterator[Pat
     """
     destination = destination.expanduser().resolve()
     if destination.exists() and not overwrite:
-        raise ConfigError(f"{destination} already exists; choose another --out or remove it first")
+        raise ConfigError(f"{destination} already exists",
+                          hint="choose another --out or remove it first",
+                          app_hint="choose another name or remove it first")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         temporary = Path(

@@ -18,15 +18,15 @@ like transformers' ``bad_words_ids`` processor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from engine.callbacks import ShouldStop
 from engine.errors import ConfigError, OperationCancelledError
 
-ShouldStop = Callable[[], bool]
 _NEG = np.float32(-1.0e9)  # transformers' "excluded" score offset, kept bit for bit
 
 

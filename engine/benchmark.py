@@ -83,7 +83,8 @@ def peak_rss_mb() -> float:
 def bench_prompt(model: Model, length: int, text: str = BENCH_TEXT) -> list[int]:
     """The first `length` tokens of `text` repeated (BOS first when the model has one)."""
     if length < 1:
-        raise ConfigError(f"--prompt-tokens must be >= 1 (got {length})")
+        raise ConfigError(f"the prompt must be at least 1 token long (got {length})",
+                          hint="pass --prompt-tokens 1 or more")
     pieces = model.tokenizer.encode(text)
     if not pieces:
         raise ConfigError("the benchmark text has no tokens; give a prompt file with text")
@@ -119,8 +120,11 @@ def run_bench(model_name: str | Path | None, prompt_tokens: int = 128, new_token
     Raises:
         ConfigError: bad counts, or a prompt plus new tokens longer than the model's context.
     """
-    if new_tokens < 1 or runs < 1:
-        raise ConfigError(f"--new-tokens and --runs must be >= 1 (got {new_tokens}, {runs})")
+    for what, value, option in (("new tokens", new_tokens, "--new-tokens"),
+                                ("runs", runs, "--runs")):
+        if value < 1:
+            raise ConfigError(f"{what} must be at least 1 (got {value})",
+                              hint=f"pass {option} 1 or more")
     started = time.perf_counter()
     model = load_model(model_name, device=device, threads=threads)
     load_s = time.perf_counter() - started

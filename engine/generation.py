@@ -8,11 +8,12 @@ callable checked before every token and between prefill chunks.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.callbacks import ShouldStop
 from engine.chat_template import render_chat, validate_messages
 from engine.detokenize import IncrementalDetokenizer, StopStringFilter
 from engine.errors import ConfigError
@@ -25,7 +26,6 @@ from engine.seq2seq import Seq2SeqModel
 # ordinary text has 2 to 5 characters per token.
 _PROBE_CHARS_PER_TOKEN = 8
 _CUT_MARGIN = 16
-ShouldStop = Callable[[], bool]
 
 
 def _never() -> bool:

@@ -19,6 +19,8 @@ from collections import Counter
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from engine.text.scripts import HAN, HANGUL, KANA
+
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
 
@@ -67,6 +69,8 @@ _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 # the benchmark, and its time grows with the length.
 MODEL_CHARS = 2_000
 
+_EAST_ASIAN = [(name, re.compile(f"[{ranges}]")) for name, ranges in
+               (("kana", KANA), ("han", HAN), ("hangul", HANGUL))]
 _lock = threading.Lock()
 _identifier: LanguageIdentifier | None = None
 
@@ -75,13 +79,9 @@ _identifier: LanguageIdentifier | None = None
 def script(char: str) -> str | None:
     """The script of one character (``han``, ``kana``, ``hangul``, ``latin``, ``cyrillic`` ...;
     ``other`` for letters of other scripts), or None for anything that is not a letter."""
-    code = ord(char)
-    if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF:
-        return "kana"
-    if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF:
-        return "han"
-    if 0xAC00 <= code <= 0xD7AF or 0x1100 <= code <= 0x11FF:
-        return "hangul"
+    for name, letters in _EAST_ASIAN:
+        if letters.match(char):
+            return name
     if not char.isalpha():
         return None
     name = unicodedata.name(char, "")

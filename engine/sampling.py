@@ -57,6 +57,46 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+# --- value rules, written once for the processors and SamplingSettings ------------------------
+
+
+def _refuse(field: str, value: object, rule: str, fix: str) -> None:
+    raise ConfigError(f"{field} must be {rule} (got {value!r}); {fix}")
+
+
+def check_temperature(t: float, field: str = "temperature", *, zero_ok: bool = True) -> None:
+    """A finite temperature, >= 0 (0 = greedy) or, for the processor itself, > 0."""
+    if not _is_number(t) or not math.isfinite(t):
+        _refuse(field, t, "a finite number", "use e.g. 0.7, or 0 for greedy")
+    if t < 0 or (t == 0 and not zero_ok):
+        _refuse(field, t, ">= 0" if zero_ok else "> 0", "use 0 for greedy decoding")
+
+
+def check_top_k(k: int, field: str = "top_k", *, minimum: int = 0) -> None:
+    if not _is_int(k) or k < minimum:
+        _refuse(field, k, f"an integer >= {minimum}", "use 0 to disable top-k")
+
+
+def check_top_p(p: float, field: str = "top_p") -> None:
+    if not _is_number(p) or not 0 < p <= 1:
+        _refuse(field, p, "in (0, 1]", "use 1.0 to disable top-p")
+
+
+def check_min_p(p: float, field: str = "min_p") -> None:
+    if not _is_number(p) or not 0 <= p < 1:
+        _refuse(field, p, "in [0, 1)", "use 0 to disable min-p")
+
+
+def check_penalty(penalty: float, field: str = "repetition_penalty") -> None:
+    if not _is_number(penalty) or not math.isfinite(penalty) or penalty <= 0:
+        _refuse(field, penalty, "> 0", "use 1.0 to disable it")
+
+
+def check_seed(seed: int | None) -> None:
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        _refuse("seed", seed, "a non-negative integer or None", "use None for a random seed")
+
+
 def _softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     """Probabilities in float64; subtracting the max keeps exp() from overflowing."""
     x = logits.astype(np.float64)
@@ -102,10 +142,7 @@ class Temperature:
     t: float
 
     def __post_init__(self) -> None:
-        if not _is_number(self.t) or not math.isfinite(self.t) or self.t <= 0:
-            raise ConfigError(
-                f"Temperature needs t > 0 (got {self.t!r}); use GreedySampler for t = 0"
-            )
+        check_temperature(self.t, "Temperature.t", zero_ok=False)
 
     def __call__(self, logits: Logits, history: Sequence[int]) -> Logits:
         return (logits / np.float32(self.t)).astype(logits.dtype, copy=False)
@@ -124,8 +161,7 @@ class TopK:
     k: int
 
     def __post_init__(self) -> None:
-        if not _is_int(self.k) or self.k < 1:
-            raise ConfigError(f"TopK needs an integer k >= 1 (got {self.k!r})")
+        check_top_k(self.k, "TopK.k", minimum=1)
 
     def __call__(self, logits: Logits, history: Sequence[int]) -> Logits:
         if self.k >= logits.size:
@@ -156,8 +192,7 @@ class TopP:
     p: float
 
     def __post_init__(self) -> None:
-        if not _is_number(self.p) or not 0 < self.p <= 1:
-            raise ConfigError(f"TopP needs p in (0, 1] (got {self.p!r})")
+        check_top_p(self.p, "TopP.p")
 
     def __call__(self, logits: Logits, history: Sequence[int]) -> Logits:
         # Only finite logits can carry probability; after TopK that is a handful, so sorting
@@ -187,8 +222,7 @@ class MinP:
     p: float
 
     def __post_init__(self) -> None:
-        if not _is_number(self.p) or not 0 <= self.p < 1:
-            raise ConfigError(f"MinP needs p in [0, 1) (got {self.p!r})")
+        check_min_p(self.p, "MinP.p")
 
     def __call__(self, logits: Logits, history: Sequence[int]) -> Logits:
         if self.p <= 0:
@@ -216,10 +250,7 @@ class RepetitionPenalty:
     window: int | None = None
 
     def __post_init__(self) -> None:
-        if not _is_number(self.penalty) or not math.isfinite(self.penalty) or self.penalty <= 0:
-            raise ConfigError(
-                f"RepetitionPenalty needs penalty > 0 (got {self.penalty!r}); use 1.0 to disable it"
-            )
+        check_penalty(self.penalty, "RepetitionPenalty.penalty")
         if self.window is not None and (not _is_int(self.window) or self.window < 1):
             raise ConfigError(f"RepetitionPenalty needs window >= 1 or None (got {self.window!r})")
 
@@ -267,11 +298,7 @@ class MultinomialSampler:
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and (not _is_int(seed) or seed < 0):
-            raise ConfigError(
-                f"seed must be a non-negative integer or None (got {seed!r}); "
-                "use None for a random seed"
-            )
+        check_seed(seed)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
@@ -309,33 +336,12 @@ class SamplingSettings:
     seed: int | None = None  # fixed seed for reproducible output; None = random
 
     def __post_init__(self) -> None:
-        t = self.temperature
-        if not _is_number(t) or not math.isfinite(t):
-            raise ConfigError(
-                f"temperature must be a finite number (got {t!r}); use e.g. 0.7, or 0 for greedy"
-            )
-        if t < 0:
-            raise ConfigError(f"temperature must be >= 0 (got {t!r}); use 0 for greedy decoding")
-        if not _is_int(self.top_k) or self.top_k < 0:
-            raise ConfigError(
-                f"top_k must be an integer >= 0 (got {self.top_k!r}); use 0 to disable top-k"
-            )
-        if not _is_number(self.top_p) or not 0 < self.top_p <= 1:
-            raise ConfigError(
-                f"top_p must be in (0, 1] (got {self.top_p!r}); use 1.0 to disable top-p"
-            )
-        if not _is_number(self.min_p) or not 0 <= self.min_p < 1:
-            raise ConfigError(
-                f"min_p must be in [0, 1) (got {self.min_p!r}); use 0 to disable min-p"
-            )
-        rp = self.repetition_penalty
-        if not _is_number(rp) or not math.isfinite(rp) or rp <= 0:
-            raise ConfigError(f"repetition_penalty must be > 0 (got {rp!r}); use 1.0 to disable it")
-        if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
-            raise ConfigError(
-                f"seed must be a non-negative integer or None (got {self.seed!r}); "
-                "use None for a random seed"
-            )
+        check_temperature(self.temperature)
+        check_top_k(self.top_k)
+        check_top_p(self.top_p)
+        check_min_p(self.min_p)
+        check_penalty(self.repetition_penalty)
+        check_seed(self.seed)
 
 
 class SamplingChain:

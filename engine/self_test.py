@@ -129,8 +129,9 @@ def run_self_test(model_spec: str | None, version: str,
     except ModelNotFoundError as error:
         if model_spec is not None:
             raise
-        raise ModelNotFoundError(f"no model to test ({error}); run 'nightlamp models pull', or "
-                                 "pass one: --self-test MODEL_NAME_OR_FOLDER") from None
+        raise ModelNotFoundError(f"no model to test ({error})",
+                                 hint="run 'nightlamp models pull', or pass one: --self-test "
+                                      "MODEL_NAME_OR_FOLDER") from None
     print(f"  ok    load {model.name} ({model.manifest.precision}) "
           f"({time.perf_counter() - started:.1f} s): {model.folder}")
     with tempfile.TemporaryDirectory(prefix="nightlamp-self-test-") as scratch:

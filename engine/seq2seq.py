@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engine.beam_search import SearchSettings, ShouldStop, StepDecoder, search
+from engine.beam_search import SearchSettings, StepDecoder, search
+from engine.callbacks import ShouldStop
 from engine.device import device_of
 from engine.errors import ConfigError, ModelFormatError, OperationCancelledError
 from engine.formats import check_inside, manifest_source

@@ -34,13 +34,8 @@ from convert.importers.gguf_tokenizer import (
     stop_token_strings,
 )
 from convert.importers.gguf_weights import GGUFWeights, PlannedTensor
-from convert.importers.imported import (
-    ImportedModel,
-    Progress,
-    check_chat_template,
-    no_progress,
-    weight_bits,
-)
+from convert.importers.imported import ImportedModel, check_chat_template, weight_bits
+from engine.callbacks import Progress, no_progress
 from engine.errors import ModelFormatError
 
 logger = logging.getLogger(__name__)

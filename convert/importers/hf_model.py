@@ -21,8 +21,9 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from convert.decoder_graph import MAX_INTERMEDIATE, DecoderShape, ShapeError
-from convert.importers.imported import ImportedModel, Progress, no_progress, weight_bits
+from convert.importers.imported import ImportedModel, weight_bits
 from convert.quantize import PackedWeight
+from engine.callbacks import Progress, no_progress
 from engine.errors import ConfigError, ModelFormatError
 from engine.formats import hf_chat_template, hf_special_tokens, inside_folder, read_model_json
 from engine.memory import GIB, available_memory

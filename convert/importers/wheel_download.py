@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from convert.importers.imported import Progress
+from engine.callbacks import Progress
 from engine.errors import ConfigError, ModelFormatError
 
 # Overridable for a mirror (same variable pip reads); the default is PyPI.

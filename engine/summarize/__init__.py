@@ -32,7 +32,7 @@ from engine.summarize.abstractive import (
     Summarizer,
 )
 from engine.summarize.extractive import extractive_summary, select_to_fit
-from engine.summarize.sentences import words
+from engine.text.sentences import words
 
 METHODS = ("auto", "abstractive", "extractive")
 DEFAULT_METHOD = "extractive"

@@ -10,20 +10,15 @@ for. The instruction comes after the text: small models follow what they read la
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
+from engine.callbacks import OnText, Progress, ShouldStop
 from engine.documents.model import Block, Document
 from engine.errors import ConfigError, OperationCancelledError
 from engine.generation import GenerationConfig, generate, prompt_ids
 from engine.model import Model
 from engine.sampling import SamplingSettings
 from engine.summarize.parts import Part, split_parts
-from engine.summarize.sentences import split_sentences
-
-Progress = Callable[[str, int, int], None]
-OnText = Callable[[str], None]
-ShouldStop = Callable[[], bool]
+from engine.text.prompt_style import instruction_messages
+from engine.text.sentences import split_sentences
 
 # How much to ask for, and the most new tokens to allow, per length.
 HOW = {"short": "in two or three sentences", "medium": "in one paragraph of five to eight "
@@ -36,30 +31,11 @@ MIN_PART_TOKENS = 32  # below this a model's context is too small to summarize a
 SAMPLING = SamplingSettings(temperature=0.0, repetition_penalty=1.1)
 
 
-@dataclass(frozen=True)
-class PromptStyle:
-    """How a model family wants its instructions."""
-
-    system_role: bool = True  # False: the chat template refuses a system message
-
-
-# Mistral's and Gemma's chat templates raise on a system message: instructions go in the user turn.
-STYLES = {"mistral": PromptStyle(system_role=False), "gemma": PromptStyle(system_role=False)}
-
-
-def _style(model: Model) -> PromptStyle:
-    described = f"{model.name} {model.manifest.source}".lower()
-    return next((style for family, style in STYLES.items() if family in described),
-                PromptStyle())
-
-
 def messages(model: Model, instruction: str, text: str) -> list[dict[str, str]]:
     system = ("You summarize documents faithfully. Use only facts from the text; do not add "
               "opinions or new information.")
     user = f"{text}\n\n{instruction}"
-    if _style(model).system_role:
-        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-    return [{"role": "user", "content": f"{system}\n\n{user}"}]
+    return instruction_messages(model, system, user)
 
 
 class Summarizer:

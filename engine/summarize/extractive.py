@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.documents.model import Document
-from engine.summarize.sentences import join_sentences, split_sentences, words
+from engine.text.sentences import join_sentences, split_sentences, words
 
 # Sentences per summary for each length ("long" adds up to LONG_PER_SECTION per section).
 SENTENCES = {"short": 3, "medium": 6, "long": 12}

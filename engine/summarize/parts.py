@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.documents.model import Document
-from engine.summarize.sentences import join_sentences, split_sentences
+from engine.text.sentences import join_sentences, split_sentences
 
 CountTokens = Callable[[str], int]
 

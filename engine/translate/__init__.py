@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.callbacks import Progress
 from engine.documents import ReadLimits, check_file, read_document
 from engine.documents.limits import ReadGuard
 from engine.errors import ConfigError
@@ -39,7 +40,7 @@ from engine.translate.files import Plan, plan, read_text_file, write_text
 from engine.translate.glossary import Glossary, load_glossary
 from engine.translate.html import HtmlLayout
 from engine.translate.languages import AUTO, check_known, check_tag, is_known
-from engine.translate.pipeline import SECOND_PASS_STAGES, Pipeline, Progress, UnitsDone
+from engine.translate.pipeline import SECOND_PASS_STAGES, Pipeline, UnitsDone
 from engine.translate.protect import Parts, Rule, text_only
 from engine.translate.report import (
     Flag,
@@ -157,7 +158,7 @@ def resolve_source(units: Sequence[Parts], source: str, target: str,
     if isinstance(translator, PairChecking):
         translator.check_pair(source, target)
     elif isinstance(translator, InstructionFollowing):  # it must be told the languages' names
-        check_known(target, "--to")
+        check_known(target, "target")
         if is_known(source):
             return source
         raise ConfigError(f"the text's language {source!r} is unknown to Nightlamp",
@@ -183,8 +184,8 @@ def translate_units(units: Sequence[Parts], rules: Sequence[Rule], translator: T
             does not support (in either direction with ``round_trip``).
         OperationCancelledError: ``should_stop`` returned True.
     """
-    target = check_tag(target, "--to")
-    source = check_tag(source, "--from", allow_auto=True)
+    target = check_tag(target, "target")
+    source = check_tag(source, "source", allow_auto=True)
     if not any(any(c.isalpha() for c in text_only(parts)) for parts in units):
         return Outcome([None] * len(units), 0), (source if source != AUTO else "und")
     source = resolve_source(units, source, target, translator)

@@ -20,6 +20,7 @@ import re
 import unicodedata
 
 from engine.language import NAMES, detect_language
+from engine.text.scripts import EAST_ASIAN_LETTER
 from engine.translate.languages import EXTRA_NAMES, base, same_language
 
 MIN_DETECT_LETTERS = 30  # below this detect_language guesses rather than knows
@@ -64,7 +65,7 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 _ENGLISH = frozenset({"the", "of", "and", "to", "in", "is", "that", "it", "for", "was", "on", "are",
                       "with", "as", "this", "be", "by", "not", "or", "have", "from"})
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_CJK = EAST_ASIAN_LETTER
 
 
 def _normal(text: str) -> str:

@@ -18,21 +18,21 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from engine.callbacks import CountProgress, ShouldStop
 from engine.errors import ConfigError, OperationCancelledError
 from engine.store import bundle_dir
 from engine.translate.answers import clean_answer
 from engine.translate.chrf import chrf
 from engine.translate.languages import base, check_tag
-from engine.translate.translators import PairChecking, ShouldStop, Translator, same_or_error
+from engine.translate.translators import PairChecking, Translator, same_or_error
 
 Pair = tuple[str, str]  # (source sentence, reference translation)
-Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
 # The pairs the app measures with the built-in sentences.
 BUILTIN_PAIRS = (("en", "de"), ("en", "fr"), ("en", "zh"), ("de", "en"), ("fr", "en"),
                  ("zh", "en"))
@@ -63,7 +63,7 @@ class EvalResult:
 
 def evaluate_pair(translator: Translator, source: str, target: str, pairs: Sequence[Pair], *,
                   should_stop: ShouldStop | None = None,
-                  progress: Progress | None = None) -> EvalResult:
+                  progress: CountProgress | None = None) -> EvalResult:
     """Translates each pair's source sentence and scores it against the reference (chrF).
 
     Args:
@@ -79,7 +79,7 @@ def evaluate_pair(translator: Translator, source: str, target: str, pairs: Seque
             pairs.
         OperationCancelledError: ``should_stop`` returned True.
     """
-    source, target = check_tag(source, "--from"), check_tag(target, "--to")
+    source, target = check_tag(source, "source"), check_tag(target, "target")
     same_or_error(source, target)
     if isinstance(translator, PairChecking):
         translator.check_pair(source, target)
@@ -117,8 +117,9 @@ def _builtin_table() -> tuple[list[str], list[list[str]]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise ConfigError(f"{path}: the built-in evaluation sentences are missing "
-                          f"({error.strerror}); reinstall Nightlamp or pass --pairs FILE.tsv",
-                          ) from None
+                          f"({error.strerror})",
+                          hint="reinstall Nightlamp or pass --pairs FILE.tsv",
+                          app_hint="reinstall Nightlamp") from None
     header, *rows = [line.split("\t") for line in lines if line.strip()]
     return [base(tag) for tag in header], rows
 
@@ -138,7 +139,8 @@ def builtin_pairs(source: str, target: str) -> list[Pair]:
     missing = [tag for tag in (source, target) if base(tag) not in header]
     if missing:
         raise ConfigError(f"the built-in sentences are in {', '.join(header)}, not "
-                          f"{', '.join(missing)}; pass --pairs FILE.tsv with your own")
+                          f"{', '.join(missing)}", hint="pass --pairs FILE.tsv with your own",
+                          app_hint="choose languages the built-in sentences have")
     first, second = header.index(base(source)), header.index(base(target))
     return [(row[first], row[second]) for row in rows]
 

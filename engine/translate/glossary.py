@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ConfigError
+from engine.text.scripts import EAST_ASIAN_LETTER
 from engine.translate.protect import Parts, Rule, Token
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_TERMS = 20_000
 _SPACED_LETTER = re.compile(r"[^\W\d_]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_CJK = EAST_ASIAN_LETTER
 
 
 @dataclass(frozen=True)

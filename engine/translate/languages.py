@@ -60,15 +60,22 @@ def name(tag: str) -> str:
     return EXTRA_NAMES.get(base(tag)) or language_name(tag)
 
 
-def check_tag(tag: str, option: str = "--to", *, allow_auto: bool = False) -> str:
-    """The tag in canonical case (``pt-br`` -> ``pt-BR``), or a ConfigError naming ``option``."""
+# Which option sets each side of a pair on the command line (for the errors' hints).
+_OPTION = {"source": "--from", "target": "--to"}
+_EXAMPLES = "a BCP-47 tag such as en, de, pt-BR or zh-Hant"
+
+
+def check_tag(tag: str, side: str = "target", *, allow_auto: bool = False) -> str:
+    """The tag in canonical case (``pt-br`` -> ``pt-BR``), or a ConfigError naming the
+    ``side`` ("source" or "target") it was given for."""
     tag = tag.strip()
     if allow_auto and tag.lower() == AUTO:
         return AUTO
     if not _TAG.match(tag):
-        hint = " or 'auto'" if allow_auto else ""
-        raise ConfigError(f"{option} {tag!r} is not a language tag; use a BCP-47 tag such as "
-                          f"en, de, pt-BR or zh-Hant{hint}")
+        auto = " or 'auto'" if allow_auto else ""
+        raise ConfigError(f"{side} language {tag!r} is not a language tag",
+                          hint=f"give {_OPTION[side]} {_EXAMPLES}{auto}",
+                          app_hint=f"choose the {side} language from the list")
     primary, *rest = tag.split("-")
     canonical = [primary.lower()]
     for sub in rest:  # script subtags are title case, regions upper case (BCP-47 conventions)
@@ -77,11 +84,12 @@ def check_tag(tag: str, option: str = "--to", *, allow_auto: bool = False) -> st
     return "-".join(canonical)
 
 
-def check_known(tag: str, option: str = "--to") -> None:
+def check_known(tag: str, side: str = "target") -> None:
     """Refuses a tag whose language has no name to tell an instruct model."""
     if not is_known(tag):
-        raise ConfigError(f"{option} {tag!r}: unknown language; use a BCP-47 tag such as en, "
-                          "de, fr, es, zh or ja")
+        raise ConfigError(f"{side} language {tag!r} is not one Nightlamp knows",
+                          hint=f"give {_OPTION[side]} a tag such as en, de, fr, es, zh or ja",
+                          app_hint=f"choose the {side} language from the list")
 
 
 def matches(tag: str, supported: Iterable[str]) -> bool:

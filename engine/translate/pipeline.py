@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from engine.callbacks import Progress, ShouldStop
 from engine.errors import ConfigError, InferenceError, OperationCancelledError
 from engine.translate.answers import clean_answer, problem, segment_language
 from engine.translate.chrf import chrf
@@ -76,9 +77,8 @@ from engine.translate.report import (
 )
 from engine.translate.rules import special_token_rule
 from engine.translate.segments import joiner, segment
-from engine.translate.translators import InstructionFollowing, PairChecking, ShouldStop, Translator
+from engine.translate.translators import InstructionFollowing, PairChecking, Translator
 
-Progress = Callable[[str, int, int], None]
 # Called after each group with how many leading units are final, and every unit's result so
 # far (entries from that count on are not final yet).
 UnitsDone = Callable[[int, Sequence[Parts | None]], None]

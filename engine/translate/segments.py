@@ -1,6 +1,6 @@
 """Cutting a marked piece of text into segments a translator can take, and joining them back.
 
-Segments are sentences (``engine.summarize.sentences.split_sentences``: Western and CJK
+Segments are sentences (``engine.text.sentences.split_sentences``: Western and CJK
 punctuation, abbreviations). Two caps keep every request inside the model's context and the work
 linear in the input, whatever it is (a 10 MB line without a full stop):
 
@@ -19,12 +19,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.summarize.sentences import split_sentences
+from engine.text.scripts import CJK_WIDE_CHAR
+from engine.text.sentences import split_sentences
 
 CHUNK_CHARS = 4000  # longest text handed to the sentence splitter at once
 _PLACEHOLDER = re.compile(r"⟦\s*\d{1,6}\s*⟧")
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-                  r"\uff00-\uffef]")
+_CJK = CJK_WIDE_CHAR
 CountTokens = Callable[[str], int]
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from engine.callbacks import OnText
 from engine.translate.protect import Parts
 
-OnText = Callable[[str], None]
 Piece = Callable[[int, Sequence[Parts | None]], str]
 
 

@@ -14,18 +14,19 @@ Both tell the pipeline how long a segment may be (``max_segment_tokens``, measur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from engine.errors import ConfigError, EngineError, OperationCancelledError
+from engine import seq2seq
+from engine.callbacks import ShouldStop
+from engine.errors import ConfigError, OperationCancelledError
 from engine.generation import GenerationConfig, generate, prompt_ids
 from engine.model import Model
 from engine.sampling import SamplingSettings
-from engine.summarize.abstractive import STYLES, PromptStyle
+from engine.text.prompt_style import instruction_messages
 from engine.translate.glossary import Term
 from engine.translate.languages import matches, name, same_language
 
-ShouldStop = Callable[[], bool]
 SAMPLING = SamplingSettings(temperature=0.0, repetition_penalty=1.05)
 MAX_SEGMENT_TOKENS = 384  # longer sentences are cut: small models lose the thread beyond
 MIN_SEGMENT_TOKENS = 8
@@ -80,12 +81,6 @@ class PairChecking(Protocol):
     def source_languages(self) -> tuple[str, ...]: ...
 
 
-def _style(model: Model) -> PromptStyle:
-    described = f"{model.name} {model.manifest.source}".lower()
-    return next((style for family, style in STYLES.items() if family in described),
-                PromptStyle())
-
-
 class InstructTranslator:
     """Translation with a chat model through a prompt that asks for the translation only.
 
@@ -134,9 +129,7 @@ class InstructTranslator:
                     f"text; do not repeat the original and do not leave it untranslated.")
         else:
             user = f"Translate into {to}:\n\n{segment}"
-        if _style(self.model).system_role:
-            return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return [{"role": "user", "content": f"{system}\n\n{user}"}]
+        return instruction_messages(self.model, system, user)
 
     def translate(self, segments: list[str], source: str, target: str,
                   should_stop: ShouldStop | None = None) -> list[str]:
@@ -221,15 +214,8 @@ class Seq2SeqTranslator:
     def translate(self, segments: list[str], source: str, target: str,
                   should_stop: ShouldStop | None = None) -> list[str]:
         self.check_pair(source, target)
-        try:
-            from engine.seq2seq import translate_batch  # heavy and new: only when used
-        except ImportError:
-            raise EngineError("this Nightlamp cannot run translation models yet (engine.seq2seq "
-                              "is missing)", hint="use an instruct model with -m",
-                              app_hint="choose an instruct model for Translate in Models",
-                              ) from None
-        return list(translate_batch(self.model, segments, beam_size=self.beam_size,
-                                    should_stop=should_stop))
+        return list(seq2seq.translate_batch(self.model, segments, beam_size=self.beam_size,
+                                            should_stop=should_stop))
 
 
 def make_translator(model: Any, beam_size: int = 1) -> Translator:
@@ -239,7 +225,7 @@ def make_translator(model: Any, beam_size: int = 1) -> Translator:
     Raises:
         ConfigError: a model that can do neither (no chat template).
     """
-    if getattr(model.manifest, "architecture", "") == "encoder-decoder":
+    if isinstance(model, seq2seq.Seq2SeqModel):
         return Seq2SeqTranslator(model, beam_size=beam_size)
     return InstructTranslator(model)
 

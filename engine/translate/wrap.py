@@ -6,15 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from engine.text.scripts import CJK_WIDE, CJK_WIDE_CHAR
 from engine.translate.protect import Parts, Token
 
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-                  r"\uff00-\uffef]")
+_CJK = CJK_WIDE_CHAR
 MIN_WIDTH = 20
 _NO_BREAK_BEFORE = set("，。！？、；：」』）》】…,.!?;:)]%")
-_WRAP_PIECES = re.compile(r"\s+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-                          r"\u3000-\u303f\uff00-\uffef]|[^\s\u3040-\u30ff\u3400-\u4dbf"
-                          r"\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+")
+_WRAP_PIECES = re.compile(rf"\s+|[{CJK_WIDE}]|[^\s{CJK_WIDE}]+")
 
 
 def width(text: str) -> int:

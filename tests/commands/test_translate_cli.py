@@ -104,9 +104,10 @@ def test_output_files_pick_the_format(tmp_path: Path, fake: FakeTranslator,
 
 @pytest.mark.parametrize(("args", "message"), [
     (["missing.txt", "--to", "de"], "missing.txt: file not found; check the path"),
-    (["{txt}", "--to", "deutsch!"], "--to 'deutsch!' is not a language tag; use a BCP-47 tag "
-                                    "such as en, de, pt-BR or zh-Hant"),
-    (["{txt}", "--to", "de", "--from", "xx_YY"], "--from 'xx_YY' is not a language tag"),
+    (["{txt}", "--to", "deutsch!"], "target language 'deutsch!' is not a language tag; give --to "
+     "a BCP-47 tag such as en, de, pt-BR or zh-Hant"),
+    (["{txt}", "--to", "de", "--from", "xx_YY"],
+     "source language 'xx_YY' is not a language tag; give --from"),
     (["{docx}", "--to", "de"], "a translated Word document is a file: add -o NAME.docx"),
     (["{txt}", "--to", "de", "-o", "{txt}"], "is the input file; choose another name"),
     (["{txt}", "--to", "de", "-o", "out.pdf"], "-o out.pdf: PDF cannot be written"),

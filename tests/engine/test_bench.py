@@ -50,9 +50,10 @@ def test_bench_prints_a_readable_summary(transformer_model_dir: Path,
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["--runs", "0"], "--runs must be >= 1"),
+    (["--runs", "0"], "runs must be at least 1 (got 0); pass --runs 1 or more"),
+    (["--new-tokens", "0"], "new tokens must be at least 1 (got 0); pass --new-tokens 1"),
     (["--prompt-tokens", "60", "--new-tokens", "10"], "exceed"),
-    (["--prompt-tokens", "0"], "--prompt-tokens must be >= 1"),
+    (["--prompt-tokens", "0"], "at least 1 token long (got 0); pass --prompt-tokens 1"),
     (["--prompt-file", "missing.txt"], "missing.txt: cannot read"),
     (["--threads", "0"], "--threads must be >= 1"),
 ])

@@ -3,6 +3,9 @@ app's own controls in the desktop."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from engine.device import providers_for
@@ -39,3 +42,34 @@ def test_translation_errors_speak_the_apps_words_in_the_app() -> None:
         translate_text("The lamp is bright tonight.", FakeTranslator(), "en", "en")
     assert "--to" in str(same.value)
     assert "--" not in same.value.for_app() and "target language" in same.value.for_app()
+
+
+def _raised(call: Callable[[], object]) -> EngineError:
+    with pytest.raises(EngineError) as caught:
+        call()
+    return caught.value
+
+
+def test_language_output_and_evaluation_errors_keep_flags_in_the_hint(tmp_path: Path) -> None:
+    """The message says what is wrong in plain words; only the command-line hint names an
+    option, so the app (which shows ``for_app``) never tells a user to pass a flag."""
+    from engine.atomic import atomic_folder
+    from engine.translate.evaluate import builtin_pairs
+    from engine.translate.languages import check_known, check_tag
+
+    def existing_output() -> None:
+        (tmp_path / "out").mkdir()
+        with atomic_folder(tmp_path / "out"):
+            pass
+
+    cases = [
+        (lambda: check_tag("deutsch!", "target"), "--to", "target language 'deutsch!'"),
+        (lambda: check_tag("xx_YY", "source", allow_auto=True), "--from", "source language"),
+        (lambda: check_known("qq", "target"), "--to", "target language 'qq'"),
+        (existing_output, "--out", "already exists"),
+        (lambda: builtin_pairs("en", "tlh"), "--pairs", "not tlh"),
+    ]
+    for call, option, words in cases:
+        error = _raised(call)
+        assert option in str(error) and option not in error.message
+        assert words in error.for_app() and "--" not in error.for_app()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.summarize.sentences import split_sentences
+from engine.text.sentences import split_sentences
 
 CASES = [
     ('Hello World. My name is Jonas.',

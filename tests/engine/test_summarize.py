@@ -18,7 +18,7 @@ from engine.model import load_model
 from engine.summarize import summarize
 from engine.summarize.extractive import extractive_summary, select_to_fit
 from engine.summarize.parts import split_parts
-from engine.summarize.sentences import join_sentences, split_sentences
+from engine.text.sentences import join_sentences, split_sentences
 
 ARTICLE = """# Night lamps
 

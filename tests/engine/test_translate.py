@@ -4,10 +4,9 @@ retries and flags, glossary, mixed languages, cancellation, huge input, and the 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,8 +18,10 @@ from translate_fakes import (
     to_german,
 )
 
+import engine.seq2seq
 import engine.translate.translators as translators
 from engine.errors import ConfigError, OperationCancelledError
+from engine.seq2seq import Seq2SeqModel
 from engine.translate import load_glossary, translate_text
 from engine.translate.answers import clean_answer, problem
 from engine.translate.glossary import Glossary
@@ -372,7 +373,12 @@ def seq2seq_model(sources: list[str], targets: list[str]) -> Any:
     manifest = SimpleNamespace(name="opus-en-de", architecture="encoder-decoder",
                                encoder_decoder=spec)
     tokenizer = SimpleNamespace(encode=lambda text: text.split())
-    return SimpleNamespace(name="opus-en-de", manifest=manifest, source_tokenizer=tokenizer)
+    # A real Seq2SeqModel (the translator is chosen by type) holding stand-ins: no sessions run.
+    return Seq2SeqModel(folder=Path("opus-en-de"), manifest=manifest, device="cpu",
+                        source_tokenizer=tokenizer, target_tokenizer=tokenizer,
+                        encoder_session=None, decoder_session=None,
+                        decoder_with_past_session=None, decoder_start_token_id=0,
+                        eos_token_id=1, pad_token_id=2)
 
 
 @pytest.fixture
@@ -389,9 +395,7 @@ def fake_seq2seq(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
             raise OperationCancelledError("cancelled")
         return [to_german(text) for text in texts]
 
-    module = ModuleType("engine.seq2seq")
-    module.translate_batch = translate_batch  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "engine.seq2seq", module)
+    monkeypatch.setattr(engine.seq2seq, "translate_batch", translate_batch)
     return calls
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import re
 
+from engine.text.scripts import CJK_LETTERS
+
 # Abbreviations after which a capital does not start a sentence ("e.g. Python", "Dr. Lee").
 _ABBREVIATIONS = {"e.g", "i.e", "etc", "vs", "cf", "al", "approx", "inc", "ltd", "jr", "sr", "p",
                   "pp", "vol", "fig", "no",
@@ -33,7 +35,7 @@ _OPENERS = "\"'“‘„«‹(\\["
 _CLOSERS = "\"'”’“»«›‹)\\]」』"
 _WESTERN_END = re.compile(
     rf"([.!?…]+[{_CLOSERS}]*)\s+(?=[{_OPENERS}¿¡]?[A-Z0-9À-ÖØ-Þ])")
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = CJK_LETTERS
 # Full-width marks end a CJK sentence; ASCII ! and ? only right after a CJK character ("Yahoo!"
 # in English text is not the end of anything).
 _CJK_END = re.compile(rf"((?:[。！？；]|(?<=[{_CJK}])[!?])+[”’」』）]*)")

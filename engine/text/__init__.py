@@ -1,0 +1,1 @@
+"""Text rules shared by summaries, translation and reading: scripts, sentences, Markdown blocks."""
