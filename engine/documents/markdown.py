@@ -2,55 +2,27 @@
 
 A small line-based reader, not a full CommonMark parser: it only has to recover the structure a
 summarizer uses. Text is kept as written (inline emphasis and links stay) minus the block markup
-(``#``, list bullets, fences, table pipes, ``>`` quote markers). Indented code blocks read as
-paragraphs; YAML front matter is skipped.
+(``#``, list bullets and task checkboxes, fences, table pipes, ``>`` quote markers). YAML front
+matter is skipped.
+
+The block grammar is ``engine.text.markdown_blocks``, shared with translation, so both read the
+same structure (a line of ``=`` with no paragraph above is a rule, so it is skipped). What is this
+reader's choice, not grammar: indented code blocks, HTML blocks and link definitions read as
+paragraphs (their words still count for a summary), where translation copies them verbatim.
 """
 
 from __future__ import annotations
 
-import re
-
 from engine.documents.limits import ReadGuard
 from engine.documents.model import Block
+from engine.text import markdown_blocks as grammar
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
-_LIST = re.compile(r"^([ \t]*)(?:[-*+]|\d{1,9}[.)])(?:[ \t]+(.*))?$")
-_DELIMITER_CELL = re.compile(r"^:?-+:?$")
-_QUOTE = re.compile(r"^ {0,3}> ?")
-_PIPE = re.compile(r"(?<!\\)\|")
 _CHECK_EVERY = 2000  # lines between guard checks: cheap, and a 20 M-character file stays responsive
 
 
 def _cells(line: str) -> list[str]:
-    """The cells of a pipe-table row (outer pipes optional, ``\\|`` is a literal pipe)."""
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    if line.endswith("|") and not line.endswith("\\|"):
-        line = line[:-1]
-    return [cell.strip().replace("\\|", "|") for cell in _PIPE.split(line)]
-
-
-def _is_table_start(line: str, next_line: str | None) -> bool:
-    """A header row followed by a delimiter row with as many cells (GFM's rule)."""
-    if next_line is None or "|" not in line or "-" not in next_line:
-        return False
-    delimiter = _cells(next_line)
-    return (all(_DELIMITER_CELL.match(cell) for cell in delimiter)
-            and len(delimiter) == len(_cells(line)))
-
-
-def _front_matter_end(lines: list[str]) -> int:
-    """Index of the first line after YAML front matter, or 0 when there is none."""
-    if not lines or lines[0].strip() != "---":
-        return 0
-    for index in range(1, min(len(lines), 200)):
-        if lines[index].strip() in ("---", "..."):
-            return index + 1
-    return 0
+    """The cells of a table row as text to read (``\\|`` is a literal pipe)."""
+    return [cell.replace("\\|", "|") for cell in grammar.row_cells(grammar.without_quote(line))]
 
 
 def _indent_width(indent: str) -> int:
@@ -78,66 +50,52 @@ class _Reader:
                 self.blocks.append(Block("list_item", text, level=self.item_level))
             self.item = None
 
-    def fence(self, lines: list[str], start: int, indent: int, marker: str) -> int:
-        """Collects a fenced code block opened at ``start``; returns the index after it."""
-        body: list[str] = []
-        index = start + 1
-        while index < len(lines):
-            line = lines[index]
-            stripped = line.strip()
-            if stripped.startswith(marker) and stripped.rstrip(marker[0]) == "":
-                index += 1
-                break
-            # Lines lose as much indentation as the opening fence had, as CommonMark says.
-            body.append(line[min(indent, len(line) - len(line.lstrip(" "))):])
-            index += 1
-        code = "\n".join(body).strip("\n")
+    def fence(self, lines: list[str], start: int, fence: grammar.FencedCode) -> None:
+        """Collects the code of a fenced block opened at ``start``."""
+        code = "\n".join(grammar.fence_body(lines, start, fence)).strip("\n")
         if code.strip():
             self.blocks.append(Block("code", code))
-        return index
 
-    def table(self, header: str, lines: list[str], start: int) -> int:
-        """Collects a pipe table whose header row is at ``start``; returns the index after it."""
-        rows = [_cells(header)]
-        index = start + 2  # skip the delimiter row
-        while index < len(lines) and lines[index].strip() and "|" in lines[index]:
-            rows.append(_cells(_QUOTE.sub("", lines[index])))
-            index += 1
+    def table(self, lines: list[str], start: int, end: int) -> None:
+        """Collects a pipe table from its header row at ``start`` to ``end``."""
+        rows = [_cells(lines[index]) for index in range(start, end) if index != start + 1]
         self.blocks.append(Block("table", "\n".join("\t".join(row) for row in rows)))
-        return index
+
+    def item_start(self, line: str, marker: int) -> None:
+        """Opens a list item whose text begins at ``marker``."""
+        self.flush()
+        # Nesting follows indentation relative to the items above, not a fixed width.
+        indent = _indent_width(line[:len(line) - len(line.lstrip(" \t"))])
+        while self.indents and self.indents[-1] >= indent:
+            self.indents.pop()
+        self.item, self.item_level = [line[marker:]], min(len(self.indents), 10)
+        self.indents.append(indent)
 
     def line(self, line: str) -> None:
         """Handles one line that is not part of a fence or a table."""
         if not line.strip():
             self.flush()
             return
-        setext = _SETEXT.match(line)
+        setext = grammar.setext_level(line)
         if setext and self.paragraph:
             text = " ".join(part.strip() for part in self.paragraph)
             self.paragraph = []
-            self.blocks.append(Block("heading", text, level=1 if setext.group(1)[0] == "=" else 2))
+            self.blocks.append(Block("heading", text, level=setext))
             return
-        if _BREAK.match(line):
+        if grammar.is_thematic_break(line) or setext == 1:
             self.flush()
             self.indents = []
             return
-        heading = _ATX.match(line)
+        heading = grammar.atx_heading(line)
         if heading:
             self.flush()
             self.indents = []
-            if heading.group(2):
-                self.blocks.append(Block("heading", heading.group(2).strip(),
-                                         level=len(heading.group(1))))
+            if heading.text.strip():
+                self.blocks.append(Block("heading", heading.text.strip(), level=heading.level))
             return
-        item = _LIST.match(line)
-        if item:
-            self.flush()
-            # Nesting follows indentation relative to the items above, not a fixed width.
-            indent = _indent_width(item.group(1))
-            while self.indents and self.indents[-1] >= indent:
-                self.indents.pop()
-            self.item, self.item_level = [item.group(2) or ""], min(len(self.indents), 10)
-            self.indents.append(indent)
+        marker = grammar.list_marker_end(line)
+        if marker:
+            self.item_start(line, marker)
             return
         if self.item is not None:  # a continuation line of the current item
             self.item.append(line.strip())
@@ -150,26 +108,25 @@ def read_markdown(text: str, guard: ReadGuard) -> list[Block]:
     """Markdown text (already decoded and normalised) as blocks in reading order."""
     lines = text.split("\n")
     reader = _Reader()
-    index = _front_matter_end(lines)
+    index = grammar.front_matter_end(lines)
     checked = index
     while index < len(lines):
         if index - checked >= _CHECK_EVERY:
             guard.check()
             checked = index
-        line = lines[index]
-        while _QUOTE.match(line):  # quoted text reads as the text itself
-            line = _QUOTE.sub("", line, count=1)
-        fence = _FENCE.match(line)
-        if fence and not (fence.group(2)[0] == "`" and "`" in fence.group(3)):
+        fence = grammar.fenced_code(lines, index)
+        if fence is not None:
             reader.flush()
-            index = reader.fence(lines, index, len(fence.group(1)), fence.group(2))
+            reader.fence(lines, index, fence)
+            index = fence.end
             continue
-        next_line = _QUOTE.sub("", lines[index + 1]) if index + 1 < len(lines) else None
-        if _is_table_start(line, next_line):
+        end = grammar.table_end(lines, index)
+        if end > index:
             reader.flush()
-            index = reader.table(line, lines, index)
+            reader.table(lines, index, end)
+            index = end
             continue
-        reader.line(line)
+        reader.line(grammar.without_quote(lines[index]))
         index += 1
     reader.flush()
     return reader.blocks

@@ -1,49 +1,17 @@
-"""Line-level pieces of plain text and Markdown: heading text, table cells, wrapped paragraphs.
+"""Line-level pieces of plain text: whether a paragraph is hard-wrapped, and joining its lines.
 
-Everything here is linear in the line's length (no backtracking regex on user lines), so a
-10 MB line costs what reading it costs.
+The Markdown block grammar (headings, tables, cells) lives in ``engine.text.markdown_blocks``,
+shared with the document reader. Everything here is linear in the line's length.
 """
 
 from __future__ import annotations
 
-import re
-
+from engine.text.scripts import CJK_WIDE_CHAR
 from engine.translate.wrap import width
 
-MAX_TABLE_LINE = 10_000  # longer lines are never read as table rows (no regex on huge lines)
 WRAPPED_MIN_WIDTH = 40  # a paragraph narrower than this is verse or an address, not wrapped
-_DELIMITER_ROW = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _SENTENCE_END = (".", "!", "?", ":", ";", "。", "！", "？", "；", "：", "…", '"', "”", "」")
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-                  r"\uff00-\uffef]")
-
-
-def is_table_start(lines: list[str], index: int) -> bool:
-    """A Markdown table: a row with a pipe followed by a delimiter row (``|---|:-:|``)."""
-    line = lines[index]
-    if "|" not in line or index + 1 >= len(lines) or len(line) > MAX_TABLE_LINE:
-        return False
-    following = lines[index + 1]
-    return "-" in following and len(following) <= MAX_TABLE_LINE and \
-        bool(_DELIMITER_ROW.match(following))
-
-
-def split_cells(line: str, separator: str) -> list[str]:
-    """The cells of a tab-separated line or a table row; a pipe inside `code` or after a
-    backslash does not separate."""
-    if separator == "\t":
-        return line.split("\t")
-    cells: list[str] = []
-    start, in_code = 0, False
-    for position, char in enumerate(line):
-        if char == "`":
-            in_code = not in_code
-        elif char == separator and not in_code and (position == 0 or
-                                                    line[position - 1] != "\\"):
-            cells.append(line[start:position])
-            start = position + 1
-    cells.append(line[start:])
-    return cells
+_CJK = CJK_WIDE_CHAR
 
 
 def hard_wrapped(lines: list[str]) -> int:
@@ -68,19 +36,3 @@ def join_lines(texts: list[str]) -> str:
         cjk = bool(_CJK.match(joined[-1:]) and _CJK.match(text[:1]))
         joined += ("" if cjk else " ") + text
     return joined
-
-
-def heading_text(body: str) -> tuple[str, str]:
-    """An ATX heading's text and suffix (closing hashes and trailing space), without regex
-    backtracking on long lines."""
-    text = body.rstrip()
-    suffix = body[len(text):]
-    end = len(text)
-    while end > 0 and text[end - 1] == "#":
-        end -= 1
-    if end < len(text) and (end == 0 or text[end - 1] in " \t"):
-        start = end
-        while start > 0 and text[start - 1] in " \t":
-            start -= 1
-        return text[:start], text[start:] + suffix
-    return text, suffix

@@ -1,10 +1,10 @@
 """Plain text and Markdown, line by line: every piece of markup kept exactly, only prose translated.
 
 Each line is one of: blank; code (fenced, or indented in Markdown), copied as it is; another line
-kept verbatim (thematic break, setext underline, HTML block, link definition, front matter, table
-delimiter); or text between a prefix (quote markers, indentation, list marker, heading hashes) and
-a suffix (closing hashes, trailing spaces of a hard break). Table rows and tab-separated lines
-are translated cell by cell, pipes and tabs kept.
+kept verbatim (thematic break, setext underline, empty list item, HTML block, link definition,
+front matter, table delimiter); or text between a prefix (quote markers, indentation, list marker,
+heading hashes) and a suffix (closing hashes, trailing spaces of a hard break). Table rows and
+tab-separated lines are translated cell by cell, pipes and tabs kept.
 
 Consecutive lines of one paragraph are translated together when they are hard-wrapped prose (long
 lines of similar length that don't each end a sentence), and the translation is wrapped again to
@@ -19,23 +19,28 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from engine.translate.lines import (
-    MAX_TABLE_LINE,
-    hard_wrapped,
-    heading_text,
-    is_table_start,
-    join_lines,
+from engine.text.markdown_blocks import (
+    atx_heading,
+    fenced_code,
+    front_matter_end,
+    is_thematic_break,
+    list_marker_end,
+    quote_prefix,
+    setext_level,
     split_cells,
+    table_end,
+    without_quote,
 )
+from engine.translate.lines import hard_wrapped, join_lines
 from engine.translate.protect import Parts
 from engine.translate.rules import MARKDOWN_RULES, TEXT_RULES
 from engine.translate.wrap import width, wrap
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-_QUOTE = re.compile(r"^(?:[ ]{0,3}>[ \t]?)+")
-_BREAK = re.compile(r"^[ ]{0,3}([-*_=])(?:[ \t]*\1){2,}[ \t]*$")
-_HEADING = re.compile(r"^[ ]{0,3}#{1,6}(?:[ \t]+|$)")
-_MD_LIST = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
+# The block grammar (fences, quotes, breaks, headings, list markers, tables, front matter) is
+# engine.text.markdown_blocks, shared with the document reader. What follows is this reader's
+# own choice, not grammar: plain text has its own list bullets, and in Markdown indented code,
+# HTML blocks and link definitions are copied verbatim (nothing in them is prose to translate),
+# where a summary reads them as paragraphs.
 _TXT_LIST = re.compile(r"^[ \t]*(?:[-*+•·‣▪◦–]|\d{1,9}[.)]|[a-zA-Z]\)|\(\w{1,3}\))[ \t]+")
 _INDENT = re.compile(r"^[ \t]*")
 _HTML_BLOCK = re.compile(
@@ -114,9 +119,11 @@ class TextLayout:
             indent = len(_INDENT.match(line).group(0).expandtabs(4))  # type: ignore[union-attr]
             if previous_blank and line.strip() and indent == 0 and not self._list_marker(line):
                 in_list = False  # a flush-left paragraph after a blank line ends any list
-            fence = _FENCE.match(line)
-            if fence and not (fence.group(1)[0] == "`" and "`" in line[fence.end():]):
-                index = self._fenced(lines, index, fence.group(1))
+            fence = fenced_code(lines, index)
+            if fence is not None:  # copied as it is, closing fence included
+                self._flush()
+                self.items.extend(lines[index:fence.end])
+                index = fence.end
                 previous_blank, previous_code = False, False
                 continue
             if not line.strip():
@@ -136,11 +143,13 @@ class TextLayout:
                     index += 1
                 previous_blank, previous_code = False, False
                 continue
-            if self.markdown and is_table_start(lines, index):
-                index = self._table(lines, index)
+            end = table_end(lines, index) if self.markdown else index
+            if end > index:
+                self._table(lines, index, end)
+                index = end
                 previous_blank = previous_code = in_list = False
                 continue
-            if _BREAK.match(line) or (self.markdown and _LINK_DEFINITION.match(line)):
+            if self.markdown and _LINK_DEFINITION.match(line):
                 self._verbatim(line)
             else:
                 in_list = self._text_line(line, previous_blank, in_list)
@@ -148,44 +157,34 @@ class TextLayout:
             index += 1
         self._flush()
 
+    def _marker_end(self, rest: str) -> int:
+        """Where a list item's text begins in a line without its quote prefix (0: no item):
+        Markdown's markers, or plain text's wider choice of bullets."""
+        if self.markdown:
+            return list_marker_end(rest)
+        marker = _TXT_LIST.match(rest)
+        return marker.end() if marker else 0
+
     def _list_marker(self, line: str) -> bool:
-        quote = _QUOTE.match(line)
-        rest = line[quote.end():] if quote else line
-        return bool((_MD_LIST if self.markdown else _TXT_LIST).match(rest))
+        return self._marker_end(without_quote(line)) > 0
 
     def _front_matter(self, lines: list[str]) -> int:
-        if not self.markdown or not lines or lines[0].strip() != "---":
-            return 0
-        for end in range(1, min(len(lines), 200)):
-            if lines[end].strip() in ("---", "..."):
-                self.items.extend(lines[:end + 1])
-                return end + 1
-        return 0
+        """Copies YAML front matter verbatim and returns the index after it."""
+        end = front_matter_end(lines) if self.markdown else 0
+        self.items.extend(lines[:end])
+        return end
 
-    def _fenced(self, lines: list[str], index: int, fence: str) -> int:
-        """Copies a fenced code block (to its closing fence or the end) and returns the next
-        line's index."""
-        self._verbatim(lines[index])
-        index += 1
-        while index < len(lines):
-            line = lines[index]
-            self.items.append(line)
-            index += 1
-            stripped = line.strip()
-            if stripped.startswith(fence[0] * len(fence)) and not stripped.strip(fence[0]):
-                break
-        return index
-
-    def _table(self, lines: list[str], index: int) -> int:
+    def _table(self, lines: list[str], start: int, end: int) -> None:
+        """Copies a table's delimiter row and splits its other rows into cells to translate,
+        each row's quote prefix kept."""
         self._flush()
-        self.items.append(self._cells(lines[index], "|"))
-        self.items.append(lines[index + 1])
-        index += 2
-        while index < len(lines) and "|" in lines[index] and lines[index].strip() \
-                and len(lines[index]) <= MAX_TABLE_LINE:
-            self.items.append(self._cells(lines[index], "|"))
-            index += 1
-        return index
+        for index in range(start, end):
+            line = lines[index]
+            if index == start + 1:
+                self.items.append(line)
+                continue
+            prefix = quote_prefix(line)
+            self.items.append(self._cells(line[len(prefix):], "|", prefix))
 
     def _cells(self, line: str, separator: str, prefix: str = "") -> list[str | _Slot]:
         """A line as separators (kept) and cells (translated); a pipe inside `code` or after a
@@ -206,27 +205,28 @@ class TextLayout:
 
     def _text_line(self, line: str, previous_blank: bool, in_list: bool) -> bool:
         """Reads one line of text; returns whether a list is open."""
-        quote_match = _QUOTE.match(line)
-        quote = quote_match.group(0) if quote_match else ""
+        quote = quote_prefix(line)
         rest = line[len(quote):]
-        if not rest.strip():
+        if not rest.strip() or self._is_rule(quote, rest):
             self._verbatim(line)
             return in_list
-        heading = _HEADING.match(rest)
+        heading = atx_heading(rest)
         if heading:
             self._flush()
-            text, suffix = heading_text(rest[heading.end():])
-            if not text:
+            if not heading.text:
                 self.items.append(line)
             else:
-                prefix = quote + rest[:heading.end()]
-                self.items.append(self._slot(_Slot(prefix, text, suffix, [line])))
+                self.items.append(self._slot(_Slot(quote + heading.prefix, heading.text,
+                                                   heading.suffix, [line])))
             return False
-        marker = (_MD_LIST if self.markdown else _TXT_LIST).match(rest)
-        if marker and rest[marker.end():].strip():
+        marker = self._marker_end(rest)
+        if marker and rest[marker:].strip():
             self._flush()
             self._group = _Group(quote, True)
-            self._add(quote + rest[:marker.end()], rest[marker.end():])
+            self._add(quote + rest[:marker], rest[marker:])
+            return True
+        if marker:  # an empty item (a bare marker or checkbox) is all markup
+            self._verbatim(line)
             return True
         indent = _INDENT.match(rest).group(0)  # type: ignore[union-attr]
         body = rest[len(indent):]
@@ -240,6 +240,14 @@ class TextLayout:
             in_list = in_list and not (previous_blank and not indent)
         self._add(quote + indent, body)
         return in_list
+
+    def _is_rule(self, quote: str, rest: str) -> bool:
+        """A thematic break or a setext underline, kept verbatim: a line of ``=`` always, a
+        line of ``-`` when it underlines a paragraph (else it may be an empty list item)."""
+        level = setext_level(rest)
+        group = self._group
+        underlines = group is not None and not group.item and group.quote == quote
+        return is_thematic_break(rest) or level == 1 or (level == 2 and underlines)
 
     def _continues(self, quote: str, indent: str) -> bool:
         group = self._group
