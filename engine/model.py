@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from engine.runner import DecoderRunner
 from engine.seq2seq import Seq2SeqModel, load_seq2seq
 from engine.session import check_io_names, check_tokenizer_fits, open_session, token_id
 from engine.store import resolve_model
+from engine.thread_policy import narrow_threads, physical_cores, room_for_second_session
 from engine.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class Model:
     device: str  # "cpu" or "cuda": what the session really runs on
     stop_token_ids: frozenset[int]
     bos_token_id: int | None
+    # Opens the same graph on fewer threads without spinning, for a busy CPU; the runner calls
+    # it only once it sees the CPU shared (engine.thread_policy). None: one session only.
+    narrow_factory: Callable[[], ort.InferenceSession] | None = None
     _runner: DecoderRunner | None = dataclasses.field(default=None, init=False, repr=False)
 
     @property
@@ -53,7 +58,8 @@ class Model:
         """The model's one long-lived runner: its cache outlives a generation, so the next
         prompt that starts the same way (a chat's next turn) only runs its new tokens."""
         if self._runner is None:
-            self._runner = DecoderRunner(self.session, self.manifest, self.device)
+            self._runner = DecoderRunner(self.session, self.manifest, self.device,
+                                         narrow=self.narrow_factory)
         return self._runner
 
 
@@ -134,6 +140,20 @@ def _stop_ids(manifest: Manifest, tokenizer: Tokenizer, manifest_path: Path) -> 
                      for name, field in named)
 
 
+def _narrow_factory(onnx_path: Path,
+                    threads: int | None) -> Callable[[], ort.InferenceSession] | None:
+    """What opens the busy-CPU session (None where the policy keeps one session)."""
+    if threads is None:
+        return None
+
+    def open_narrow() -> ort.InferenceSession:
+        if not room_for_second_session(onnx_path):
+            raise MemoryError("too little free memory for a second copy of the weights")
+        return open_session(onnx_path, "cpu", threads, spinning=False)
+
+    return open_narrow
+
+
 def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
                threads: int | None = None,
                context_length: int | None = None) -> Model | Seq2SeqModel:
@@ -146,8 +166,9 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
     Args:
         spec: folder path, model name in the store, or None for the default model.
         device: ``auto`` (CUDA when usable, else CPU), ``cpu`` or ``cuda``.
-        threads: ONNX Runtime intra-op threads (None: ONNX Runtime's default, one per core);
-            more than the usable CPU cores are capped to them.
+        threads: ONNX Runtime intra-op threads, capped at the usable CPU cores. None: one per
+            physical core, and a second, narrower session once the CPU turns out to be shared
+            (``engine.thread_policy``); a number fixes the count.
         context_length: use at most this many tokens of context (None: the model's own);
             a shorter context needs less memory for the KV cache.
 
@@ -169,9 +190,12 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
     check_tokenizer_fits(tokenizer, manifest.vocab_size)
     stop_ids = _stop_ids(manifest, tokenizer, manifest_path)  # before the costly session
     onnx_path = check_inside(folder, manifest.decoder_file, "files.decoder")
-    session = open_session(onnx_path, device, threads)
+    # One thread per physical core, set explicitly: ONNX Runtime's own default pins each thread
+    # to a core, and a pinned thread cannot move off a core another program keeps busy.
+    session = open_session(onnx_path, device, threads or physical_cores())
     _check_io(manifest, session, onnx_path, manifest_path)
     bos_id = tokenizer.token_to_id(manifest.bos_token) if manifest.bos_token else None
-    model = Model(folder, manifest, tokenizer, session, device_of(session), stop_ids, bos_id)
+    model = Model(folder, manifest, tokenizer, session, device_of(session), stop_ids, bos_id,
+                  _narrow_factory(onnx_path, narrow_threads(device_of(session), threads)))
     logger.info("loaded %s on %s", folder, model.device)
     return model

@@ -11,14 +11,19 @@ last position land in a preallocated array. Nothing is copied per token except t
 which is what keeps a small model's decode loop fast. Other graphs (LSTMs, Optimum and
 onnxruntime-genai exports) get their cache fed back as arrays.
 
+A CPU model may open a second, narrow session of the same graph when the CPU turns out to be
+shared; the runner then times its steps and runs each on the faster one
+(``engine.thread_policy``). Both share the cache, so the choice never changes the output.
+
 The runner remembers which tokens its cache holds, so a new prompt that starts like the previous
 one (the next turn of a chat) only runs the tokens after the shared prefix (`keep_prefix`).
 """
 
 from __future__ import annotations
 
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -26,6 +31,7 @@ import onnxruntime as ort
 from engine.errors import InferenceError
 from engine.manifest import Manifest
 from engine.session import float_type, short_reason
+from engine.thread_policy import BackgroundSession, SessionChooser, physical_cores
 
 # Cache buffers grow in steps of this many positions (and at least double), so a conversation
 # reallocates a handful of times, not per turn.
@@ -40,8 +46,15 @@ class DecoderRunner:
     """
 
     def __init__(self, session: ort.InferenceSession, manifest: Manifest,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu",
+                 narrow: Callable[[], ort.InferenceSession] | None = None) -> None:
         self.session = session
+        self.sessions = [session]
+        # `narrow` opens the busy-CPU session; it runs (in the background) only once needed.
+        self._narrow_factory = narrow
+        self._narrow: BackgroundSession | None = None
+        wide_threads = session.get_session_options().intra_op_num_threads or physical_cores()
+        self.chooser = SessionChooser(wide_threads) if narrow is not None else None
         self.manifest = manifest
         self.device = device
         self.tokens: list[int] = []
@@ -59,7 +72,7 @@ class DecoderRunner:
         self._state: dict[str, np.ndarray] = {}
         self._buffers: _SharedCache | None = None
         if manifest.kv_cache and manifest.kv_cache.shared_buffer:
-            self._buffers = _SharedCache(session, manifest, device,
+            self._buffers = _SharedCache(self.sessions, manifest, device,
                                          self._dtype_of(manifest.kv_cache.past_names(0)[0]))
         self.reset()
 
@@ -132,18 +145,43 @@ class DecoderRunner:
             The last position's logits (V,) as float32, or all positions' (S, V) if all_logits.
         """
         ids = np.asarray([token_ids], dtype=np.int64)
+        count = ids.shape[1]
+        index = self._pick(count)
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             if self._buffers is not None:
-                logits = self._buffers.run(ids, len(self.tokens), all_logits)
+                logits = self._buffers.run(ids, len(self.tokens), all_logits, index)
             else:
-                logits = self._run_with_feeds(ids, all_logits)
+                logits = self._run_with_feeds(ids, all_logits, self.sessions[index])
         except Exception as error:
             raise InferenceError(f"model {self.manifest.name!r} failed to run: "
                                  f"{short_reason(error)}") from None
+        if self.chooser is not None:
+            self.chooser.record(index, count, time.perf_counter() - started,
+                                time.process_time() - cpu)
         self.tokens.extend(int(t) for t in token_ids)
         return logits
 
-    def _run_with_feeds(self, ids: np.ndarray, all_logits: bool) -> np.ndarray:
+    def _pick(self, count: int) -> int:
+        """The session for this pass; opens or adopts the narrow one when the chooser asks."""
+        chooser = self.chooser
+        if chooser is None:
+            return 0
+        if chooser.wants_narrow and self._narrow is None and self._narrow_factory is not None:
+            self._narrow = BackgroundSession(self._narrow_factory)
+            self._narrow_factory = None
+        if self._narrow is not None and self._narrow.done:
+            session = self._narrow.take()
+            self._narrow = None
+            if session is not None:
+                self.sessions.append(session)
+                if self._buffers is not None:
+                    self._buffers.add_session(session)
+                chooser.narrow_ready()
+        return chooser.pick(count)
+
+    def _run_with_feeds(self, ids: np.ndarray, all_logits: bool,
+                        session: ort.InferenceSession) -> np.ndarray:
         io = self.manifest.io
         past, count = len(self.tokens), ids.shape[1]
         feeds: dict[str, np.ndarray] = {io.input_ids: ids}
@@ -156,7 +194,7 @@ class DecoderRunner:
         if "use_cache_branch" in self._inputs:  # Optimum's merged decoders
             feeds["use_cache_branch"] = np.array([past > 0])
         feeds.update(self._state)
-        outputs = self.session.run(self._output_names, feeds)
+        outputs = session.run(self._output_names, feeds)
         for name, value in zip(self._output_names[1:], outputs[1:], strict=True):
             self._state[self._feedback[name]] = value
         logits = outputs[0][0]  # (S or 1, V)
@@ -166,15 +204,16 @@ class DecoderRunner:
 class _SharedCache:
     """Preallocated past/present buffers bound once through I/O binding (see the module doc)."""
 
-    # It holds the session, not the runner: no reference cycle (see DecoderRunner.owner).
-    def __init__(self, session: ort.InferenceSession, manifest: Manifest, device: str,
-                 dtype: type[np.floating]) -> None:
+    # It holds the sessions, not the runner: no reference cycle (see DecoderRunner.owner).
+    # Every session gets a binding of its own, all bound to the same cache buffers.
+    def __init__(self, sessions: Sequence[ort.InferenceSession], manifest: Manifest,
+                 device: str, dtype: type[np.floating]) -> None:
         assert manifest.kv_cache is not None
-        self.session = session
+        self.sessions = list(sessions)
         self.device = device
         self.manifest = manifest
         self.cache = manifest.kv_cache
-        self.binding = session.io_binding()
+        self.bindings = [session.io_binding() for session in self.sessions]
         self.capacity = 0
         self.buffers: dict[str, ort.OrtValue] = {}
         self._host: dict[str, np.ndarray] = {}  # CPU buffers behind the OrtValues
@@ -185,7 +224,8 @@ class _SharedCache:
         self._logits = np.zeros((1, 1, vocab), np.float32)
         self._logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
         self._dtype = dtype  # the graph's cache type
-        self.has_keep_input = manifest.io.logits_to_keep in {i.name for i in session.get_inputs()}
+        self.has_keep_input = manifest.io.logits_to_keep in {
+            i.name for i in self.sessions[0].get_inputs()}
 
     def _grow(self, needed: int, valid: int) -> None:
         """Makes room for `needed` positions, keeping the first `valid` ones."""
@@ -208,17 +248,30 @@ class _SharedCache:
                     value = ort.OrtValue.ortvalue_from_numpy(fresh)
                     self._host[past] = fresh  # the OrtValue borrows this memory
                 self.buffers[past] = value
-                self.binding.bind_ortvalue_input(past, value)
-                self.binding.bind_ortvalue_output(present, value)
+                for binding in self.bindings:
+                    binding.bind_ortvalue_input(past, value)
+                    binding.bind_ortvalue_output(present, value)
         self._mask = np.ones((1, capacity), np.int64)
         self.capacity = capacity
 
-    def run(self, ids: np.ndarray, past: int, all_logits: bool) -> np.ndarray:
+    def add_session(self, session: ort.InferenceSession) -> None:
+        """Another session of the same graph, bound to the buffers that exist now."""
+        binding = session.io_binding()
+        for layer in range(self.cache.num_layers):
+            for past, present in zip(self.cache.past_names(layer),
+                                     self.cache.present_names(layer), strict=True):
+                if past in self.buffers:
+                    binding.bind_ortvalue_input(past, self.buffers[past])
+                    binding.bind_ortvalue_output(present, self.buffers[past])
+        self.sessions.append(session)
+        self.bindings.append(binding)
+
+    def run(self, ids: np.ndarray, past: int, all_logits: bool, index: int = 0) -> np.ndarray:
         io = self.manifest.io
         total = past + ids.shape[1]
         if total > self.capacity:
             self._grow(total, past)
-        binding = self.binding
+        binding = self.bindings[index]
         binding.bind_cpu_input(io.input_ids, ids)
         binding.bind_cpu_input(io.attention_mask, self._mask[:, :total])
         # Without a logits_to_keep input (genai's graphs) every new position gets logits.
@@ -232,5 +285,5 @@ class _SharedCache:
             binding.bind_cpu_input(io.logits_to_keep,
                                    self._keep_all if all_logits else self._keep_last)
         binding.bind_ortvalue_output(io.logits, value)
-        self.session.run_with_iobinding(binding)
+        self.sessions[index].run_with_iobinding(binding)
         return logits[0].copy() if all_logits else logits[0, -1].copy()

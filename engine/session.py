@@ -44,13 +44,16 @@ def short_reason(error: BaseException) -> str:
     return " ".join(str(error).split())[:_REASON_CHARS] or type(error).__name__
 
 
-def open_session(path: Path, device: str, threads: int | None) -> ort.InferenceSession:
+def open_session(path: Path, device: str, threads: int | None, *,
+                 spinning: bool = True) -> ort.InferenceSession:
     """An ONNX Runtime session for ``path`` on ``device`` ("auto", "cpu" or "cuda").
 
     Args:
         path: the ONNX file (already checked to lie inside the model folder).
         device: passed to ``engine.device.providers_for``.
         threads: intra-op threads (None: ONNX Runtime's default); capped at the usable cores.
+        spinning: let idle pool threads spin between operators (fast on a quiet machine; see
+            ``engine.thread_policy`` for when it is not).
 
     Raises:
         ModelFormatError: the file is missing or ONNX Runtime cannot load it (one line).
@@ -64,6 +67,8 @@ def open_session(path: Path, device: str, threads: int | None) -> ort.InferenceS
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = providers_for(device)  # a DeviceError is about the device, not the file
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)

@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: cpu_burners
+from cpu_burners import cpu_burners
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PROJECT_PY = REPO / ".venv" / "bin" / "python"
@@ -205,12 +208,15 @@ def bench_available() -> tuple[bool, bool]:
 
 
 def run_nightlamp_bench(runtime: Runtime, prompt_file: Path, prompt_tokens: int,
-                        new_tokens: int, runs: int, threads: int, show_ids: bool,
+                        new_tokens: int, runs: int, threads: int | None, show_ids: bool,
                         env: dict[str, str]) -> dict[str, Any]:
-    """``nightlamp bench --json``: the project's own measurement of the same phases."""
+    """``nightlamp bench --json``: the project's own measurement of the same phases (threads
+    None: the engine's own policy)."""
     command = [str(NIGHTLAMP_CLI), "bench", "-m", str(runtime.model), "--prompt-file",
                str(prompt_file), "--prompt-tokens", str(prompt_tokens), "--new-tokens",
-               str(new_tokens), "--runs", str(runs), "--threads", str(threads), "--json"]
+               str(new_tokens), "--runs", str(runs), "--json"]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     if show_ids:
         command.append("--show-ids")
     done = subprocess.run(command, capture_output=True, text=True, env=env,
@@ -224,6 +230,33 @@ def run_nightlamp_bench(runtime: Runtime, prompt_file: Path, prompt_tokens: int,
             return result
     raise RuntimeError(f"nightlamp bench failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n"
                        f"{done.stderr[-4000:]}")
+
+
+def run_row(runtime: Runtime, job: dict[str, Any], args: argparse.Namespace, use_bench: bool,
+            show_ids: bool, env: dict[str, str], text: str,
+            nightlamp_threads: int | None) -> dict[str, Any]:
+    """One row's figures (or its error: one runtime failing should not cost the others'),
+    with the CPU the rest of the machine used meanwhile."""
+    meter = CpuMeter()
+    count = len(job["prompt_ids"])
+    try:
+        if runtime.key == "nightlamp" and use_bench:
+            result = run_nightlamp_bench(runtime, args.prompt_file, count, args.new_tokens,
+                                         args.runs, nightlamp_threads, show_ids, env)
+        elif runtime.key == "nightlamp":
+            options = {"repo": str(args.nightlamp_repo.resolve())} if args.nightlamp_repo else {}
+            result = run_worker(Runtime(runtime.key, runtime.label, runtime.weights, PROJECT_PY,
+                                        "run_nightlamp.py", runtime.model),
+                                {**job, "threads": nightlamp_threads, "options": options})
+        else:
+            options = {"flash_attn": args.llama_flash_attn == "on",
+                       "text": text} if runtime.key == "llama.cpp" else {}
+            result = run_worker(runtime, {**job, "options": options})
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+        print(f"  {runtime.key} failed: {error}", file=sys.stderr, flush=True)
+        result = {"error": str(error)}
+    result["machine_load"] = meter.stop()
+    return result
 
 
 def machine() -> dict[str, Any]:
@@ -361,8 +394,18 @@ def main() -> None:
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each row, wait up to this long for the machine to be idle "
                              "(< 10%% CPU used elsewhere for 2 windows of 3 s)")
+    parser.add_argument("--burners", type=int, nargs="+", default=[0], metavar="N",
+                        help="keep N cores busy with CPU burners while the rows run (a desktop "
+                             "is never idle); one table per count, e.g. --burners 0 1 2")
+    parser.add_argument("--nightlamp-threads", default=None, metavar="N|default",
+                        help="threads for the Nightlamp rows (default: --threads); 'default' "
+                             "passes none, so the engine's own thread policy decides")
     parser.add_argument("--json", type=Path, default=None, help="write all raw figures here")
     args = parser.parse_args()
+    if any(count < 0 for count in args.burners):
+        parser.error("--burners counts must be >= 0")
+    if args.nightlamp_threads not in (None, "default") and not args.nightlamp_threads.isdigit():
+        parser.error("--nightlamp-threads takes a number or 'default'")
     if args.gguf is None or not args.gguf.is_file():
         raise SystemExit(f"GGUF not found ({args.gguf}); pass --gguf PATH")
     peers = peers_dir()
@@ -411,44 +454,35 @@ def main() -> None:
               f"{'nightlamp bench' if use_bench else 'run_nightlamp.py (engine API)'}"]
     print("\n".join(header), flush=True)
 
-    results: dict[int, list[tuple[Runtime, dict[str, Any]]]] = {}
-    for count in args.prompt_tokens:
-        if count > len(all_ids):
-            raise SystemExit(f"{args.prompt_file} has only {len(all_ids)} tokens")
+    nightlamp_threads = (None if args.nightlamp_threads == "default" else
+                         int(args.nightlamp_threads or args.threads))
+    if nightlamp_threads is None and not use_bench:
+        raise SystemExit("--nightlamp-threads default needs 'nightlamp bench' (--nightlamp-via "
+                         "bench)")
+    if any(count > len(all_ids) for count in args.prompt_tokens):
+        raise SystemExit(f"{args.prompt_file} has only {len(all_ids)} tokens")
+    results: dict[tuple[int, int], list[tuple[Runtime, dict[str, Any]]]] = {}
+    for burners, count in ((b, c) for b in args.burners for c in args.prompt_tokens):
         job = {"prompt_ids": all_ids[:count], "new_tokens": args.new_tokens, "runs": args.runs,
                "threads": args.threads, "block_ids": stops, "options": {}}
         rows: list[tuple[Runtime, dict[str, Any]]] = []
         for runtime in runtimes:
             if args.wait_idle > 0:
                 wait_for_idle(args.wait_idle)
-            print(f"  running {runtime.key}, prompt {count} ...", file=sys.stderr, flush=True)
-            meter = CpuMeter()
-            try:
-                if runtime.key == "nightlamp" and use_bench:
-                    result = run_nightlamp_bench(runtime, args.prompt_file, count,
-                                                 args.new_tokens, args.runs, args.threads,
-                                                 show_ids, env)
-                elif runtime.key == "nightlamp":
-                    options = {"repo": str(args.nightlamp_repo.resolve())} \
-                        if args.nightlamp_repo else {}
-                    result = run_worker(Runtime(runtime.key, runtime.label, runtime.weights,
-                                                PROJECT_PY, "run_nightlamp.py", runtime.model),
-                                        {**job, "options": options})
-                else:
-                    options = {"flash_attn": args.llama_flash_attn == "on",
-                               "text": text} if runtime.key == "llama.cpp" else {}
-                    result = run_worker(runtime, {**job, "options": options})
-            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
-                # One runtime failing should not cost the figures of the others.
-                print(f"  {runtime.key} failed: {error}", file=sys.stderr, flush=True)
-                result = {"error": str(error)}
-            result["machine_load"] = meter.stop()
+            print(f"  running {runtime.key}, prompt {count}, {burners} busy cores ...",
+                  file=sys.stderr, flush=True)
+            with cpu_burners(burners):
+                result = run_row(runtime, job, args, use_bench, show_ids, env, text,
+                                 nightlamp_threads)
+            result["busy_cores"] = burners
             rows.append((runtime, result))
-        results[count] = rows
+        results[(burners, count)] = rows
 
-    versions = runtime_versions(results[args.prompt_tokens[0]])
+
+    first = results[(args.burners[0], args.prompt_tokens[0])]
+    versions = runtime_versions(first)
     print("- versions: " + "; ".join(versions))
-    llama = next((r for rt, r in results[args.prompt_tokens[0]] if rt.key == "llama.cpp"), None)
+    llama = next((r for rt, r in first if rt.key == "llama.cpp"), None)
     if llama and "error" not in llama:
         print(f"- llama.cpp build: {llama.get('system_info', '')}; settings "
               f"{llama.get('settings', {})}")
@@ -457,9 +491,13 @@ def main() -> None:
                               "gguf": str(gguf),
                               "nightlamp_models": [str(f) for f in nightlamp_folders],
                               "prompt_file": str(args.prompt_file), "new_tokens": args.new_tokens,
-                              "runs": args.runs, "threads": args.threads, "stop_ids": stops,
+                              "runs": args.runs, "threads": args.threads,
+                              "nightlamp_threads": nightlamp_threads, "stop_ids": stops,
                               "results": {}}
-    for count, rows in results.items():
+    for (burners, count), rows in results.items():
+        if len(args.burners) > 1 or burners:
+            print(f"### {burners} busy core{'s' if burners != 1 else ''} (CPU burners), "
+                  f"prompt {count}\n")
         print("\n".join(table(rows, count)))
         print()
         for entry in ratios(rows):
@@ -488,7 +526,8 @@ def main() -> None:
         for note in notes:
             print(f"- note: {note}")
         print()
-        report["results"][str(count)] = {
+        key = str(count) if args.burners == [0] else f"{count}@{burners}busy"
+        report["results"][key] = {
             "rows": [{"key": rt.key, "runtime": rt.label, "weights": rt.weights,
                       "model": str(rt.model), **r} for rt, r in rows],
             "ratios": ratios(rows)}
