@@ -118,6 +118,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         metavar="N", help="CPU-burner counts to measure under (default: 0 1 2)")
     parser.add_argument("--answers", type=_answer_count, default=3, metavar="N",
                         help="answers per burner count (default: 3)")
+    parser.add_argument("--history", type=_non_negative, default=0, metavar="TURNS",
+                        help="earlier turns already in the conversation (the chat view "
+                             "re-renders all of them while an answer streams; default 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write every gap, every answer's stats and machine facts")
     args = parser.parse_args(argv)
@@ -312,8 +315,22 @@ def one_answer(interrupt: Interrupt, window: MainWindow, recorder: StatsRecorder
     return Answer(status, wall, start_ms, end_ms, stats)
 
 
+def earlier_turns(count: int) -> list[dict[str, str]]:
+    """``count`` finished exchanges of a few lines each, Markdown included (what a real chat
+    holds after a while), for the view to render with the new answer."""
+    reply = ("Here is what I found about the lighthouse:\n\n- the lamp turns every ten "
+             "seconds\n- the keeper writes the log at dawn\n\n```\nlog = open('keeper.txt')\n"
+             "```\n\n" + "The sea was calm and the village slept while the lamp turned. " * 4)
+    turns: list[dict[str, str]] = []
+    for number in range(count):
+        turns.append({"role": "user", "content": f"Question {number + 1}: and then?",
+                      "status": "complete"})
+        turns.append({"role": "assistant", "content": reply, "status": "complete"})
+    return turns
+
+
 def measure_round(interrupt: Interrupt, window: MainWindow, recorder: StatsRecorder,
-                  burners: int, answers: int, first: bool) -> Round:
+                  burners: int, answers: int, first: bool, history: int = 0) -> Round:
     """``answers`` answers with ``burners`` burners running and the heartbeat on throughout."""
     load_before = os.getloadavg()
     heartbeat = Heartbeat()
@@ -325,6 +342,7 @@ def measure_round(interrupt: Interrupt, window: MainWindow, recorder: StatsRecor
             for index in range(answers):
                 sending = first and index == 0
                 if sending:
+                    window.chat.set_messages(earlier_turns(history))
                     window.chat.input.setPlainText(PROMPT)
                 click = window.chat.send if sending else window.chat.regenerate
                 done.append(one_answer(interrupt, window, recorder, heartbeat, click))
@@ -449,7 +467,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{' '.join(f'{x:.2f}' for x in facts['load_average_before'])}", flush=True)
             for index, burners in enumerate(args.burners):
                 rounds.append(measure_round(interrupt, window, recorder, burners,
-                                            args.answers, first=index == 0))
+                                            args.answers, first=index == 0,
+                                            history=args.history))
                 print(f"burners {burners}: done", flush=True)
         finally:
             if window is not None:

@@ -6,12 +6,12 @@ another program keeps a core busy, a spinning thread that shares that core stall
 operator until the scheduler gives it a turn, and decode collapses (~40 tok/s, where one thread
 still gives ~62). No fixed setting is good in both cases (benchmarks/RESULTS.md, issue 26).
 
-So the runner watches its own steps. While the process gets clearly less CPU time during a step
-than its threads could use, something else runs on our cores: then (once per model, in the
-background) it opens a *narrow* session of the same graph, half the threads and no spinning, and
-from then on times its one-token steps, keeps using whichever session is faster and now and then
-tries the other one for a few steps, because the machine's load changes while the user chats. A
-step that suddenly takes much longer than it used to makes it try the other session at once.
+So the runner watches its own steps. When the process gets clearly less CPU time during its
+steps than its threads could use, another program shares our cores: then (once per model, in the
+background) it opens a *narrow* session of the same graph, half the threads and no spinning,
+and moves to it unless its steps turn out slower. Now and then, at growing spacing, it tries the
+wide session again, and moves back once those steps get the whole CPU again and are faster:
+the machine's load changes while the user chats.
 
 Both sessions run the same graph on the same cache buffers, so the choice never changes a token.
 A quiet machine never pays for the second session's memory (a copy of the prepacked weights: 175
@@ -37,11 +37,11 @@ from engine.memory import available_memory
 logger = logging.getLogger(__name__)
 
 WIDE, NARROW = 0, 1
-FIRST_PROBE_AFTER = 16  # one-token steps before the first try of the other session
-MAX_PROBE_INTERVAL = 512  # steps; at ~60 tok/s a lost probe costs ~2% at this spacing
+RETRY_AFTER_SWITCH = 64  # one-token steps before the session just left is tried again
+MAX_PROBE_INTERVAL = 1024  # steps; each lost try quadruples the spacing up to this (~15 s)
 PROBE_STEPS = 5  # steps on the other session per try; the first only wakes its threads
-SWITCH_GAIN = 0.9  # switch when the other session's steps take < 90% of the current ones
-SLOWDOWN = 1.6  # the current session's steps this much slower than at the last choice: re-probe
+CLEAR_LOSS = 1.3  # a tried step this much slower than the current ones ends the try at once
+NARROW_TOLERANCE = 1.1  # on a shared CPU, NARROW is kept unless its steps are 10% slower
 SHARED_CPU = 0.8  # CPU time per step below this share of the wide threads' means a shared CPU
 CPU_WINDOW = 16  # steps over which the CPU share is measured
 _RECENT = 8  # steps whose median stands for the current session
@@ -88,11 +88,16 @@ def room_for_second_session(weights_file: Path) -> bool:
 
 
 class SessionChooser:
-    """Picks WIDE or NARROW for each forward pass from what the steps cost.
+    """Picks WIDE or NARROW for each forward pass from what the one-token steps cost.
 
-    Until the narrow session exists only the CPU share of the wide one's steps is watched
-    (``wants_narrow``). Prompts (more than one token) run on the current choice and are not
-    timed: their length varies, and a step's time is what tells the two sessions apart.
+    On WIDE the CPU share of the steps is watched: well below what its threads could use means
+    another program shares the cores, and NARROW is tried (opened first, ``wants_narrow``); it
+    is kept unless its steps are slower. On NARROW, WIDE is tried now and then, at growing
+    spacing, and taken back only when its steps again get the whole CPU and are faster. The
+    CPU share decides because step times under contention swing with the scheduler's time
+    slices, and a thread pool that has slept gets the CPU first for a step or two, so a short
+    timing comparison alone favours whichever session rested. Prompts (more than one token) run
+    on the current choice and are not counted.
 
     Args:
         wide_threads: threads of the wide session (what its steps could use at most).
@@ -104,13 +109,13 @@ class SessionChooser:
         self.switches = 0
         self.wants_narrow = False
         self.has_narrow = False
-        self._cpu = [0.0, 0.0]  # CPU and wall seconds of the wide steps in this window
-        self._window = 0
+        self._window = [0.0, 0.0, 0]  # CPU seconds, wall seconds and steps on WIDE
         self._recent: deque[float] = deque(maxlen=_RECENT)
-        self._baseline: float | None = None  # current's median step time at the last choice
-        self._interval = FIRST_PROBE_AFTER
-        self._until_probe = FIRST_PROBE_AFTER
-        self._probe: list[float] | None = None  # step times on the other session, while trying
+        self._interval = RETRY_AFTER_SWITCH
+        self._until_probe = RETRY_AFTER_SWITCH
+        self._windows_to_skip = 0  # shared-CPU windows to let pass after NARROW lost a try
+        self._narrow_losses = 0
+        self._probe: list[tuple[float, float]] | None = None  # (wall, CPU) on the other session
 
     @property
     def other(self) -> int:
@@ -131,56 +136,75 @@ class SessionChooser:
         """Takes the wall and process CPU time of a forward pass that ran on ``index``."""
         if tokens != 1:
             return
-        if not self.has_narrow:
-            self._watch_cpu(seconds, cpu_seconds)
-            return
         if self._probe is not None and index == self.other:
-            self._probe.append(seconds)
-            if len(self._probe) >= PROBE_STEPS:
-                self._decide(self._probe[1:])
+            self._probe.append((seconds, cpu_seconds))
+            if len(self._probe) >= PROBE_STEPS or self._clearly_lost():
+                self._decide()
             return
         self._recent.append(seconds)
-        self._until_probe -= 1
-        if self._slowed_down():
-            # Only the slow steps stand for the current session now, not the quiet ones before.
-            self._recent = deque(list(self._recent)[-3:], maxlen=_RECENT)
-            self._probe = []
-        elif self._until_probe <= 0 and len(self._recent) >= 3:
-            self._probe = []
-
-    def _watch_cpu(self, seconds: float, cpu_seconds: float) -> None:
-        self._cpu[0] += cpu_seconds
-        self._cpu[1] += seconds
-        self._window += 1
-        if self._window < CPU_WINDOW:
+        if self.current == WIDE:
+            if self._cpu_shared(seconds, cpu_seconds):
+                if self.has_narrow:
+                    self._probe = []
+                else:
+                    self.wants_narrow = True
             return
-        cpu, wall = self._cpu
-        if cpu < SHARED_CPU * self.wide_threads * wall and not self.wants_narrow:
-            logger.info("decode steps got %.1f of %d cores: the CPU is shared", cpu / wall,
-                        self.wide_threads)
-            self.wants_narrow = True
-        self._cpu, self._window = [0.0, 0.0], 0
+        self._until_probe -= 1
+        if self._until_probe <= 0:
+            self._probe = []
 
-    def _slowed_down(self) -> bool:
-        if self._baseline is None or len(self._recent) < 3:
+    def _cpu_shared(self, seconds: float, cpu_seconds: float) -> bool:
+        """True at the end of a window of WIDE steps that got clearly less than their CPU."""
+        window = self._window
+        window[0] += cpu_seconds
+        window[1] += seconds
+        window[2] += 1
+        if window[2] < CPU_WINDOW:
             return False
-        return statistics.median(list(self._recent)[-3:]) > SLOWDOWN * self._baseline
+        cpu, wall = window[0], window[1]
+        self._window = [0.0, 0.0, 0]
+        logger.debug("wide steps: %.2f of %d cores", cpu / max(wall, 1e-9), self.wide_threads)
+        if cpu >= SHARED_CPU * self.wide_threads * wall:
+            return False
+        if self._windows_to_skip > 0:
+            self._windows_to_skip -= 1
+            return False
+        logger.info("decode steps got %.1f of %d cores: the CPU is shared", cpu / wall,
+                    self.wide_threads)
+        return True
 
-    def _decide(self, tried: list[float]) -> None:
+    def _clearly_lost(self) -> bool:
+        """A try of WIDE ends after one measured step when that step is far slower."""
+        if self.other != WIDE or self._probe is None or len(self._probe) < 2:
+            return False
+        return bool(self._recent) and \
+            self._probe[-1][0] > CLEAR_LOSS * statistics.median(self._recent)
+
+    def _decide(self) -> None:
+        assert self._probe is not None
+        tried, self._probe = self._probe[1:], None  # the first step only woke the threads
         mine = statistics.median(self._recent) if self._recent else float("inf")
-        theirs = statistics.median(tried)
-        self._probe = None
-        if theirs < SWITCH_GAIN * mine:
+        theirs = statistics.median(wall for wall, _ in tried)
+        if self.other == NARROW:
+            better = theirs < NARROW_TOLERANCE * mine
+        else:
+            share = sum(cpu for _, cpu in tried) / max(sum(wall for wall, _ in tried), 1e-9)
+            better = theirs < mine and share >= SHARED_CPU * self.wide_threads
+        logger.debug("on session %d: %.1f ms a step; session %d tried: %.1f ms (%s)",
+                     self.current, 1000 * mine, self.other, 1000 * theirs,
+                     "switching" if better else "staying")
+        if better:
             self.current = self.other
             self.switches += 1
-            self._recent = deque(tried, maxlen=_RECENT)
-            self._baseline = theirs
-            self._interval = FIRST_PROBE_AFTER
+            self._recent = deque((wall for wall, _ in tried), maxlen=_RECENT)
+            self._interval = self._until_probe = RETRY_AFTER_SWITCH
+            self._window = [0.0, 0.0, 0]
+        elif self.other == NARROW:  # NARROW is slower even so: ask less often
+            self._narrow_losses += 1
+            self._windows_to_skip = 4 ** min(self._narrow_losses, 4)
         else:
-            self._baseline = mine
-            self._interval = min(2 * self._interval, MAX_PROBE_INTERVAL)
-        self._until_probe = self._interval
-
+            self._interval = min(4 * self._interval, MAX_PROBE_INTERVAL)
+            self._until_probe = self._interval
 
 
 class BackgroundSession:
