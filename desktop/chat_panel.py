@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 from desktop.chat_markdown import add_copy_links, keep_line_breaks
 from desktop.chat_settings import ChatSettings, ChatSettingsDialog
 
+_SEPARATOR = "\n\n---\n\n"  # between two messages: a horizontal rule
+
 NOTICE_MS = 3000  # how long a passing notice ("Code copied") stays
 
 
@@ -107,6 +109,9 @@ class ChatPanel(QWidget):
         self._notice_timer.setInterval(NOTICE_MS)
         self._notice_timer.timeout.connect(self._clear_passing_notice)
         self._passing_notice = ""
+        # The rendered messages before a streaming answer, and where that answer starts.
+        self._settled: list[str] | None = None
+        self._tail_start = 0
         self.set_settings(self.settings)
         self.set_generating(False)
 
@@ -264,8 +269,8 @@ class ChatPanel(QWidget):
                  "interrupted": self.tr("(interrupted)")}
         return f" *{marks[status]}*" if status in marks else ""
 
-    def _render(self) -> tuple[str, list[str]]:
-        """The view's Markdown and the code of its blocks (item N-1 for link copy:N)."""
+    def _message_parts(self) -> tuple[list[str], list[str]]:
+        """Each message's Markdown, and the code of all blocks (item N-1 for link copy:N)."""
         parts: list[str] = []
         blocks: list[str] = []
         label = self.tr("Copy code")
@@ -278,18 +283,44 @@ class ChatPanel(QWidget):
             if not body and message.get("status") == "streaming":
                 body = "…"
             parts.append(f"**{title}**{mark}\n\n{body}")
-        return "\n\n---\n\n".join(parts), blocks
+        return parts, blocks
 
     def markdown(self) -> str:
-        return self._render()[0]
+        return _SEPARATOR.join(self._message_parts()[0])
 
     def refresh(self) -> None:
+        """Shows the conversation. While an answer streams only that answer is rendered again:
+        re-rendering the whole chat every 50 ms cost the GUI thread (and the decoder sharing
+        its CPU) more the longer the chat grew (benchmarks/ui_heartbeat.py --history)."""
         scrollbar = self.view.verticalScrollBar()
         at_bottom = scrollbar.value() >= scrollbar.maximum() - 4
-        text, self._code_blocks = self._render()
-        self.view.setMarkdown(text)
+        parts, self._code_blocks = self._message_parts()
+        streaming = bool(self.messages) and self.messages[-1].get("status") == "streaming"
+        if not streaming:
+            self._settled = None
+            self.view.setMarkdown(_SEPARATOR.join(parts))
+        else:
+            if parts[:-1] != self._settled:
+                self._render_settled(parts[:-1])
+            self._render_tail(parts[-1])
         if at_bottom:
             scrollbar.setValue(scrollbar.maximum())
+
+    def _render_settled(self, parts: list[str]) -> None:
+        """Renders the messages before the streaming one, and marks where it will go."""
+        self.view.setMarkdown(_SEPARATOR.join(parts))
+        cursor = QTextCursor(self.view.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        self._settled = parts
+        self._tail_start = cursor.position()
+
+    def _render_tail(self, part: str) -> None:
+        """Replaces the streaming message's rendering (everything after the settled ones)."""
+        cursor = QTextCursor(self.view.document())
+        cursor.setPosition(self._tail_start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        cursor.insertMarkdown(f"---\n\n{part}" if self._settled else part)
 
     def _on_anchor(self, url: QUrl) -> None:
         """A clicked link: copy:N copies code block N; any other link is ignored."""

@@ -382,3 +382,28 @@ def test_titles_are_cut_at_a_word_and_marked() -> None:
     assert title_from("Short one\nsecond line") == "Short one"
     chinese = "给我写一首关于大海的诗" * 6
     assert title_from(chinese) == chinese[:TITLE_CHARS - 1] + "…"
+
+
+def test_a_streaming_answer_re_renders_only_itself(panel: ChatPanel,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-rendering the whole chat every 50 ms cost more the longer the chat grew; while an
+    answer streams, only that answer is rendered again, and it reads exactly as the full
+    rendering does."""
+    earlier = [{"role": role, "content": f"Turn {n}: **bold** and\n\n```\ncode {n}\n```",
+                "status": "complete"} for n in range(6) for role in ("user", "assistant")]
+    answer = {"role": "assistant", "content": "The lamp", "status": "streaming"}
+    panel.set_messages([*earlier, answer])
+    full_renders: list[str] = []
+    render = panel.view.setMarkdown
+    monkeypatch.setattr(panel.view, "setMarkdown",
+                        lambda text: (full_renders.append(text), render(text))[1])
+    for word in ("turned", "all", "night", "and", "the", "sea", "rolled."):
+        panel.messages[-1]["content"] += f" {word}"
+        panel.refresh()
+    assert full_renders == []
+    streamed = panel.view.toPlainText()
+    assert streamed.endswith("The lamp turned all night and the sea rolled.")
+    panel.messages[-1]["status"] = "complete"
+    panel.refresh()
+    assert len(full_renders) == 1 and panel.view.toPlainText() == streamed
+    assert panel._code_blocks == [f"code {n}" for n in range(6) for _ in range(2)]

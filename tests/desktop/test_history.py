@@ -145,6 +145,31 @@ def test_delete_conversation_cascades(tmp_path: Path) -> None:
     raw.close()
 
 
+def test_partial_saves_skip_the_disk_flush_and_every_other_write_keeps_it(
+        store: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partial save (once a second, on the GUI thread) commits without fsync; the final
+    answer and everything else are written with synchronous = FULL."""
+    conv = store.create_conversation()
+    answer = store.begin_assistant_message(conv.id)
+    seen: list[str] = []
+    real = store._conn
+
+    class Spy:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == "COMMIT":
+                seen.append(str(real.execute("PRAGMA synchronous").fetchone()[0]))
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(store, "_conn", Spy())
+    assert store.update_streaming(answer.id, "Once")
+    assert store.finish_message(answer.id, "Once upon a time.")
+    assert seen == ["1", "2"]  # NORMAL for the partial save, FULL for the final one
+    assert real.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
 def test_streaming_lifecycle(store: HistoryStore) -> None:
     conv = store.create_conversation()
     store.add_message(conv.id, "user", "Tell me a story")
