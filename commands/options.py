@@ -28,8 +28,9 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     """``--device auto|cpu|cuda`` and ``--threads N`` (check it with `thread_count`)."""
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads, at most the CPU cores (default: ONNX Runtime's "
-                             "choice)")
+                        help="CPU threads, at most the CPU cores (default: one per "
+                             "physical core, and fewer while other programs keep the CPU "
+                             "busy)")
 
 
 def thread_count(args: argparse.Namespace) -> int | None:
