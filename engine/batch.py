@@ -1,0 +1,227 @@
+"""Batched decoding: many sequences in one forward pass per step (continuous batching).
+
+A small model's decode step costs about the same for one row as for eight: the weights are read
+once either way and the operator overhead is paid once. So a job of many independent prompts (the
+parts of a long document, the paragraphs of a translation, several callers of the server) runs
+them side by side: each sequence holds a *slot*, one row of a preallocated cache buffer per layer
+(``slots x kv_heads x capacity x head_dim``), and every step feeds each active slot its last token
+in one batch. Sequences leave when they stop or reach their length and the next waiting prompt
+takes the free slot between two steps, so the batch stays full.
+
+This relies on the graph contract of our decoder graphs (``KVCacheSpec.shared_buffer``):
+GroupQueryAttention reads each row's length from its right-padded attention mask and writes the
+new keys and values at that row's own position, so rows of different lengths share one step. A
+prompt is prefilled alone (batch 1) into its slot's rows of the same buffer. Each sequence has its
+own sampling chain and history; greedy output equals ``engine.generation``'s token for token.
+Graphs without a shared buffer (LSTMs, foreign exports) are refused: they run one at a time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime as ort
+
+from engine.callbacks import ShouldStop
+from engine.errors import ConfigError, InferenceError, OperationCancelledError
+from engine.model import Model
+from engine.sampling import SamplingChain, SamplingSettings, build_chain
+from engine.session import float_type, short_reason
+
+GREEDY = SamplingSettings(temperature=0.0)
+PREFILL_CHUNK = 256  # prompt tokens per forward pass while prefilling a slot
+DEFAULT_SLOTS = 8
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One sequence to continue: its prompt ids and how to pick its tokens."""
+
+    prompt_ids: Sequence[int]
+    max_new_tokens: int = 128
+    sampling: SamplingSettings = GREEDY
+
+
+@dataclass
+class BatchResult:
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: str = "length"  # "stop" (a stop token) or "length"
+
+
+@dataclass
+class _Sequence:
+    index: int  # position in the caller's list
+    request: BatchRequest
+    chain: SamplingChain
+    history: list[int]
+    result: BatchResult
+    limit: int  # new tokens it may still take (its max, or what the capacity leaves)
+
+
+class BatchDecoder:
+    """The slots of one model and the steps over them; one thread at a time.
+
+    Args:
+        model: a loaded decoder whose graph keeps its cache in a shared buffer.
+        slots: sequences decoded side by side.
+        capacity: positions per slot (prompt + new tokens), at most the model's context.
+    """
+
+    def __init__(self, model: Model, slots: int, capacity: int) -> None:
+        cache = model.manifest.kv_cache
+        if cache is None or not cache.shared_buffer:
+            raise ConfigError(f"{model.name} cannot decode in batches (its graph keeps no "
+                              "shared cache buffer); it runs one sequence at a time")
+        if slots < 1 or not 2 <= capacity <= model.manifest.context_length:
+            raise ConfigError(f"batch needs slots >= 1 and 2 <= capacity <= the context "
+                              f"(got {slots}, {capacity})")
+        self.model, self.slots, self.capacity = model, slots, capacity
+        self.session = model.session
+        self._io = model.manifest.io
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        self._has_keep = self._io.logits_to_keep in inputs
+        self._pairs = [pair for layer in range(cache.num_layers)
+                       for pair in zip(cache.past_names(layer), cache.present_names(layer),
+                                       strict=True)]
+        dtype = float_type(inputs[self._pairs[0][0]].type)
+        shape = (slots, cache.num_kv_heads, capacity, cache.head_dim)
+        self._buffers = {past: np.zeros(shape, dtype) for past, _ in self._pairs}
+        self.lengths = np.zeros(slots, np.int64)  # tokens in each slot's cache
+        self._bindings: dict[tuple[int, int], ort.IOBinding] = {}  # (first row, rows)
+        self._keep_last = np.array(1, np.int64)
+
+    def _binding(self, first: int, rows: int) -> ort.IOBinding:
+        """An I/O binding of cache rows first..first+rows-1 (views: nothing is copied)."""
+        key = (first, rows)
+        if key not in self._bindings:
+            binding = self.session.io_binding()
+            for past, present in self._pairs:
+                view = ort.OrtValue.ortvalue_from_numpy(self._buffers[past][first:first + rows])
+                binding.bind_ortvalue_input(past, view)
+                binding.bind_ortvalue_output(present, view)
+            self._bindings[key] = binding
+        return self._bindings[key]
+
+    def _run(self, binding: ort.IOBinding, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        rows = ids.shape[0]
+        logits = np.zeros((rows, 1, self.model.manifest.vocab_size), np.float32)
+        binding.bind_cpu_input(self._io.input_ids, ids)
+        binding.bind_cpu_input(self._io.attention_mask, mask)
+        if self._has_keep:
+            binding.bind_cpu_input(self._io.logits_to_keep, self._keep_last)
+        else:
+            raise ConfigError(f"{self.model.name}: batching needs a logits_to_keep input")
+        binding.bind_ortvalue_output(self._io.logits, ort.OrtValue.ortvalue_from_numpy(logits))
+        try:
+            self.session.run_with_iobinding(binding)
+        except Exception as error:
+            raise InferenceError(f"model {self.model.name!r} failed to run: "
+                                 f"{short_reason(error)}") from None
+        return logits[:, -1, :]
+
+    def prefill(self, slot: int, prompt: Sequence[int]) -> np.ndarray:
+        """Runs a prompt into an empty slot; returns the logits after its last token."""
+        if not 1 <= len(prompt) < self.capacity:
+            raise ConfigError(f"a batch prompt must have 1 to {self.capacity - 1} tokens "
+                              f"(got {len(prompt)})")
+        binding = self._binding(slot, 1)
+        done = 0
+        logits = np.empty(0, np.float32)
+        while done < len(prompt):
+            chunk = np.asarray([prompt[done:done + PREFILL_CHUNK]], np.int64)
+            done += chunk.shape[1]
+            logits = self._run(binding, chunk, np.ones((1, done), np.int64))[0]
+        self.lengths[slot] = len(prompt)
+        return logits
+
+    def step(self, tokens: dict[int, int]) -> dict[int, np.ndarray]:
+        """Feeds each slot in ``tokens`` its next token in one pass; returns their logits.
+
+        The pass spans the rows from the lowest to the highest busy slot; a free row inside
+        that span gets a dummy token at its position 0, which the next prefill overwrites.
+        """
+        first, last = min(tokens), max(tokens)
+        rows = last - first + 1
+        lengths = self.lengths[first:last + 1].copy()
+        ids = np.zeros((rows, 1), np.int64)
+        for slot, token in tokens.items():
+            ids[slot - first, 0] = token
+        busy = np.zeros(rows, bool)
+        busy[[slot - first for slot in tokens]] = True
+        totals = np.where(busy, lengths + 1, 1)
+        mask = (np.arange(int(totals.max()))[None, :] < totals[:, None]).astype(np.int64)
+        logits = self._run(self._binding(first, rows), ids, mask)
+        for slot in tokens:
+            self.lengths[slot] += 1
+        return {slot: logits[slot - first] for slot in tokens}
+
+    def free(self, slot: int) -> None:
+        self.lengths[slot] = 0
+
+
+def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DEFAULT_SLOTS,
+                 should_stop: ShouldStop | None = None,
+                 on_token: Callable[[int, int], None] | None = None) -> list[BatchResult]:
+    """Continues every request's prompt, ``slots`` at a time, and returns their new token ids
+    in the order of ``requests``.
+
+    Args:
+        on_token: called with (request index, token id) as each token is chosen.
+        should_stop: checked before every step; True ends every sequence as "cancelled".
+
+    Raises:
+        ConfigError: the model's graph cannot batch, or a prompt does not fit the context.
+    """
+    if not requests:
+        return []
+    context = model.manifest.context_length
+    for request in requests:
+        if not 1 <= len(request.prompt_ids) < context:
+            raise ConfigError(f"a prompt of {len(request.prompt_ids)} tokens does not fit "
+                              f"{model.name}'s context of {context}")
+    capacity = min(context, max(len(r.prompt_ids) + r.max_new_tokens for r in requests))
+    decoder = BatchDecoder(model, min(slots, len(requests)), capacity)
+    results = [BatchResult() for _ in requests]
+    waiting = deque(range(len(requests)))
+    active: dict[int, _Sequence] = {}
+    last_tokens: dict[int, int] = {}
+    stops = model.stop_token_ids
+
+    def choose(slot: int, logits: np.ndarray) -> None:
+        sequence = active[slot]
+        token = sequence.chain.sample(logits, sequence.history)
+        if token in stops:
+            sequence.result.finish_reason = "stop"
+            del active[slot]
+            decoder.free(slot)
+            return
+        sequence.result.token_ids.append(token)
+        sequence.history.append(token)
+        if on_token is not None:
+            on_token(sequence.index, token)
+        if len(sequence.result.token_ids) >= sequence.limit:
+            del active[slot]
+            decoder.free(slot)
+        else:
+            last_tokens[slot] = token
+
+    while waiting or active:
+        if should_stop is not None and should_stop():
+            raise OperationCancelledError("batch decoding was cancelled")
+        for slot in range(decoder.slots):
+            if slot not in active and waiting:
+                index = waiting.popleft()
+                request = requests[index]
+                prompt = list(request.prompt_ids)
+                limit = min(request.max_new_tokens, capacity - len(prompt))
+                active[slot] = _Sequence(index, request, build_chain(request.sampling),
+                                         list(prompt), results[index], limit)
+                choose(slot, decoder.prefill(slot, prompt))
+        pending = {slot: last_tokens[slot] for slot in active}
+        if pending:
+            for slot, logits in decoder.step(pending).items():
+                choose(slot, logits)
+    return results
