@@ -61,6 +61,15 @@ class _Sequence:
     limit: int  # new tokens it may still take (its max, or what the capacity leaves)
 
 
+def batchable(model: Model) -> bool:
+    """Whether ``model`` can decode in batches here: our shared-buffer graphs, on the CPU (the
+    slots are host memory)."""
+    cache = model.manifest.kv_cache
+    names = {i.name for i in model.session.get_inputs()}
+    return (cache is not None and cache.shared_buffer and model.device == "cpu"
+            and model.manifest.io.logits_to_keep in names)
+
+
 class BatchDecoder:
     """The slots of one model and the steps over them; one thread at a time.
 
@@ -164,13 +173,18 @@ class BatchDecoder:
 
 def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DEFAULT_SLOTS,
                  should_stop: ShouldStop | None = None,
-                 on_token: Callable[[int, int], None] | None = None) -> list[BatchResult]:
+                 on_token: Callable[[int, int], None] | None = None,
+                 until: Callable[[int, list[int]], bool] | None = None,
+                 on_finish: Callable[[int], None] | None = None) -> list[BatchResult]:
     """Continues every request's prompt, ``slots`` at a time, and returns their new token ids
     in the order of ``requests``.
 
     Args:
         on_token: called with (request index, token id) as each token is chosen.
-        should_stop: checked before every step; True ends every sequence as "cancelled".
+        until: called with (request index, its new ids) after each token; True ends that
+            sequence there (finish reason "stop"), e.g. at the end of enough sentences.
+        on_finish: called with the request index as each sequence ends.
+        should_stop: checked before every step; True raises OperationCancelledError.
 
     Raises:
         ConfigError: the model's graph cannot batch, or a prompt does not fit the context.
@@ -190,21 +204,27 @@ def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DE
     last_tokens: dict[int, int] = {}
     stops = model.stop_token_ids
 
+    def finish(slot: int, reason: str) -> None:
+        sequence = active.pop(slot)
+        sequence.result.finish_reason = reason
+        decoder.free(slot)
+        if on_finish is not None:
+            on_finish(sequence.index)
+
     def choose(slot: int, logits: np.ndarray) -> None:
         sequence = active[slot]
         token = sequence.chain.sample(logits, sequence.history)
         if token in stops:
-            sequence.result.finish_reason = "stop"
-            del active[slot]
-            decoder.free(slot)
+            finish(slot, "stop")
             return
         sequence.result.token_ids.append(token)
         sequence.history.append(token)
         if on_token is not None:
             on_token(sequence.index, token)
-        if len(sequence.result.token_ids) >= sequence.limit:
-            del active[slot]
-            decoder.free(slot)
+        if until is not None and until(sequence.index, sequence.result.token_ids):
+            finish(slot, "stop")
+        elif len(sequence.result.token_ids) >= sequence.limit:
+            finish(slot, "length")
         else:
             last_tokens[slot] = token
 
@@ -213,6 +233,8 @@ def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DE
             raise OperationCancelledError("batch decoding was cancelled")
         for slot in range(decoder.slots):
             if slot not in active and waiting:
+                if should_stop is not None and should_stop():  # a prefill takes a while too
+                    raise OperationCancelledError("batch decoding was cancelled")
                 index = waiting.popleft()
                 request = requests[index]
                 prompt = list(request.prompt_ids)

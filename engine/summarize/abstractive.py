@@ -10,6 +10,7 @@ for. The instruction comes after the text: small models follow what they read la
 
 from __future__ import annotations
 
+from engine.batch import BatchRequest, batchable, decode_batch
 from engine.callbacks import OnText, Progress, ShouldStop
 from engine.documents.model import Block, Document
 from engine.errors import ConfigError, OperationCancelledError
@@ -109,8 +110,10 @@ class Summarizer:
         return self._reduce(notes), len(parts)
 
     def _map(self, parts: list[Part]) -> list[str]:
-        notes: list[str] = []
         long = self.length == "long"
+        if not long and len(parts) > 1 and batchable(self.model):
+            return self._map_batched(parts)
+        notes: list[str] = []
         for index, part in enumerate(parts):
             self.progress("summarizing", index, len(parts))
             where = f" (section: {part.heading})" if part.heading else ""
@@ -125,6 +128,38 @@ class Summarizer:
             notes.append(f"## {part.heading}\n\n{note}" if long and part.heading else note)
         self.progress("summarizing", len(parts), len(parts))
         return notes
+
+    def _map_batched(self, parts: list[Part]) -> list[str]:
+        """Every part's notes decoded side by side (``engine.batch``): the parts do not depend
+        on each other, and one step for several parts costs little more than for one. Each
+        note ends where ``ask`` would end it: at the end of enough sentences, or its length."""
+        requests = []
+        for part in parts:
+            where = f" (section: {part.heading})" if part.heading else ""
+            prompt = messages(self.model, self.instruction(
+                f"this part of a longer document{where}"), part.text)
+            requests.append(BatchRequest(prompt_ids(self.model, prompt), self.answer_tokens,
+                                         SAMPLING))
+        decode = self.model.tokenizer.decode
+        finished = [0]
+
+        def enough(index: int, ids: list[int]) -> bool:
+            answer = decode(ids)
+            return answer.rstrip().endswith(SENTENCE_ENDS) and \
+                len(split_sentences(answer)) >= MAX_SENTENCES[self.length]
+
+        def done(index: int) -> None:
+            finished[0] += 1
+            self.progress("summarizing", finished[0], len(parts))
+
+        self.progress("summarizing", 0, len(parts))
+        self.requests += len(parts)
+        try:
+            results = decode_batch(self.model, requests, should_stop=self.should_stop,
+                                   until=enough, on_finish=done)
+        except OperationCancelledError:
+            raise OperationCancelledError("the summary was cancelled") from None
+        return [decode(result.token_ids).strip() for result in results]
 
     def _reduce(self, notes: list[str]) -> str:
         rounds = 0

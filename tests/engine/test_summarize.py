@@ -14,7 +14,7 @@ from commands.main import main
 from engine.documents import Block, Document, read_text
 from engine.errors import ConfigError, OperationCancelledError
 from engine.language import detect_language
-from engine.model import load_model
+from engine.model import Model, load_model
 from engine.summarize import summarize
 from engine.summarize.extractive import extractive_summary, select_to_fit
 from engine.summarize.parts import split_parts
@@ -127,17 +127,25 @@ def test_parts_follow_structure_cover_everything_and_fit() -> None:
     assert any(part.heading == "Middle" for part in parts)
 
 
+@pytest.mark.parametrize("batched", [True, False])
 def test_map_reduce_reads_every_part_reports_progress_and_streams(
-        roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch, batched: bool) -> None:
     model = load_model(roomy_model_dir, device="cpu", threads=1)
     prompts: list[str] = []
-    real_generate = abstractive.generate
+    real_generate, real_batch = abstractive.generate, abstractive.decode_batch
 
     def recording_generate(model: Any, prompt: Any, *args: Any) -> Any:
         prompts.append(prompt[-1]["content"])
         return real_generate(model, prompt, *args)
 
+    def recording_batch(model: Any, requests: Any, **kwargs: Any) -> Any:
+        prompts.extend(model.tokenizer.decode(list(r.prompt_ids)) for r in requests)
+        return real_batch(model, requests, **kwargs)
+
     monkeypatch.setattr(abstractive, "generate", recording_generate)
+    monkeypatch.setattr(abstractive, "decode_batch", recording_batch)
+    if not batched:
+        monkeypatch.setattr(abstractive, "batchable", lambda model: False)
     paragraphs = [f"the lamp {i} lights the page {i} at night ." for i in range(120)]
     progress: list[tuple[str, int, int]] = []
     streamed: list[str] = []
@@ -156,15 +164,38 @@ def test_map_reduce_reads_every_part_reports_progress_and_streams(
     assert result.input_tokens > 1000
 
 
-def test_a_summary_can_be_cancelled(roomy_model_dir: Path) -> None:
+def test_batched_parts_give_the_notes_one_at_a_time_gives(
+        roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The map step decodes its parts side by side; each note is the one the part gets alone
+    (same prompt, same greedy choice, same end at enough sentences or the length)."""
     model = load_model(roomy_model_dir, device="cpu", threads=1)
+    assert isinstance(model, Model) and abstractive.batchable(model)
+    paragraphs = [f"the lamp {i} lights the page {i} at night ." for i in range(120)]
+    document = read_text("\n\n".join(paragraphs))
+    summarizer = abstractive.Summarizer(model, "short", "English", None, None, None)
+    parts = split_parts(document, summarizer.count, summarizer.budget)
+    assert len(parts) > 2
+    together = summarizer._map(parts)
+    monkeypatch.setattr(abstractive, "batchable", lambda model: False)
+    alone = summarizer._map(parts)
+    assert together == alone and all(together)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_summary_can_be_cancelled(roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                    batched: bool) -> None:
+    model = load_model(roomy_model_dir, device="cpu", threads=1)
+    if not batched:
+        monkeypatch.setattr(abstractive, "batchable", lambda model: False)
     progress: list[tuple[str, int, int]] = []
     text = "\n\n".join(f"the lamp {i} lights the page at night ." for i in range(200))
+    # Parts decoded side by side are cancelled between two steps: right after the start.
+    after = 1 if batched else 2
     with pytest.raises(OperationCancelledError, match="the summary was cancelled"):
         summarize(text, model, "abstractive", "medium",
-                  should_stop=lambda: len(progress) >= 2,
+                  should_stop=lambda: len(progress) >= after,
                   progress=lambda *update: progress.append(update))
-    assert len(progress) == 2  # it stopped after the second part, not at the end
+    assert len(progress) == after  # it stopped early, not at the end
     assert progress[-1][1] < progress[-1][2]
 
 

@@ -3,6 +3,7 @@ step by measured time, on the same cache, so the output never changes."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_while_the_cpu_stays_shared_wide_is_retried_ever_less_often() -> None:
     # A clearly slower try ends after one measured step (the first only wakes the pool).
     tries = [i for i in range(1, len(used)) if used[i] == WIDE and used[i - 1] == NARROW]
     gaps = np.diff(tries)
-    assert len(tries) >= 4 and all(b >= a for a, b in zip(gaps, gaps[1:], strict=False))
+    assert len(tries) >= 4 and all(b >= a for a, b in itertools.pairwise(gaps))
     assert gaps[0] < gaps[-1] <= policy.MAX_PROBE_INTERVAL + policy.PROBE_STEPS
     assert used[tries[1]:tries[1] + 3] == [WIDE, WIDE, NARROW]
     assert used.count(WIDE) < 0.01 * len(used)
