@@ -64,6 +64,8 @@ class _Sequence:
 def batchable(model: Model) -> bool:
     """Whether ``model`` can decode in batches here: our shared-buffer graphs, on the CPU (the
     slots are host memory)."""
+    if not isinstance(model, Model):
+        return False
     cache = model.manifest.kv_cache
     names = {i.name for i in model.session.get_inputs()}
     return (cache is not None and cache.shared_buffer and model.device == "cpu"

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from engine import seq2seq
+from engine.batch import BatchRequest, batchable, decode_batch
 from engine.callbacks import ShouldStop
 from engine.errors import ConfigError, OperationCancelledError
 from engine.generation import GenerationConfig, generate, prompt_ids
@@ -32,6 +33,7 @@ MAX_SEGMENT_TOKENS = 384  # longer sentences are cut: small models lose the thre
 MIN_SEGMENT_TOKENS = 8
 HINT_TOKENS = 96  # room kept in each prompt for glossary hints
 ANSWER_FACTOR = 3  # an answer may have this many times the segment's tokens (plus a margin)
+BATCH_SEGMENTS = 8  # segments decoded side by side where the model can batch (engine.batch)
 
 
 @runtime_checkable
@@ -92,8 +94,6 @@ class InstructTranslator:
         ConfigError: the model has no chat template, or its context is too small for a prompt.
     """
 
-    batch_size = 1
-
     def __init__(self, model: Model, max_segment_tokens: int | None = None) -> None:
         if not model.manifest.chat_template:
             raise ConfigError(f"model {model.name!r} has no chat template, so it cannot be "
@@ -101,6 +101,8 @@ class InstructTranslator:
         self.model = model
         self.name = model.name
         self.context = model.manifest.context_length
+        # Segments per call: where the model decodes in batches they run side by side.
+        self.batch_size = BATCH_SEGMENTS if batchable(model) else 1
         overhead = len(prompt_ids(model, self.messages("", "en", "de", (), strict=True)))
         free = self.context - overhead - min(HINT_TOKENS, self.context // 8) - 16
         self.max_segment_tokens = min(max_segment_tokens or MAX_SEGMENT_TOKENS,
@@ -139,6 +141,8 @@ class InstructTranslator:
                        should_stop: ShouldStop | None = None, *,
                        terms: Sequence[Sequence[Term]] | None = None,
                        strict: bool = False) -> list[str]:
+        if len(segments) > 1 and self.batch_size > 1:
+            return self._ask_together(segments, source, target, terms, strict, should_stop)
         answers = []
         for index, segment in enumerate(segments):
             if should_stop is not None and should_stop():
@@ -147,8 +151,36 @@ class InstructTranslator:
             answers.append(self._ask(segment, source, target, hints, strict, should_stop))
         return answers
 
+    def _ask_together(self, segments: list[str], source: str, target: str,
+                      terms: Sequence[Sequence[Term]] | None, strict: bool,
+                      should_stop: ShouldStop | None) -> list[str]:
+        """The segments' answers decoded side by side (``engine.batch``); each is the answer
+        the segment gets alone."""
+        requests = []
+        for index, segment in enumerate(segments):
+            messages, budget = self._prompt(segment, source, target,
+                                            terms[index] if terms else (), strict)
+            requests.append(BatchRequest(prompt_ids(self.model, messages), budget, SAMPLING))
+        try:
+            results = decode_batch(self.model, requests, should_stop=should_stop)
+        except OperationCancelledError:
+            raise OperationCancelledError("translation was cancelled") from None
+        return [self.model.tokenizer.decode(r.token_ids).strip() for r in results]
+
     def _ask(self, segment: str, source: str, target: str, terms: Sequence[Term], strict: bool,
              should_stop: ShouldStop | None) -> str:
+        messages, budget = self._prompt(segment, source, target, terms, strict)
+        config = GenerationConfig(max_new_tokens=budget, sampling=SAMPLING)
+        answer: list[str] = []
+        for chunk in generate(self.model, messages, config, should_stop):
+            if chunk.finish_reason == "cancelled":
+                raise OperationCancelledError("translation was cancelled")
+            answer.append(chunk.text)
+        return "".join(answer).strip()
+
+    def _prompt(self, segment: str, source: str, target: str, terms: Sequence[Term],
+                strict: bool) -> tuple[list[dict[str, str]], int]:
+        """The chat for one segment (hints dropped that do not fit) and its answer's budget."""
         messages = self.messages(segment, source, target, terms, strict)
         used = len(prompt_ids(self.model, messages))
         while terms and used + 8 > self.context:  # hints that don't fit are only checked
@@ -160,13 +192,7 @@ class InstructTranslator:
             raise ConfigError(f"a segment of {self.count_tokens(segment)} tokens does not fit "
                               f"{self.name}'s context of {self.context}")
         wanted = ANSWER_FACTOR * self.count_tokens(segment) + 24
-        config = GenerationConfig(max_new_tokens=min(room, wanted), sampling=SAMPLING)
-        answer: list[str] = []
-        for chunk in generate(self.model, messages, config, should_stop):
-            if chunk.finish_reason == "cancelled":
-                raise OperationCancelledError("translation was cancelled")
-            answer.append(chunk.text)
-        return "".join(answer).strip()
+        return messages, min(room, wanted)
 
 
 class Seq2SeqTranslator:

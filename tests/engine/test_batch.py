@@ -98,3 +98,19 @@ def test_refusals_and_cancel(model: Model, lstm_model_dir: Path) -> None:
     with pytest.raises(OperationCancelledError):
         decode_batch(model, [BatchRequest([5, 6], 30)], should_stop=lambda: True)
     assert decode_batch(model, []) == []
+
+
+def test_translated_segments_decoded_together_are_those_decoded_alone(
+        tiny_chat_model_dir: Path) -> None:
+    from engine.translate.translators import InstructTranslator
+
+    chat = load_model(tiny_chat_model_dir, device="cpu", threads=1)
+    assert isinstance(chat, Model)
+    translator = InstructTranslator(chat)
+    assert translator.batch_size > 1  # our graphs decode in batches
+    segments = ["The lamp is bright.", "A small model writes a long story.", "Night falls.",
+                "The reader lights the poem and the map."]
+    together = translator.translate_with(segments, "en", "de")
+    translator.batch_size = 1
+    alone = translator.translate_with(segments, "en", "de")
+    assert together == alone and len(together) == 4 and all(together)
