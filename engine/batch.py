@@ -103,6 +103,7 @@ class BatchDecoder:
         self.lengths = np.zeros(slots, np.int64)  # tokens in each slot's cache
         self._bindings: dict[tuple[int, int], ort.IOBinding] = {}  # (first row, rows)
         self._keep_last = np.array(1, np.int64)
+        self._outputs: dict[int, tuple[np.ndarray, ort.OrtValue]] = {}
 
     def _binding(self, first: int, rows: int) -> ort.IOBinding:
         """An I/O binding of cache rows first..first+rows-1 (views: nothing is copied)."""
@@ -116,22 +117,28 @@ class BatchDecoder:
             self._bindings[key] = binding
         return self._bindings[key]
 
+    def _logits(self, rows: int) -> tuple[np.ndarray, ort.OrtValue]:
+        """The output array for ``rows`` rows, made once (each step overwrites it)."""
+        if rows not in self._outputs:
+            array = np.zeros((rows, 1, self.model.manifest.vocab_size), np.float32)
+            self._outputs[rows] = (array, ort.OrtValue.ortvalue_from_numpy(array))
+        return self._outputs[rows]
+
     def _run(self, binding: ort.IOBinding, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        rows = ids.shape[0]
-        logits = np.zeros((rows, 1, self.model.manifest.vocab_size), np.float32)
+        logits, value = self._logits(ids.shape[0])
         binding.bind_cpu_input(self._io.input_ids, ids)
         binding.bind_cpu_input(self._io.attention_mask, mask)
         if self._has_keep:
             binding.bind_cpu_input(self._io.logits_to_keep, self._keep_last)
         else:
             raise ConfigError(f"{self.model.name}: batching needs a logits_to_keep input")
-        binding.bind_ortvalue_output(self._io.logits, ort.OrtValue.ortvalue_from_numpy(logits))
+        binding.bind_ortvalue_output(self._io.logits, value)
         try:
             self.session.run_with_iobinding(binding)
         except Exception as error:
             raise InferenceError(f"model {self.model.name!r} failed to run: "
                                  f"{short_reason(error)}") from None
-        return logits[:, -1, :]
+        return logits[:, -1, :].copy()  # the array is reused by the next pass
 
     def prefill(self, slot: int, prompt: Sequence[int]) -> np.ndarray:
         """Runs a prompt into an empty slot; returns the logits after its last token."""
