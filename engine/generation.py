@@ -21,6 +21,7 @@ from engine.model import Model, require_decoder
 from engine.runner import DecoderRunner
 from engine.sampling import SamplingSettings, build_chain
 from engine.seq2seq import Seq2SeqModel
+from engine.speculation import DRAFT_TOKENS, PromptLookup, SpeculationGate
 
 # A prompt longer than this many characters per context token is probed before it is tokenized:
 # ordinary text has 2 to 5 characters per token.
@@ -40,6 +41,9 @@ class GenerationConfig:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     stop_strings: tuple[str, ...] = ()  # generation ends before any of these strings
     prefill_chunk: int = 256  # prompt tokens per forward pass (cancellation is checked between)
+    # Greedy decoding may guess tokens from the text so far and check them in one pass
+    # (engine.speculation); off by default: not yet bit-exact with the one-token step.
+    speculate: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
@@ -94,6 +98,15 @@ class Generator:
         self.finish_reason: str | None = None
         self.cached_prompt_tokens = 0
         self._logits: np.ndarray | None = None
+        # Speculation: only for greedy decoding (exact) on a cache that can be rewound.
+        self.gate = SpeculationGate()
+        self._speculate = (config.speculate and config.sampling.temperature == 0
+                           and not self.model.manifest.recurrent_state)
+        self._lookup: PromptLookup | None = None
+        self._draft: list[int] = []  # guessed tokens already in the cache, not yet confirmed
+        self._rows: list[np.ndarray] = []  # the logits after each of them
+        self._check: tuple[int, float] | None = None  # (guesses, seconds) of the last check
+        self._accepted = 0
 
     def _check_owner(self) -> None:
         if self.runner.owner is not self:
@@ -119,6 +132,8 @@ class Generator:
                 f"the prompt is {context} tokens but {self.model.name!r} has a context of "
                 f"{self.context_length}; shorten the prompt"
             )
+        self._settle()  # guesses still in the cache are dropped by keep_prefix below
+        self._lookup = None  # rebuilt from the whole history when next needed
         self.history.extend(token_ids)
         # The first call keeps what the cache shares with the prompt (an earlier generation's
         # prefix); later calls find the cache holding the history so far.
@@ -149,15 +164,53 @@ class Generator:
         token = self.chain.sample(self._logits, self.history)
         if token in self.model.stop_token_ids:
             self.finish_reason = "stop"
+            self._settle()
             return None
         self.history.append(token)
         self.generated.append(token)
+        if self._lookup is not None:
+            self._lookup.extend([token])
         if len(self.generated) >= self.config.max_new_tokens \
                 or len(self.history) >= self.context_length:
             self.finish_reason = "length"
+            self._settle()
+        elif self._draft and token == self._draft[0]:  # the guess was right: already run
+            self._draft.pop(0)
+            self._logits = self._rows.pop(0)
+            self._accepted += 1
+            if not self._draft:
+                self._settle()
         else:
-            self._logits = self.runner.forward([token])
+            if self._draft:  # a wrong guess: its cache entries go
+                self.runner.keep_prefix(self.history)
+            self._settle()
+            self._logits = self._advance(token)
         return token
+
+    def _advance(self, token: int) -> np.ndarray:
+        """Runs ``token`` (with a draft after it when speculation pays); its logits."""
+        room = min(self.config.max_new_tokens - len(self.generated),
+                   self.context_length - len(self.history)) - 1
+        draft: list[int] = []
+        if self._speculate and room > 0 and self.gate.allow():
+            if self._lookup is None:
+                self._lookup = PromptLookup(self.history)
+            draft = self._lookup.propose(min(DRAFT_TOKENS, room))
+        started = time.perf_counter()
+        if not draft:
+            logits = self.runner.forward([token])
+            self.gate.plain(time.perf_counter() - started)
+            return logits
+        rows = self.runner.forward([token, *draft], all_logits=True)
+        self._check = (len(draft), time.perf_counter() - started)
+        self._draft, self._rows, self._accepted = draft, list(rows[1:]), 0
+        return rows[0]
+
+    def _settle(self) -> None:
+        """Books the last check's outcome with the gate and forgets its guesses."""
+        if self._check is not None:
+            self.gate.checked(self._check[0], self._accepted, self._check[1])
+        self._check, self._draft, self._rows = None, [], []
 
 
 def prompt_ids(model: Model, prompt: str | Sequence[Mapping[str, str]], *,
