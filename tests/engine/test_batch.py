@@ -37,10 +37,9 @@ def _prompts(model: Model, lengths: list[int]) -> list[list[int]]:
 
 
 @pytest.fixture
-def model(transformer_model_dir: Path) -> Model:
-    loaded = load_model(transformer_model_dir, device="cpu", threads=1)
-    assert isinstance(loaded, Model)
-    return loaded
+def model(transformer: Model) -> Model:
+    transformer._runner = None  # a fresh cache for each test
+    return transformer
 
 
 def test_batched_greedy_equals_each_sequence_alone(model: Model) -> None:

@@ -52,10 +52,9 @@ def _generate(model: Model, prompt: list[int], count: int, speculate: bool) -> G
 
 
 @pytest.fixture
-def model(transformer_model_dir: Path) -> Model:
-    loaded = load_model(transformer_model_dir, device="cpu", threads=1)
-    assert isinstance(loaded, Model)
-    return loaded
+def model(transformer: Model) -> Model:
+    transformer._runner = None  # a fresh cache for each test
+    return transformer
 
 
 def test_speculative_greedy_text_equals_plain_greedy(model: Model) -> None:
