@@ -138,10 +138,16 @@ class Generator:
         # The first call keeps what the cache shares with the prompt (an earlier generation's
         # prefix); later calls find the cache holding the history so far.
         kept = self.runner.keep_prefix(self.history)
+        chunk = self.config.prefill_chunk
+        if self._logits is None and kept == len(self.history) - 1 and kept % chunk:
+            # The same prompt again (a regenerate, a second summary): its last token alone
+            # would get logits summed in another order than inside the chunk a fresh run
+            # computed it in, and greedy output could differ at a near-tie. Rerunning from
+            # the chunk's start gives the fresh run's arithmetic, so the same answer.
+            kept = self.runner.keep_prefix(self.history[:kept - kept % chunk + 1])
         if self._logits is None:
             self.cached_prompt_tokens = kept
         pending = self.history[self.runner.past_length:]
-        chunk = self.config.prefill_chunk
         for start in range(0, len(pending), chunk):
             if self.should_stop():
                 self.finish_reason = "cancelled"

@@ -499,3 +499,22 @@ def test_characters_split_over_byte_tokens_stream_whole(transformer: Model,
     assert len(pieces) < len(ids)  # tokens holding part of a character produced no text
     assert stats.completion_tokens == len(ids)
     assert chunks[-1].finish_reason == "stop"
+
+
+def test_the_same_prompt_again_reruns_its_last_chunk_for_the_same_answer(
+        transformer: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regenerate (or a second summary of the same text) must not feed the prompt's last
+    token alone: its logits would be summed in another order than in the chunk a fresh run
+    computed it in, and a greedy answer could change at a near-tie."""
+    model = transformer
+    ids = prompt_ids(model, LONG_PROMPT)
+    config = GenerationConfig(max_new_tokens=6, sampling=GREEDY, prefill_chunk=5)
+    assert len(ids) % 5  # the last chunk is a partial one
+    model.decoder_runner().reset()
+    first, _ = run(model, LONG_PROMPT, config)
+    forwards = count_forwards(monkeypatch)
+    again, stats = run(model, LONG_PROMPT, config)
+    last_chunk = len(ids) % 5
+    assert forwards[0] == last_chunk  # rerun from the chunk's start, not the last token alone
+    assert stats.cached_prompt_tokens == len(ids) - last_chunk
+    assert text_of(again) == text_of(first)
