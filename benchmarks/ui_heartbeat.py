@@ -77,6 +77,7 @@ STOP_TIMEOUT_S = 10.0  # after a timed-out answer's Stop, how long it may take t
 MAX_TOKENS = 128
 MAX_BURNERS = 64
 MAX_ANSWERS = 100
+MAX_HISTORY = 64  # earlier turns; a long chat is cut to the context anyway
 LATE_MS = (50, 100)
 PROMPT = ("Write a long story about a lighthouse keeper who finds a lamp that never goes out. "
           "Describe the lighthouse, the sea, the village and every night of the first week.")
@@ -87,26 +88,18 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _non_negative(text: str) -> int:
-    """A burner count: 0..MAX_BURNERS (more only measures the scheduler's queue)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= MAX_BURNERS:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_BURNERS} (got {value})")
-    return value
-
-
-def _answer_count(text: str) -> int:
-    """Answers per burner count: 1..MAX_ANSWERS, so a run stays bounded in time."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_ANSWERS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ANSWERS} (got {value})")
-    return value
+def _whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for a whole number from ``low`` to ``high`` (the bounds keep a run
+    finite: more burners only measure the scheduler's queue, more answers only take longer)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high} (got {value})")
+        return value
+    return parse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -114,11 +107,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = _OneLineParser(prog="ui_heartbeat.py", description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", default=None,
                         help="model name in the store or folder (default: the store's default)")
-    parser.add_argument("--burners", type=_non_negative, nargs="+", default=[0, 1, 2],
-                        metavar="N", help="CPU-burner counts to measure under (default: 0 1 2)")
-    parser.add_argument("--answers", type=_answer_count, default=3, metavar="N",
+    parser.add_argument("--burners", type=_whole_number(0, MAX_BURNERS), nargs="+",
+                        default=[0, 1, 2], metavar="N",
+                        help="CPU-burner counts to measure under (default: 0 1 2)")
+    parser.add_argument("--answers", type=_whole_number(1, MAX_ANSWERS), default=3, metavar="N",
                         help="answers per burner count (default: 3)")
-    parser.add_argument("--history", type=_non_negative, default=0, metavar="TURNS",
+    parser.add_argument("--history", type=_whole_number(0, MAX_HISTORY), default=0, metavar="TURNS",
                         help="earlier turns already in the conversation (the chat view "
                              "re-renders all of them while an answer streams; default 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",

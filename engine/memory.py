@@ -56,11 +56,14 @@ def cache_bytes_per_token(manifest: Manifest) -> int:
     return 2 * cache.num_layers * cache.num_kv_heads * cache.head_dim * _CACHE_BYTES[cache.dtype]
 
 
+def weights_bytes(decoder: Path) -> int:
+    """Size of an ONNX file and its external data files (named after it)."""
+    return sum(p.stat().st_size for p in decoder.parent.glob(decoder.name + "*") if p.is_file())
+
+
 def estimate(folder: Path, manifest: Manifest, context: int) -> MemoryEstimate:
-    decoder = folder / manifest.decoder_file
-    weights = sum(p.stat().st_size for p in decoder.parent.glob(decoder.name + "*")
-                  if p.is_file())
-    return MemoryEstimate(weights=weights, cache=cache_bytes_per_token(manifest) * context)
+    return MemoryEstimate(weights=weights_bytes(folder / manifest.decoder_file),
+                          cache=cache_bytes_per_token(manifest) * context)
 
 
 def check_fits(folder: Path, manifest: Manifest, context: int,

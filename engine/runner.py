@@ -53,8 +53,10 @@ class DecoderRunner:
         # `narrow` opens the busy-CPU session; it runs (in the background) only once needed.
         self._narrow_factory = narrow
         self._narrow: BackgroundSession | None = None
-        wide_threads = session.get_session_options().intra_op_num_threads or physical_cores()
-        self.chooser = SessionChooser(wide_threads) if narrow is not None else None
+        self.chooser: SessionChooser | None = None
+        if narrow is not None:
+            threads = session.get_session_options().intra_op_num_threads or physical_cores()
+            self.chooser = SessionChooser(threads)
         self.manifest = manifest
         self.device = device
         self.tokens: list[int] = []
@@ -72,7 +74,7 @@ class DecoderRunner:
         self._state: dict[str, np.ndarray] = {}
         self._buffers: _SharedCache | None = None
         if manifest.kv_cache and manifest.kv_cache.shared_buffer:
-            self._buffers = _SharedCache(self.sessions, manifest, device,
+            self._buffers = _SharedCache(session, manifest, device,
                                          self._dtype_of(manifest.kv_cache.past_names(0)[0]))
         self.reset()
 
@@ -206,14 +208,17 @@ class _SharedCache:
 
     # It holds the sessions, not the runner: no reference cycle (see DecoderRunner.owner).
     # Every session gets a binding of its own, all bound to the same cache buffers.
-    def __init__(self, sessions: Sequence[ort.InferenceSession], manifest: Manifest,
+    def __init__(self, session: ort.InferenceSession, manifest: Manifest,
                  device: str, dtype: type[np.floating]) -> None:
         assert manifest.kv_cache is not None
-        self.sessions = list(sessions)
+        self.sessions: list[ort.InferenceSession] = []
+        self.bindings: list[ort.IOBinding] = []
         self.device = device
         self.manifest = manifest
         self.cache = manifest.kv_cache
-        self.bindings = [session.io_binding() for session in self.sessions]
+        self._pairs = [pair for layer in range(self.cache.num_layers)
+                       for pair in zip(self.cache.past_names(layer),
+                                       self.cache.present_names(layer), strict=True)]
         self.capacity = 0
         self.buffers: dict[str, ort.OrtValue] = {}
         self._host: dict[str, np.ndarray] = {}  # CPU buffers behind the OrtValues
@@ -225,7 +230,8 @@ class _SharedCache:
         self._logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
         self._dtype = dtype  # the graph's cache type
         self.has_keep_input = manifest.io.logits_to_keep in {
-            i.name for i in self.sessions[0].get_inputs()}
+            i.name for i in session.get_inputs()}
+        self.add_session(session)
 
     def _grow(self, needed: int, valid: int) -> None:
         """Makes room for `needed` positions, keeping the first `valid` ones."""
@@ -234,37 +240,38 @@ class _SharedCache:
         capacity = max(needed, min(self.manifest.context_length, rounded))
         shape = (1, self.cache.num_kv_heads, capacity, self.cache.head_dim)
         on_device = self.device == "cuda"
-        for layer in range(self.cache.num_layers):
-            for past, present in zip(self.cache.past_names(layer),
-                                     self.cache.present_names(layer), strict=True):
-                fresh = np.zeros(shape, self._dtype)
-                if valid:
-                    old = self.buffers[past]
-                    kept = self._host[past] if not on_device else old.numpy()
-                    fresh[:, :, :valid] = kept[:, :, :valid]
-                if on_device:
-                    value = ort.OrtValue.ortvalue_from_numpy(fresh, "cuda", 0)
-                else:
-                    value = ort.OrtValue.ortvalue_from_numpy(fresh)
-                    self._host[past] = fresh  # the OrtValue borrows this memory
-                self.buffers[past] = value
-                for binding in self.bindings:
-                    binding.bind_ortvalue_input(past, value)
-                    binding.bind_ortvalue_output(present, value)
+        for past, _ in self._pairs:
+            fresh = np.zeros(shape, self._dtype)
+            if valid:
+                old = self.buffers[past]
+                kept = self._host[past] if not on_device else old.numpy()
+                fresh[:, :, :valid] = kept[:, :, :valid]
+            if on_device:
+                value = ort.OrtValue.ortvalue_from_numpy(fresh, "cuda", 0)
+            else:
+                value = ort.OrtValue.ortvalue_from_numpy(fresh)
+                self._host[past] = fresh  # the OrtValue borrows this memory
+            self.buffers[past] = value
+        for binding in self.bindings:
+            self._bind(binding)
         self._mask = np.ones((1, capacity), np.int64)
         self.capacity = capacity
 
     def add_session(self, session: ort.InferenceSession) -> None:
-        """Another session of the same graph, bound to the buffers that exist now."""
+        """A session of the graph, bound to the buffers (those that exist now; ``_grow`` binds
+        every session to new ones)."""
         binding = session.io_binding()
-        for layer in range(self.cache.num_layers):
-            for past, present in zip(self.cache.past_names(layer),
-                                     self.cache.present_names(layer), strict=True):
-                if past in self.buffers:
-                    binding.bind_ortvalue_input(past, self.buffers[past])
-                    binding.bind_ortvalue_output(present, self.buffers[past])
+        self._bind(binding)
         self.sessions.append(session)
         self.bindings.append(binding)
+
+    def _bind(self, binding: ort.IOBinding) -> None:
+        """Each layer's past and present to its one buffer."""
+        if not self.buffers:
+            return
+        for past, present in self._pairs:
+            binding.bind_ortvalue_input(past, self.buffers[past])
+            binding.bind_ortvalue_output(present, self.buffers[past])
 
     def run(self, ids: np.ndarray, past: int, all_logits: bool, index: int = 0) -> np.ndarray:
         io = self.manifest.io

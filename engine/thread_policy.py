@@ -32,7 +32,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from engine.device import cpu_cores
-from engine.memory import available_memory
+from engine.memory import available_memory, weights_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ def room_for_second_session(weights_file: Path) -> bool:
     """Whether a second copy of the weights fits comfortably in the free memory."""
     free = available_memory()
     try:
-        size = weights_file.stat().st_size + sum(
-            p.stat().st_size for p in weights_file.parent.glob(f"{weights_file.name}*.data"))
+        size = weights_bytes(weights_file)
     except OSError:
         return False
     return free is None or size <= _MEMORY_SHARE * free
