@@ -93,7 +93,8 @@ class BatchDecoder:
         self.session = model.session
         self._io = model.manifest.io
         inputs = {i.name: i for i in self.session.get_inputs()}
-        self._has_keep = self._io.logits_to_keep in inputs
+        if self._io.logits_to_keep not in inputs:  # every row's logits would be kept
+            raise ConfigError(f"{model.name}: batching needs a logits_to_keep input")
         self._pairs = [pair for layer in range(cache.num_layers)
                        for pair in zip(cache.past_names(layer), cache.present_names(layer),
                                        strict=True)]
@@ -128,10 +129,7 @@ class BatchDecoder:
         logits, value = self._logits(ids.shape[0])
         binding.bind_cpu_input(self._io.input_ids, ids)
         binding.bind_cpu_input(self._io.attention_mask, mask)
-        if self._has_keep:
-            binding.bind_cpu_input(self._io.logits_to_keep, self._keep_last)
-        else:
-            raise ConfigError(f"{self.model.name}: batching needs a logits_to_keep input")
+        binding.bind_cpu_input(self._io.logits_to_keep, self._keep_last)
         binding.bind_ortvalue_output(self._io.logits, value)
         try:
             self.session.run_with_iobinding(binding)
