@@ -27,6 +27,7 @@ import onnxruntime as ort
 
 from engine.callbacks import ShouldStop
 from engine.errors import ConfigError, InferenceError, OperationCancelledError
+from engine.memory import available_memory, cache_bytes_per_token
 from engine.model import Model
 from engine.sampling import SamplingChain, SamplingSettings, build_chain
 from engine.session import float_type, short_reason
@@ -34,6 +35,7 @@ from engine.session import float_type, short_reason
 GREEDY = SamplingSettings(temperature=0.0)
 PREFILL_CHUNK = 256  # prompt tokens per forward pass while prefilling a slot
 DEFAULT_SLOTS = 8
+MEMORY_SHARE = 0.5  # of the free memory, at most, for the slots' cache buffers
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class BatchRequest:
     prompt_ids: Sequence[int]
     max_new_tokens: int = 128
     sampling: SamplingSettings = GREEDY
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
+                or self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be a positive integer (got "
+                              f"{self.max_new_tokens!r})")
 
 
 @dataclass
@@ -178,6 +186,20 @@ class BatchDecoder:
         self.lengths[slot] = 0
 
 
+def fitting_slots(model: Model, slots: int, capacity: int) -> int:
+    """``slots``, fewer where their cache buffers would take more than ``MEMORY_SHARE`` of the
+    free memory (at least one: a single sequence is what load_model already checked fits).
+
+    Each slot holds a whole cache (``capacity`` positions of every layer): 8 slots of a 1.7B
+    model at 8k positions would be many gigabytes.
+    """
+    free = available_memory()
+    per_slot = cache_bytes_per_token(model.manifest) * capacity
+    if free is None or per_slot == 0:
+        return slots
+    return max(1, min(slots, int(MEMORY_SHARE * free) // per_slot))
+
+
 def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DEFAULT_SLOTS,
                  should_stop: ShouldStop | None = None,
                  on_token: Callable[[int, int], None] | None = None,
@@ -204,7 +226,8 @@ def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DE
             raise ConfigError(f"a prompt of {len(request.prompt_ids)} tokens does not fit "
                               f"{model.name}'s context of {context}")
     capacity = min(context, max(len(r.prompt_ids) + r.max_new_tokens for r in requests))
-    decoder = BatchDecoder(model, min(slots, len(requests)), capacity)
+    decoder = BatchDecoder(model, fitting_slots(model, min(slots, len(requests)), capacity),
+                           capacity)
     results = [BatchResult() for _ in requests]
     waiting = deque(range(len(requests)))
     active: dict[int, _Sequence] = {}

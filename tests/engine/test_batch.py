@@ -97,6 +97,8 @@ def test_refusals_and_cancel(model: Model, lstm_model_dir: Path) -> None:
     with pytest.raises(OperationCancelledError):
         decode_batch(model, [BatchRequest([5, 6], 30)], should_stop=lambda: True)
     assert decode_batch(model, []) == []
+    with pytest.raises(ConfigError, match="max_new_tokens must be a positive integer"):
+        BatchRequest([5, 6], 0)
 
 
 def test_translated_segments_decoded_together_are_those_decoded_alone(
@@ -113,3 +115,30 @@ def test_translated_segments_decoded_together_are_those_decoded_alone(
     translator.batch_size = 1
     alone = translator.translate_with(segments, "en", "de")
     assert together == alone and len(together) == 4 and all(together)
+
+
+def test_slots_shrink_to_what_free_memory_holds(model: Model,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each slot holds a whole cache: with little free memory fewer slots run (at least one),
+    and the tokens stay the same."""
+    from engine import batch
+    from engine.memory import cache_bytes_per_token
+
+    per_slot = cache_bytes_per_token(model.manifest) * 40
+    monkeypatch.setattr(batch, "available_memory", lambda: 5 * per_slot)
+    assert batch.fitting_slots(model, 8, 40) == 2  # half the free memory: 2.5 slots
+    monkeypatch.setattr(batch, "available_memory", lambda: per_slot // 10)
+    assert batch.fitting_slots(model, 8, 40) == 1
+    made: list[int] = []
+    real = batch.BatchDecoder.__init__
+
+    def recording(self: BatchDecoder, model: Model, slots: int, capacity: int) -> None:
+        made.append(slots)
+        real(self, model, slots, capacity)
+
+    monkeypatch.setattr(batch.BatchDecoder, "__init__", recording)
+    prompts = _prompts(model, [4, 7, 3])
+    requests = [BatchRequest(p, 8) for p in prompts]
+    assert [r.token_ids for r in decode_batch(model, requests)] == \
+        [_alone(model, p, 8) for p in prompts]
+    assert made == [1]
