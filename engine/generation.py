@@ -195,10 +195,12 @@ class Generator:
 
     def _advance(self, token: int) -> np.ndarray:
         """Runs ``token`` (with a draft after it when speculation pays); its logits."""
+        if not self._speculate:  # the plain step, untimed: nothing would read the time
+            return self.runner.forward([token])
         room = min(self.config.max_new_tokens - len(self.generated),
                    self.context_length - len(self.history)) - 1
         draft: list[int] = []
-        if self._speculate and room > 0 and self.gate.allow():
+        if room > 0 and self.gate.allow():
             if self._lookup is None:
                 self._lookup = PromptLookup(self.history)
             draft = self._lookup.propose(min(DRAFT_TOKENS, room))
