@@ -158,9 +158,9 @@ class InstructTranslator:
         the segment gets alone."""
         requests = []
         for index, segment in enumerate(segments):
-            messages, budget = self._prompt(segment, source, target,
-                                            terms[index] if terms else (), strict)
-            requests.append(BatchRequest(prompt_ids(self.model, messages), budget, SAMPLING))
+            _, ids, budget = self._prompt(segment, source, target,
+                                          terms[index] if terms else (), strict)
+            requests.append(BatchRequest(ids, budget, SAMPLING))
         try:
             results = decode_batch(self.model, requests, should_stop=should_stop)
         except OperationCancelledError:
@@ -169,7 +169,7 @@ class InstructTranslator:
 
     def _ask(self, segment: str, source: str, target: str, terms: Sequence[Term], strict: bool,
              should_stop: ShouldStop | None) -> str:
-        messages, budget = self._prompt(segment, source, target, terms, strict)
+        messages, _, budget = self._prompt(segment, source, target, terms, strict)
         config = GenerationConfig(max_new_tokens=budget, sampling=SAMPLING)
         answer: list[str] = []
         for chunk in generate(self.model, messages, config, should_stop):
@@ -179,20 +179,21 @@ class InstructTranslator:
         return "".join(answer).strip()
 
     def _prompt(self, segment: str, source: str, target: str, terms: Sequence[Term],
-                strict: bool) -> tuple[list[dict[str, str]], int]:
-        """The chat for one segment (hints dropped that do not fit) and its answer's budget."""
+                strict: bool) -> tuple[list[dict[str, str]], list[int], int]:
+        """The chat for one segment (hints dropped that do not fit), its token ids and its
+        answer's budget."""
         messages = self.messages(segment, source, target, terms, strict)
-        used = len(prompt_ids(self.model, messages))
-        while terms and used + 8 > self.context:  # hints that don't fit are only checked
+        ids = prompt_ids(self.model, messages)
+        while terms and len(ids) + 8 > self.context:  # hints that don't fit are only checked
             terms = terms[:-1]
             messages = self.messages(segment, source, target, terms, strict)
-            used = len(prompt_ids(self.model, messages))
-        room = self.context - used - 1
+            ids = prompt_ids(self.model, messages)
+        room = self.context - len(ids) - 1
         if room < 1:
             raise ConfigError(f"a segment of {self.count_tokens(segment)} tokens does not fit "
                               f"{self.name}'s context of {self.context}")
         wanted = ANSWER_FACTOR * self.count_tokens(segment) + 24
-        return messages, min(room, wanted)
+        return messages, ids, min(room, wanted)
 
 
 class Seq2SeqTranslator:
