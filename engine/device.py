@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from pathlib import Path
 
 import onnxruntime as ort
 
@@ -37,6 +38,24 @@ def cpu_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def physical_cores() -> int:
+    """Physical cores among the usable ones (ONNX Runtime's default pool has a thread each);
+    the usable count where the OS does not say which logical CPUs share a core."""
+    try:
+        usable = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return cpu_cores()
+    cores = set()
+    for cpu in usable:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
+                       topology.joinpath("core_id").read_text().strip()))
+        except OSError:
+            return cpu_cores()
+    return max(1, len(cores))
 
 
 def session_threads(threads: int | None) -> int | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.device import device_of
+from engine.device import device_of, physical_cores
 from engine.errors import ConfigError, ModelFormatError
 from engine.formats import check_inside, manifest_source, read_model_folder
 from engine.manifest import Manifest
@@ -25,7 +25,7 @@ from engine.runner import DecoderRunner
 from engine.seq2seq import Seq2SeqModel, load_seq2seq
 from engine.session import check_io_names, check_tokenizer_fits, open_session, token_id
 from engine.store import resolve_model
-from engine.thread_policy import narrow_threads, physical_cores, room_for_second_session
+from engine.thread_policy import narrow_threads, room_for_second_session
 from engine.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -192,10 +192,11 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
     onnx_path = check_inside(folder, manifest.decoder_file, "files.decoder")
     # One thread per physical core, set explicitly: ONNX Runtime's own default pins each thread
     # to a core, and a pinned thread cannot move off a core another program keeps busy.
-    session = open_session(onnx_path, device, threads or physical_cores())
+    cores = physical_cores()
+    session = open_session(onnx_path, device, threads or cores)
     _check_io(manifest, session, onnx_path, manifest_path)
     bos_id = tokenizer.token_to_id(manifest.bos_token) if manifest.bos_token else None
     model = Model(folder, manifest, tokenizer, session, device_of(session), stop_ids, bos_id,
-                  _narrow_factory(onnx_path, narrow_threads(device_of(session), threads)))
+                  _narrow_factory(onnx_path, narrow_threads(device_of(session), threads, cores)))
     logger.info("loaded %s on %s", folder, model.device)
     return model

@@ -28,10 +28,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from engine.device import physical_cores
 from engine.errors import InferenceError
 from engine.manifest import Manifest
 from engine.session import float_type, short_reason
-from engine.thread_policy import BackgroundSession, SessionChooser, physical_cores
+from engine.thread_policy import BackgroundSession, SessionChooser
 
 # Cache buffers grow in steps of this many positions (and at least double), so a conversation
 # reallocates a handful of times, not per turn.

@@ -22,7 +22,6 @@ free memory keep one session, as before.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import threading
 from collections import deque
@@ -31,7 +30,6 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from engine.device import cpu_cores
 from engine.memory import available_memory, weights_bytes
 
 logger = logging.getLogger(__name__)
@@ -49,30 +47,12 @@ _RECENT = 8  # steps whose median stands for the current session
 _MEMORY_SHARE = 0.25
 
 
-def physical_cores() -> int:
-    """Physical cores among the usable ones (ONNX Runtime's default pool has a thread each);
-    the usable count where the OS does not say which logical CPUs share a core."""
-    try:
-        usable = os.sched_getaffinity(0)
-    except (AttributeError, OSError):
-        return cpu_cores()
-    cores = set()
-    for cpu in usable:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
-                       topology.joinpath("core_id").read_text().strip()))
-        except OSError:
-            return cpu_cores()
-    return max(1, len(cores))
-
-
-def narrow_threads(device: str, threads: int | None) -> int | None:
-    """Threads of the narrow session, or None when the model keeps one session: CUDA, an
-    explicit thread count (the caller chose), or a single core."""
+def narrow_threads(device: str, threads: int | None, cores: int) -> int | None:
+    """Threads of the narrow session beside a wide one on ``cores`` physical cores, or None
+    when the model keeps one session: CUDA, an explicit thread count (the caller chose), or a
+    single core."""
     if device != "cpu" or threads is not None:
         return None
-    cores = physical_cores()
     return max(1, cores // 2) if cores >= 2 else None
 
 
