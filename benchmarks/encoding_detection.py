@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import gettext
 import json
 import random
 import re
@@ -25,9 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from locale_catalogs import catalog_pairs
+
 from engine.documents.text import detect_encoding
 
-LOCALES = Path("/usr/share/locale")
 # Encoding -> the locale whose messages it carries (pairs sharing a locale get the same text).
 CASES = {
     "big5": "zh_TW", "gb18030": "zh_CN", "cp1251": "ru", "koi8-r": "ru", "iso8859-2": "pl",
@@ -174,24 +174,14 @@ def legacy_detect_encoding(data: bytes) -> tuple[str, int]:
 
 def _messages(locale: str, encoding: str) -> list[str]:
     found: set[str] = set()
-    for path in sorted((LOCALES / locale / "LC_MESSAGES").glob("*.mo")):
-        if path.stem.startswith(("iso_", "xkeyboard-config")):
+    for msgid, msgstr in catalog_pairs(locale):
+        text = " ".join(_NOISE.sub(" ", msgstr).split())
+        if len(text) < 20 or text == " ".join(msgid.split()):
             continue
-        try:
-            with path.open("rb") as file:
-                catalog = gettext.GNUTranslations(file)._catalog  # type: ignore[attr-defined]
-        except (OSError, UnicodeDecodeError, ValueError, KeyError):
-            continue
-        for msgid, msgstr in catalog.items():
-            if not isinstance(msgid, str) or not msgid or not isinstance(msgstr, str):
-                continue
-            text = " ".join(_NOISE.sub(" ", msgstr).split())
-            if len(text) < 20 or text == " ".join(msgid.split()):
-                continue
-            if locale in NON_LATIN and sum(not c.isascii() for c in text) < 0.3 * len(text):
-                continue  # mostly untranslated English terms
-            if _encodable_all(text, encoding):
-                found.add(text)
+        if locale in NON_LATIN and sum(not c.isascii() for c in text) < 0.3 * len(text):
+            continue  # mostly untranslated English terms
+        if _encodable_all(text, encoding):
+            found.add(text)
     return sorted(found)
 
 

@@ -20,7 +20,6 @@ here so the comparison stays reproducible.
 from __future__ import annotations
 
 import argparse
-import gettext
 import json
 import random
 import re
@@ -32,7 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-LOCALES = Path("/usr/share/locale")
+from locale_catalogs import catalog_pairs
+
 # Tag -> locale folders its messages come from ("en": the msgids of the German catalogs).
 SOURCES = {
     "en": ("de",), "zh": ("zh_CN",), "fr": ("fr",), "de": ("de",), "es": ("es",),
@@ -42,7 +42,6 @@ SOURCES = {
 }
 UNSPACED = {"zh", "ja", "th"}  # no spaces between words: a word count means nothing
 NON_LATIN = {"zh", "ja", "ko", "ru", "ar", "hi", "uk", "el", "he", "th"}
-SKIPPED_DOMAINS = ("iso_", "xkeyboard-config")  # lists of names, not messages
 _FORMAT = re.compile(r"%(?:\d+\$)?[-+ #0']*\d*(?:\.\d+)?(?:hh|h|ll|l|L|q|j|z|Z|t)?[a-zA-Z%]"
                      r"|\{[^{}]*\}|\$\{?\w+\}?|<[^<>]*>|&\w+;")
 _OPTION = re.compile(r"(?<!\w)--?[A-Za-z][\w-]*(?:=\S*)?")
@@ -132,23 +131,13 @@ def messages(tag: str) -> list[str]:
     """Cleaned, distinct messages of one language, sorted (the draw below is seeded)."""
     found: set[str] = set()
     for locale in SOURCES[tag]:
-        for path in sorted((LOCALES / locale / "LC_MESSAGES").glob("*.mo")):
-            if path.stem.startswith(SKIPPED_DOMAINS):
+        for msgid, msgstr in catalog_pairs(locale):
+            source, text = clean(msgid), clean(msgstr if tag != "en" else msgid)
+            if tag != "en" and (text == source or not text):
                 continue
-            try:
-                with path.open("rb") as file:
-                    catalog = gettext.GNUTranslations(file)._catalog  # type: ignore[attr-defined]
-            except (OSError, UnicodeDecodeError, ValueError, KeyError):
-                continue
-            for msgid, msgstr in catalog.items():
-                if not isinstance(msgid, str) or not msgid or not isinstance(msgstr, str):
-                    continue
-                source, text = clean(msgid), clean(msgstr if tag != "en" else msgid)
-                if tag != "en" and (text == source or not text):
-                    continue
-                if tag in NON_LATIN and _latin_share(text) > 0.3:
-                    continue  # mostly English terms left untranslated
-                found.add(text)
+            if tag in NON_LATIN and _latin_share(text) > 0.3:
+                continue  # mostly English terms left untranslated
+            found.add(text)
     return sorted(found)
 
 
