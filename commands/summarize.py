@@ -18,7 +18,14 @@ from commands.progress import ProgressPrinter
 from engine.documents import Document, read_document, read_text
 from engine.errors import ModelNotFoundError
 from engine.model import Model, load_model
-from engine.summarize import DEFAULT_METHOD, LENGTHS, METHODS, summarize
+from engine.summarize import (
+    DEFAULT_METHOD,
+    LENGTHS,
+    METHODS,
+    Grounding,
+    SummaryResult,
+    summarize,
+)
 
 
 def register(subcommands: Any) -> None:
@@ -30,11 +37,13 @@ def register(subcommands: Any) -> None:
     parser.add_argument("file", metavar="FILE")
     add_model_option(parser)
     parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
-                        help="extractive (default): the document's own key sentences, no model "
-                             "(nothing invented); auto: the model writes it, with extractive "
-                             "selection for long texts; abstractive: map-reduce with the model")
+                        help="extractive: the document's own key sentences, no model (nothing "
+                             "invented); auto: the model writes it section by section, every "
+                             "sentence checked against the source (a long section read through "
+                             "its key sentences); abstractive: the same, reading every part")
     parser.add_argument("--length", choices=LENGTHS, default="medium",
-                        help="short: a few sentences; medium: a paragraph; long: per section")
+                        help="short: a few sentences; medium: a paragraph, then a line per "
+                             "section; long: a paragraph per section")
     parser.add_argument("--max-words", type=int, default=None, metavar="N",
                         help="extractive: about N words instead of --length")
     parser.add_argument("--language", default=None, metavar="TAG",
@@ -42,7 +51,8 @@ def register(subcommands: Any) -> None:
                              "default: the document's")
     add_device_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object: summary, "
-                        "method, chunks, seconds, input_words, input_tokens")
+                        "method, chunks, seconds, input_words, input_tokens, grounding (sentences "
+                        "checked, regenerated, replaced) and sections (title, pages, summary)")
     parser.set_defaults(handler=run)
 
 
@@ -66,30 +76,40 @@ def _model(args: argparse.Namespace) -> Model | None:
         raise
 
 
+def _report(result: SummaryResult, model: Model | None) -> dict[str, Any]:
+    """The --json object."""
+    def counts(grounding: Grounding) -> dict[str, Any]:
+        return {"checked": grounding.checked, "regenerated": grounding.regenerated,
+                "replaced": grounding.replaced, "unsupported": grounding.unsupported}
+
+    return {"summary": result.summary, "method": result.method, "chunks": result.chunks,
+            "seconds": round(result.seconds, 2), "input_words": result.input_words,
+            "input_tokens": result.input_tokens, "language": result.language,
+            "model": model.name if model else None,
+            "grounding": counts(result.grounding) if result.grounding else None,
+            "sections": [{"title": s.title, "level": s.level,
+                          "pages": list(s.pages) if s.pages else None, "summary": s.summary,
+                          "listing": s.listing, **counts(s.grounding)}
+                         for s in result.sections]}
+
+
 def run(args: argparse.Namespace) -> int:
     document = _document(args.file)
     model = _model(args)
-    stream = not args.json and sys.stdout.isatty()
-
-    def show(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
+    # Not streamed: a model's draft is checked against the document before it is shown, and
+    # the checked text may differ (the app streams the draft, then shows the checked text).
     result = summarize(document, model, args.method, args.length, args.language,
-                       progress=ProgressPrinter(), on_text=show if stream else None,
-                       max_words=args.max_words)
+                       progress=ProgressPrinter(), max_words=args.max_words)
     if args.json:
-        print(json.dumps({"summary": result.summary, "method": result.method,
-                          "chunks": result.chunks, "seconds": round(result.seconds, 2),
-                          "input_words": result.input_words,
-                          "input_tokens": result.input_tokens, "language": result.language,
-                          "model": model.name if model else None}, ensure_ascii=False))
+        print(json.dumps(_report(result, model), ensure_ascii=False))
         return 0
-    if stream and result.method != "extractive":
-        print()
-    else:
-        print(result.summary)
+    print(result.summary)
     tokens = "" if result.input_tokens is None else f", {result.input_tokens:,} input tokens"
+    checked = ""
+    if result.grounding is not None:
+        grounding = result.grounding
+        checked = (f"; {grounding.checked} sentences checked against the source: "
+                   f"{grounding.regenerated} regenerated, {grounding.replaced} replaced")
     print(f"[{result.method}, {result.chunks} part(s), {result.input_words:,} words{tokens}, "
-          f"{result.seconds:.1f} s]", file=sys.stderr)
+          f"{result.seconds:.1f} s{checked}]", file=sys.stderr)
     return 0

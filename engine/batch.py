@@ -29,7 +29,7 @@ from engine.callbacks import ShouldStop
 from engine.errors import ConfigError, InferenceError, OperationCancelledError
 from engine.memory import available_memory, cache_bytes_per_token
 from engine.model import Model
-from engine.sampling import SamplingChain, SamplingSettings, build_chain
+from engine.sampling import LogitsProcessor, SamplingChain, SamplingSettings, build_chain
 from engine.session import float_type, short_reason
 
 GREEDY = SamplingSettings(temperature=0.0)
@@ -45,6 +45,8 @@ class BatchRequest:
     prompt_ids: Sequence[int]
     max_new_tokens: int = 128
     sampling: SamplingSettings = GREEDY
+    # Applied before the sampling chain, e.g. ``BannedSequences`` for a regenerated sentence.
+    constraints: tuple[LogitsProcessor, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
@@ -243,6 +245,8 @@ def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DE
 
     def choose(slot: int, logits: np.ndarray) -> None:
         sequence = active[slot]
+        for constraint in sequence.request.constraints:
+            logits = constraint(logits, sequence.history)
         token = sequence.chain.sample(logits, sequence.history)
         if token in stops:
             finish(slot, "stop")

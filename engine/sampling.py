@@ -272,6 +272,24 @@ class RepetitionPenalty:
         return out
 
 
+@dataclass(frozen=True)
+class BannedSequences:
+    """Rules out token sequences (each a tuple of ids): the last id of a sequence gets -inf
+    where the history ends with the rest of it; a one-token sequence is always ruled out.
+    How a regenerated summary sentence is kept from writing a term again."""
+
+    sequences: tuple[tuple[int, ...], ...]
+
+    def __call__(self, logits: Logits, history: Sequence[int]) -> Logits:
+        out = logits.copy()
+        for sequence in self.sequences:
+            head = sequence[:-1]
+            if 0 <= sequence[-1] < out.size and (
+                    not head or tuple(history[-len(head):]) == head):
+                out[sequence[-1]] = -np.inf
+        return out
+
+
 # --- samplers ---------------------------------------------------------------------------------
 
 

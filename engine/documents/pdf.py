@@ -3,8 +3,8 @@
 This module is the parent side and never imports pypdfium2. It checks the file's signature,
 starts ``pdf_child.extract`` through the sandbox, repairs the pages' text (``cleanup.clean_pages``:
 ligatures, running headers and footers, broken words), turns it into paragraph blocks with page
-numbers (the child finds the paragraphs, ``pdf_paragraphs``), and the child's error messages and
-crashes into one readable line each.
+numbers (the child finds the paragraphs, ``pdf_paragraphs``), adds the bookmarks as headings
+(``pdf_outline``), and turns the child's error messages and crashes into one readable line each.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from engine.documents import pdf_child
 from engine.documents.cleanup import clean_pages
 from engine.documents.limits import ReadGuard, ReadLimits
 from engine.documents.model import Block
+from engine.documents.pdf_outline import apply_outline
 from engine.documents.sandbox import child_messages
 from engine.documents.text import check_chars, normalise, sniff, split_paragraphs
 from engine.errors import DocumentError
@@ -97,6 +98,7 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
     pages = 0
     chars = 0
     done: dict[str, Any] | None = None
+    outline: list[Any] = []
     # A JSON-escaped character takes at most 6 bytes; no single page exceeds max_chars.
     messages = child_messages(pdf_child.extract, (str(path), limits.memory_mb, limits.max_pages),
                               guard, max_message_bytes=6 * limits.max_chars + 4096)
@@ -110,6 +112,8 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
                 if pages > limits.max_pages:
                     raise guard.fail(f"too many pages ({pages:,}, limit {limits.max_pages:,}); "
                                      "split the PDF and read the parts one at a time")
+            elif kind == "outline":
+                outline = list(message["entries"])
             elif kind == "page":
                 text = normalise(message["text"])
                 chars += len(text)
@@ -131,4 +135,4 @@ def read_pdf(path: Path, guard: ReadGuard, limits: ReadLimits) -> tuple[list[Blo
             raise guard.fail("the PDF is damaged: no page could be read; open it in a PDF "
                              "viewer and save a new copy")
         raise guard.fail("no text found (a scanned PDF needs OCR first)")
-    return blocks, pages
+    return apply_outline(blocks, outline), pages

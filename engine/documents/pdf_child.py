@@ -8,6 +8,9 @@ runs here and not in the app. Messages sent to the parent, in order:
 
 - ``{"type": "pages", "count": n}`` once the file is open (an owner password alone never stops
   PDFium; a user password does);
+- ``{"type": "outline", "entries": [[level, title, page], ...]}`` when the file has bookmarks:
+  level 0 for the top, the 1-based page each points at (entries without a page are left out),
+  at most ``MAX_OUTLINE`` of them, titles cut at ``MAX_TITLE`` characters;
 - ``{"type": "page", "number": i, "text": "..."}`` per page, 1-based, lines joined by newlines
   and paragraphs by blank lines (``pdf_paragraphs``), unless ``n`` is over the page limit (then
   nothing more is extracted);
@@ -38,6 +41,11 @@ _WORDS = re.compile(r"\r\n?|\n|[^\r\n\t \ufffe]*\ufffe|[^\r\n\t \ufffe]+")
 _BREAK: Char = ("\n", 0.0, 0.0, 0.0, 0.0)
 _SPACE: Char = (" ", 0.0, 0.0, -1.0, 0.0)
 _PDFIUM_CAUSE = re.compile(r"\(PDFium: ([^)]+)\)")
+# A real manual's outline has hundreds of entries; a hostile one could have millions (each one
+# costs a call into PDFium and bytes in the message), so only so many are read.
+MAX_OUTLINE = 2000
+MAX_TITLE = 300
+MAX_DEPTH = 8
 
 
 def _kind(error: BaseException) -> str:
@@ -98,12 +106,31 @@ def page_chars(textpage: Any) -> Iterator[Char]:
             yield _BREAK
 
 
+def outline(document: Any, pages: int) -> list[list[Any]]:
+    """The document's bookmarks as [level, title, 1-based page], in order (see module doc)."""
+    entries: list[list[Any]] = []
+    try:
+        for bookmark in document.get_toc(max_depth=MAX_DEPTH):
+            if len(entries) >= MAX_OUTLINE:
+                break
+            dest = bookmark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = " ".join((bookmark.get_title() or "").split())[:MAX_TITLE]
+            if index is not None and 0 <= index < pages and title:
+                entries.append([int(bookmark.level), title, index + 1])
+    except Exception:  # a damaged outline is no reason not to read the text
+        pass
+    return entries
+
+
 def _pages(connection: Connection, document: Any, max_pages: int) -> None:
     """Sends the page count, then each page's text; a damaged page is skipped, not fatal."""
     count = len(document)
     send(connection, {"type": "pages", "count": count})
     if count > max_pages:
         return
+    if entries := outline(document, count):
+        send(connection, {"type": "outline", "entries": entries})
     skipped = 0
     for index in range(count):
         try:

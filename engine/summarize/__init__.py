@@ -3,11 +3,11 @@
 ``summarize`` is the one entry point for the CLI, the desktop app and the benchmark:
 
 - ``extractive``: the most central sentences of the document itself (no model needed).
-- ``abstractive``: an instruct model writes the summary; a document longer than the context is
-  read in parts (map), and the part summaries combined (reduce), repeated until it fits.
-- ``auto``: abstractive when a chat model is given; if the document doesn't fit the context, its
-  most central sentences are selected to fit and summarized in one pass (fast, and small models
-  do better with one coherent input than with many partial ones); extractive without a model.
+- ``auto``: an instruct model writes the summary, and every sentence it writes is checked
+  against the source (``sectioned``, ``grounding``): a document that fits one input in one pass;
+  a longer one section by section along its outline (a long section read through its most
+  central sentences), then the sections' summaries combined; extractive without a model.
+- ``abstractive``: the same, but a long section is read part by part (slower, reads it all).
 
 The summary is written in the document's language unless ``language`` says otherwise.
 ``DEFAULT_METHOD`` (the CLI's and the app's default) is ``extractive``: small models invent facts,
@@ -18,7 +18,7 @@ only ever quotes the document.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.documents import Document, read_text
 from engine.errors import ConfigError
@@ -31,25 +31,30 @@ from engine.summarize.abstractive import (
     ShouldStop,
     Summarizer,
 )
-from engine.summarize.extractive import extractive_summary, select_to_fit
+from engine.summarize.extractive import extractive_summary
+from engine.summarize.sectioned import Grounding, OnSection, SectionedSummary, SectionSummary
 from engine.text.sentences import words
 
 METHODS = ("auto", "abstractive", "extractive")
 DEFAULT_METHOD = "extractive"
 LENGTHS = ("short", "medium", "long")
 
-__all__ = ["DEFAULT_METHOD", "LENGTHS", "METHODS", "SummaryResult", "summarize"]
+__all__ = ["DEFAULT_METHOD", "LENGTHS", "METHODS", "Grounding", "SectionSummary",
+           "SummaryResult", "summarize"]
 
 
 @dataclass(frozen=True)
 class SummaryResult:
     summary: str
-    method: str  # what was done: extractive, abstractive or extract-then-abstract
-    chunks: int  # parts the document was read in (1 when it fit at once)
+    method: str  # what was done: extractive, abstractive or sectioned
+    chunks: int  # model inputs the document was read in (1 when it fit at once)
     seconds: float
     input_tokens: int | None  # the document in the model's tokens; None when no model read it
     language: str  # the BCP-47 tag the summary was asked in
     input_words: int = 0  # the document's length in words, the same whatever the method
+    # How the model's sentences fared against the source (None: extractive, nothing to check).
+    grounding: Grounding | None = None
+    sections: list[SectionSummary] = field(default_factory=list)  # empty: one pass
 
 
 def can_summarize(model: Model | None) -> bool:
@@ -63,7 +68,8 @@ def summarize(source: Document | str, model: Model | None = None,
               method: str = DEFAULT_METHOD,
               length: str = "medium", language: str | None = None,
               should_stop: ShouldStop | None = None, progress: Progress | None = None,
-              on_text: OnText | None = None, max_words: int | None = None) -> SummaryResult:
+              on_text: OnText | None = None, max_words: int | None = None,
+              on_section: OnSection | None = None) -> SummaryResult:
     """Summarizes a document or text.
 
     Args:
@@ -74,8 +80,11 @@ def summarize(source: Document | str, model: Model | None = None,
         language: the summary's language as a BCP-47 tag (default: the document's).
         should_stop: checked between and during model passes; True ends the summary.
         progress: called with (stage, done, total) as parts are summarized.
-        on_text: receives the final summary's text as it is generated (abstractive).
+        on_text: receives the summary's draft as it is written (a one-pass summary as it is
+            generated, a sectioned one section by section); the result's text is the checked
+            one, which may differ.
         max_words: for extractive summaries, a length in words instead of ``length``'s.
+        on_section: receives each section's checked summary as it is done (sectioned).
 
     Raises:
         ConfigError: an unknown method or length, or ``abstractive`` without a usable model.
@@ -103,15 +112,16 @@ def summarize(source: Document | str, model: Model | None = None,
                              None, tag, input_words=input_words)
     assert model is not None
     summarizer = Summarizer(model, length, language_name(tag), should_stop, progress, on_text)
-    done = "abstractive"
     # As the model reads the document as a prompt (with its BOS token, if it has one).
     input_tokens = len(prompt_ids(model, text))
-    if method == "abstractive" or length == "long":
-        summary, chunks = summarizer.map_reduce(document)
-    elif summarizer.fits(text):
-        summary, chunks = summarizer.single(text), 1
+    # A summary in another language than the source's cannot be checked word for word.
+    same_language = language is None or tag == detect_language(text)
+    grounded = SectionedSummary(summarizer, every_part=method == "abstractive",
+                                on_section=on_section, check=same_language)
+    if summarizer.fits(text) and not (length == "long" and len(document.sections()) > 1):
+        summary, done = grounded.single(document), "abstractive"
     else:
-        selected = select_to_fit(document, summarizer.count, summarizer.budget)
-        summary, chunks, done = summarizer.single(selected), 1, "extract-then-abstract"
-    return SummaryResult(summary, done, chunks, time.perf_counter() - started,
-                         input_tokens, tag, input_words=input_words)
+        summary, done = grounded.document(document), "sectioned"
+    return SummaryResult(summary, done, grounded.inputs, time.perf_counter() - started,
+                         input_tokens, tag, input_words=input_words,
+                         grounding=grounded.grounding, sections=grounded.sections)

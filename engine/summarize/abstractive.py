@@ -1,14 +1,20 @@
-"""Abstractive summaries with an instruct model: one pass when the text fits, else map-reduce.
+"""Asking an instruct model for summaries: one answer streamed, or many side by side.
 
-Map: each part of the document is summarized on its own. Reduce: the part summaries are combined
-into one; when even they don't fit the context, they are grouped and summarized again, as many
-rounds as it takes. "long" keeps one summary per section under its heading instead of combining.
-Decoding is greedy with a mild repetition penalty (reproducible; without it small models loop,
-with a stronger one they invent), and an answer stops once it has the sentences its length asks
-for. The instruction comes after the text: small models follow what they read last.
+``Summarizer`` holds what one summary's requests share (model, length, language, callbacks) and
+asks: ``ask`` one answer, streamed as it comes; ``ask_many`` independent answers decoded in one
+batch (the sections of a document, the sentences to regenerate); ``reduce_ask`` the request that
+combines notes into one summary, grouping them in rounds when they don't fit the context. What to
+ask is decided in ``sectioned``. Decoding is greedy with a mild repetition penalty (reproducible;
+without it small models loop, with a stronger one they invent), and an answer stops once it has
+the sentences asked for. The instruction comes after the text: small models follow what they
+read last.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from engine.batch import BatchRequest, batchable, decode_batch
 from engine.callbacks import OnText, Progress, ShouldStop
@@ -16,10 +22,10 @@ from engine.documents.model import Block, Document
 from engine.errors import ConfigError, OperationCancelledError
 from engine.generation import GenerationConfig, generate, prompt_ids
 from engine.model import Model
-from engine.sampling import SamplingSettings
-from engine.summarize.parts import Part, split_parts
+from engine.sampling import BannedSequences, SamplingSettings
+from engine.summarize.parts import split_parts
 from engine.text.prompt_style import instruction_messages
-from engine.text.sentences import split_sentences
+from engine.text.sentences import join_sentences, split_sentences
 
 # How much to ask for, and the most new tokens to allow, per length.
 HOW = {"short": "in two or three sentences", "medium": "in one paragraph of five to eight "
@@ -29,7 +35,37 @@ MAX_SENTENCES = {"short": 4, "medium": 8, "long": 6}
 SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
 PART_TOKENS = 1536  # the most document tokens per request: small models lose the thread beyond
 MIN_PART_TOKENS = 32  # below this a model's context is too small to summarize anything with
+RARE_PIECES = 3
 SAMPLING = SamplingSettings(temperature=0.0, repetition_penalty=1.1)
+
+
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_LABEL = re.compile(r"(?i)(^|(?<=[.!?\n]))\s*\**summary\**\s*:\**\s*")
+_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)?")
+_OPEN_LIST = re.compile(r":\s*(?:\d{1,2}\.)?\s*$")  # "These include:" or "... are: 1."
+MIN_SENTENCE_WORDS = 3  # "1." or "Summary:" is not a sentence of a summary
+
+
+def tidy(answer: str) -> str:
+    """A model's answer as plain sentences: its headings (small models echo the text's
+    ``## 2.``) and "Summary:" labels dropped, Markdown links reduced to their text, list items
+    run together, and fragments without a verb's worth of words or ending in a colon left
+    out."""
+    answer = _LINK.sub(r"\1", _LABEL.sub(" ", answer))
+    lines = [_LIST_MARK.sub("", line).strip() for line in answer.splitlines()
+             if not line.lstrip().startswith("#")]
+    prose = " ".join(line for line in lines if line)
+    return join_sentences([sentence for sentence in split_sentences(prose)
+                           if len(sentence.split()) >= MIN_SENTENCE_WORDS
+                           and not _OPEN_LIST.search(sentence)])
+
+
+def sentence_count(answer: str) -> int:
+    """Sentences of ``answer`` as ``tidy`` keeps them, once it ends at a sentence end (else 0:
+    the last one is not finished)."""
+    if not answer.rstrip().endswith(SENTENCE_ENDS):
+        return 0
+    return len(split_sentences(tidy(answer)))
 
 
 def messages(model: Model, instruction: str, text: str) -> list[dict[str, str]]:
@@ -37,6 +73,17 @@ def messages(model: Model, instruction: str, text: str) -> list[dict[str, str]]:
               "opinions or new information.")
     user = f"{text}\n\n{instruction}"
     return instruction_messages(model, system, user)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question to the model: an instruction over a text, answered in some sentences."""
+
+    instruction: str
+    text: str
+    sentences: int  # the answer ends after this many sentences
+    prefix: str = ""  # the answer's start, already written (a regenerated sentence continues it)
+    banned: tuple[str, ...] = ()  # terms the answer must not write (the text does not have them)
 
 
 class Summarizer:
@@ -65,8 +112,15 @@ class Summarizer:
     def count(self, text: str) -> int:
         return len(self.model.tokenizer.encode(text))
 
-    def ask(self, instruction: str, text: str, stream: bool) -> str:
-        """One model answer; ``stream`` sends its text to ``on_text`` as it comes."""
+    def is_rare(self, word: str) -> bool:
+        """Whether the model's tokenizer needs RARE_PIECES or more pieces for ``word`` (a word
+        it has seen often is one or two): how the fact check spots an invented name."""
+        return len(self.model.tokenizer.encode(" " + word)) >= RARE_PIECES
+
+    def ask(self, instruction: str, text: str, stream: bool, sentences: int | None = None) -> str:
+        """One model answer of up to ``sentences`` sentences (the length's by default);
+        ``stream`` sends its text to ``on_text`` as it comes."""
+        sentences = sentences or MAX_SENTENCES[self.length]
         if self.should_stop():
             raise OperationCancelledError("the summary was cancelled")
         self.requests += 1
@@ -85,9 +139,8 @@ class Summarizer:
             if stream and self.on_text and chunk.text:
                 self.on_text(chunk.text)
             # Stop at the end of the last sentence this length allows.
-            enough = enough or (answer.rstrip().endswith(SENTENCE_ENDS) and
-                                len(split_sentences(answer)) >= MAX_SENTENCES[self.length])
-        return answer.strip()
+            enough = enough or sentence_count(answer) >= sentences
+        return tidy(answer)
 
     def instruction(self, what: str, how: str | None = None) -> str:
         return (f"Summarize {what} {how or HOW[self.length]}. Write the summary in "
@@ -99,83 +152,74 @@ class Summarizer:
     def single(self, text: str) -> str:
         return self.ask(self.instruction("the following text"), text, stream=True)
 
-    def map_reduce(self, document: Document) -> tuple[str, int]:
-        """The summary and how many parts the document was read in."""
-        parts = split_parts(document, self.count, self.budget)
-        if len(parts) == 1:
-            return self.single(parts[0].text), 1
-        notes = self._map(parts)
-        if self.length == "long":
-            return "\n\n".join(notes), len(parts)
-        return self._reduce(notes), len(parts)
-
-    def _map(self, parts: list[Part]) -> list[str]:
-        long = self.length == "long"
-        if not long and len(parts) > 1 and batchable(self.model):
-            return self._map_batched(parts)
-        notes: list[str] = []
-        for index, part in enumerate(parts):
-            self.progress("summarizing", index, len(parts))
-            where = f" (section: {part.heading})" if part.heading else ""
-            if long:  # this section's summary is part of the answer: show it as it comes
-                title = f"## {part.heading}" if part.heading else ""
-                if title and self.on_text:
-                    self.on_text(("\n\n" if notes else "") + title + "\n\n")
-                elif notes and self.on_text:
-                    self.on_text("\n\n")
-            note = self.ask(self.instruction(f"this part of a longer document{where}"),
-                            part.text, stream=long)
-            notes.append(f"## {part.heading}\n\n{note}" if long and part.heading else note)
-        self.progress("summarizing", len(parts), len(parts))
-        return notes
-
-    def _map_batched(self, parts: list[Part]) -> list[str]:
-        """Every part's notes decoded side by side (``engine.batch``): the parts do not depend
-        on each other, and one step for several parts costs little more than for one. Each
-        note ends where ``ask`` would end it: at the end of enough sentences, or its length."""
-        requests = []
-        for part in parts:
-            where = f" (section: {part.heading})" if part.heading else ""
-            prompt = messages(self.model, self.instruction(
-                f"this part of a longer document{where}"), part.text)
-            requests.append(BatchRequest(prompt_ids(self.model, prompt), self.answer_tokens,
-                                         SAMPLING))
+    def ask_many(self, asks: Sequence[Ask], stage: str = "summarizing") -> list[str]:
+        """Every answer, decoded side by side where the model can batch (``engine.batch``: the
+        asks do not depend on each other, and one step for several costs little more than for
+        one), else one after the other. Each ends at the end of its sentences or its length;
+        ``progress`` hears (stage, answers done, answers)."""
+        if not asks:
+            return []
+        if self.should_stop():
+            raise OperationCancelledError("the summary was cancelled")
+        if not batchable(self.model):  # a prefix or a ban needs token-level control: left out
+            answers = []
+            for index, one in enumerate(asks):
+                self.progress(stage, index, len(asks))
+                answers.append(self.ask(one.instruction, one.text, False, one.sentences))
+            self.progress(stage, len(asks), len(asks))
+            return answers
+        requests = [self._request(one) for one in asks]
         decode = self.model.tokenizer.decode
         finished = [0]
 
         def enough(index: int, ids: list[int]) -> bool:
-            answer = decode(ids)
-            return answer.rstrip().endswith(SENTENCE_ENDS) and \
-                len(split_sentences(answer)) >= MAX_SENTENCES[self.length]
+            return sentence_count(decode(ids)) >= asks[index].sentences
 
         def done(index: int) -> None:
             finished[0] += 1
-            self.progress("summarizing", finished[0], len(parts))
+            self.progress(stage, finished[0], len(asks))
 
-        self.progress("summarizing", 0, len(parts))
-        self.requests += len(parts)
+        self.progress(stage, 0, len(asks))
+        self.requests += len(asks)
         try:
             results = decode_batch(self.model, requests, should_stop=self.should_stop,
                                    until=enough, on_finish=done)
         except OperationCancelledError:
             raise OperationCancelledError("the summary was cancelled") from None
-        return [decode(result.token_ids).strip() for result in results]
+        return [tidy(decode(result.token_ids)) for result in results]
 
-    def _reduce(self, notes: list[str]) -> str:
+    def _request(self, one: Ask) -> BatchRequest:
+        ids = prompt_ids(self.model, messages(self.model, one.instruction, one.text))
+        if one.prefix:  # the answer so far, as if the model had written it
+            with_prefix = ids + self.model.tokenizer.encode(one.prefix)
+            if len(with_prefix) + self.answer_tokens <= self.model.manifest.context_length:
+                ids = with_prefix
+        constraints = (BannedSequences(self._term_ids(one.banned)),) if one.banned else ()
+        return BatchRequest(ids, self.answer_tokens, SAMPLING, constraints)
+
+    def _term_ids(self, terms: Sequence[str]) -> tuple[tuple[int, ...], ...]:
+        """Each term's token ids as the model would write it: after a space or not, as it is,
+        in lower case and capitalised."""
+        encode = self.model.tokenizer.encode
+        found: dict[tuple[int, ...], None] = {}
+        for term in terms:
+            for variant in dict.fromkeys((term, term.lower(), term[:1].upper() + term[1:])):
+                for spelled in (variant, " " + variant):
+                    if ids := tuple(encode(spelled)):
+                        found[ids] = None
+        return tuple(found)
+
+    def reduce_ask(self, notes: list[str]) -> Ask:
+        """The ask that combines notes on a document's parts into one summary; notes too long
+        for one input are combined in groups first, as many rounds as it takes."""
         rounds = 0
         while not self.fits("\n\n".join(notes)) and len(notes) > 1:
             rounds += 1
             grouped = split_parts(Document("notes", "text", [Block("paragraph", n)
                                                                for n in notes]),
                                   self.count, self.budget)
-            notes = []
-            for index, group in enumerate(grouped):
-                self.progress(f"combining (round {rounds})", index, len(grouped))
-                notes.append(self.ask(self.instruction("these notes", "in one paragraph"),
-                                      group.text, stream=False))
-        self.progress("combining", 0, 1)
-        final = self.ask(self.instruction("these notes on the parts of one document into a "
-                                          "single summary"), "\n\n".join(notes), stream=True)
-        self.progress("combining", 1, 1)
-        return final
-
+            notes = self.ask_many([Ask(self.instruction("these notes", "in one paragraph"),
+                                       group.text, MAX_SENTENCES["medium"])
+                                   for group in grouped], f"combining (round {rounds})")
+        return Ask(self.instruction("these notes on the parts of one document into a single "
+                                    "summary"), "\n\n".join(notes), MAX_SENTENCES[self.length])

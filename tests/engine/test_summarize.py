@@ -152,15 +152,18 @@ def test_map_reduce_reads_every_part_reports_progress_and_streams(
     result = summarize("\n\n".join(paragraphs), model, "abstractive", "short",
                        progress=lambda *update: progress.append(update),
                        on_text=streamed.append)
-    assert result.method == "abstractive"
-    assert result.chunks > 2
+    assert result.method == "sectioned"
+    assert result.chunks > 2 and len(result.sections) == result.chunks
     part_prompts = prompts[:result.chunks]
     for paragraph in paragraphs:  # every chunk of the document went to the model
         assert sum(paragraph in prompt for prompt in part_prompts) == 1
     assert ("summarizing", 0, result.chunks) in progress
     assert ("summarizing", result.chunks, result.chunks) in progress
     assert progress[-1] == ("combining", 1, 1)
-    assert "".join(streamed).strip() == result.summary  # the final pass streamed
+    # Each part's checked summary streamed as it was done; the result is the overall summary.
+    assert [s.title for s in result.sections] == [f"Part {n}"
+                                                  for n in range(1, result.chunks + 1)]
+    assert all(s.summary in "".join(streamed) for s in result.sections)
     assert result.input_tokens > 1000
 
 
@@ -175,9 +178,10 @@ def test_batched_parts_give_the_notes_one_at_a_time_gives(
     summarizer = abstractive.Summarizer(model, "short", "English", None, None, None)
     parts = split_parts(document, summarizer.count, summarizer.budget)
     assert len(parts) > 2
-    together = summarizer._map(parts)
+    asks = [abstractive.Ask(summarizer.instruction("this part"), part.text, 2) for part in parts]
+    together = summarizer.ask_many(asks)
     monkeypatch.setattr(abstractive, "batchable", lambda model: False)
-    alone = summarizer._map(parts)
+    alone = summarizer.ask_many(asks)
     assert together == alone and all(together)
 
 
