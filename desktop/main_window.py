@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.history.start()
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.token_generated.connect(self._on_token)
+        self.worker.section_done.connect(self._on_section)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.context_trimmed.connect(self._on_trimmed)
@@ -318,6 +319,10 @@ class MainWindow(QMainWindow):
         if request == self._active_generation and isinstance(self._target, TaskPanel) \
                 and stage != "loading":
             self._target.show_progress(stage, done, total)
+
+    def _on_section(self, request: int, section: dict[str, Any]) -> None:
+        if request == self._active_generation and self._target is self.summarize:
+            self.summarize.add_section(section)
 
     def _on_token(self, request: int, text: str) -> None:
         if request == self._active_generation and self._target is not None:

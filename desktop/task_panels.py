@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLocale, QMimeData, Signal
+from PySide6.QtCore import QLocale, QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,9 +22,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -162,13 +165,19 @@ class TaskPanel(QWidget):
         self.progress.setValue(done)
         if stage.startswith("combining"):
             self.progress.setFormat(self.tr("Combining the parts"))
+        elif stage == "sections":
+            self.progress.setFormat(self.tr("Section {done} of {total}").format(
+                done=min(done + 1, total), total=total))
+        elif stage == "checking":
+            self.progress.setFormat(self.tr("Checking against the document"))
         elif stage in SECOND_PASS_STAGES:
             self.progress.setFormat(self.tr("Checking again: {done} of {total}").format(
                 done=min(done + 1, total), total=total))
         else:
             self.progress.setFormat(self.tr("Part {done} of {total}").format(
                 done=min(done + 1, total), total=total))
-        self.progress.setVisible(self.running and (total > 1 or stage.startswith("combining")))
+        self.progress.setVisible(self.running and (total > 1 or stage.startswith("combining")
+                                                   or stage == "checking"))
 
     def finish(self, status: str, message: str = "", stats: dict[str, Any] | None = None,
                ) -> None:
@@ -285,13 +294,38 @@ class SummarizePanel(TaskPanel):
         self.method.setCurrentIndex(self.method.findData(DEFAULT_METHOD))
         self.method.setToolTip(self.tr(
             "Key sentences: the text's own most central sentences, instantly, without a model; "
-            "nothing is invented. Model writes it: the model writes the summary (a long text is "
-            "first cut down to its key sentences); small models may invent facts. Model, every "
-            "part: the model reads the whole text part by part (slower)."))
+            "nothing is invented. Model writes it: the model summarizes the text section by "
+            "section (a long section through its key sentences), and every sentence it writes "
+            "is checked against the document: one naming something the document does not have "
+            "is rewritten or replaced by the document's own sentence. Model, every part: the "
+            "same, reading every part of each section (slower)."))
         self.options.insertWidget(1, QLabel(self.tr("Length:")))
         self.options.insertWidget(2, self.length)
         self.options.insertWidget(3, QLabel(self.tr("Method:")))
         self.options.insertWidget(4, self.method)
+        # The outline fills in as sections are summarized; a click shows the section's text.
+        self.sections: list[dict[str, Any]] = []
+        self.outline = QListWidget()
+        self.outline.setAccessibleName(self.tr("Sections"))
+        self.section_view = QPlainTextEdit()
+        self.section_view.setReadOnly(True)
+        self.section_view.setAccessibleName(self.tr("Section text"))
+        column = QSplitter(Qt.Orientation.Vertical)
+        column.addWidget(self.outline)
+        column.addWidget(self.section_view)
+        self.outline_column = column
+        column.setVisible(False)
+        self.section_view.setVisible(False)
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        at = layout.indexOf(self.result)
+        layout.removeWidget(self.result)
+        beside.addWidget(column)
+        beside.addWidget(self.result)
+        beside.setStretchFactor(1, 2)
+        layout.insertWidget(at, beside, 3)
+        self.outline.currentRowChanged.connect(self.show_section)
 
     def request(self, text: str) -> SummaryJob:
         document = self.unedited_document()
@@ -301,12 +335,51 @@ class SummarizePanel(TaskPanel):
                           method=self.method.currentData(), length=self.length.currentData(),
                           path=str(document) if document is not None else None)
 
+    def clear_result(self) -> None:
+        super().clear_result()
+        self.sections = []
+        self.outline.clear()
+        self.section_view.clear()
+        self.outline_column.setVisible(False)
+        self.section_view.setVisible(False)
+
+    def add_section(self, section: dict[str, Any]) -> None:
+        """One section's checked summary, added to the outline as it is done."""
+        self.sections.append(section)
+        where = f" · {section['where']}" if section.get("where") else ""
+        item = QListWidgetItem(f"{section['title']}{where}")
+        grounding = section.get("grounding") or {}
+        item.setToolTip("\n\n".join(filter(None, [
+            section.get("summary", ""), self.grounding_note(grounding)])))
+        self.outline.addItem(item)
+        self.outline_column.setVisible(True)
+
+    def show_section(self, row: int) -> None:
+        """The clicked section's own text (its pages, in a PDF) beside the summary."""
+        if not 0 <= row < len(self.sections):
+            return
+        section = self.sections[row]
+        where = f" ({section['where']})" if section.get("where") else ""
+        self.section_view.setPlainText(f"{section['title']}{where}\n\n{section.get('text', '')}")
+        self.section_view.setVisible(True)
+
+    def grounding_note(self, grounding: dict[str, Any]) -> str:
+        """How the model's sentences fared against the document, in a few words."""
+        if not grounding or not grounding.get("checked"):
+            return ""
+        return self.tr("{checked} sentences checked against the document: {regenerated} "
+                       "rewritten, {replaced} replaced by its own sentences").format(
+            checked=grounding["checked"], regenerated=grounding.get("regenerated", 0),
+            replaced=grounding.get("replaced", 0))
+
     def describe(self, stats: dict[str, Any]) -> str:
         methods = {"extractive": self.tr("key sentences"), "abstractive": self.tr("model"),
-                   "extract-then-abstract": self.tr("key sentences, then the model")}
-        return self.tr("{method} · {parts} part(s) · {seconds:.1f} s").format(
+                   "sectioned": self.tr("model, section by section")}
+        line = self.tr("{method} · {parts} part(s) · {seconds:.1f} s").format(
             method=methods.get(stats.get("method", ""), stats.get("method", "")),
             parts=stats.get("chunks", 1), seconds=stats.get("seconds", 0.0))
+        note = self.grounding_note(stats.get("grounding") or {})
+        return f"{line} · {note}" if note else line
 
 
 class TranslatePanel(TaskPanel):

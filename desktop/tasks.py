@@ -27,13 +27,18 @@ LOW_CONFIDENCE = 0.5  # segments below it are marked in the Translate panel
 
 def summary_job(request: SummaryJob, model: Model | None, should_stop: ShouldStop,
                 progress: Progress, on_text: OnText,
-                summarize_fn: Callable[..., Any] = summarize) -> tuple[str, dict[str, Any]]:
-    """A document summary: parts as progress, the final pass's text as it is written."""
+                summarize_fn: Callable[..., Any] = summarize,
+                on_section: Callable[[dict[str, Any]], None] | None = None,
+                ) -> tuple[str, dict[str, Any]]:
+    """A document summary: parts as progress, the draft as it is written, each section's
+    checked summary (as plain data) to ``on_section`` as it is done."""
     try:
         document = read_document(Path(request.path), should_stop=should_stop) if request.path \
             else read_text(request.text, request.name or "text")
+        sections = (lambda section: on_section(asdict(section))) if on_section else None
         result = summarize_fn(document, model, request.method, request.length,
-                              should_stop=should_stop, progress=progress, on_text=on_text)
+                              should_stop=should_stop, progress=progress, on_text=on_text,
+                              on_section=sections)
     except OperationCancelledError:
         return "cancelled", {}
     return "stop", asdict(result)

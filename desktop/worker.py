@@ -62,7 +62,8 @@ class InferenceWorker(QObject):
     ``release_requested(ReleaseModel)``.
     Answers: ``model_loaded(request_id, ModelInfo)``, ``token_generated(request_id, text)``,
     ``finished(request_id, reason, stats)`` (stats: a plain dict), ``failed(request_id,
-    message)``, ``progress(request_id, stage, done, total)``, ``released(folder)``. A load ends
+    message)``, ``progress(request_id, stage, done, total)``, ``section_done(request_id,
+    section)`` (a summary's sections as each is checked), ``released(folder)``. A load ends
     with ``model_loaded`` or ``failed``, an answer with exactly one ``finished`` (reason
     "cancelled" when its token was set, even before it started) or ``failed``.
     """
@@ -71,6 +72,7 @@ class InferenceWorker(QObject):
     generate_requested = Signal(object)  # GenerateRequest
     model_loaded = Signal(int, object)  # request id, ModelInfo
     token_generated = Signal(int, str)
+    section_done = Signal(int, object)  # request id, one section's checked summary (a dict)
     finished = Signal(int, str, object)
     failed = Signal(int, str)
     progress = Signal(int, str, int, int)
@@ -177,7 +179,11 @@ class InferenceWorker(QObject):
             self.token_generated.emit(request_id, text)
 
         if isinstance(job, SummaryJob):
-            self._task(request_id, token, summary_job, job, on_text, self._summarize)
+            def on_section(section: dict[str, Any]) -> None:
+                self.section_done.emit(request_id, section)
+
+            self._task(request_id, token, summary_job, job, on_text, self._summarize,
+                       on_section)
         elif isinstance(job, TranslationJob):
             self._task(request_id, token, self._translate, job, on_text)
         else:

@@ -10,9 +10,11 @@
 - ``abstractive``: the same, but a long section is read part by part (slower, reads it all).
 
 The summary is written in the document's language unless ``language`` says otherwise.
-``DEFAULT_METHOD`` (the CLI's and the app's default) is ``extractive``: small models invent facts,
-and until abstractive summaries are checked against their source, the default is the method that
-only ever quotes the document.
+``DEFAULT_METHOD`` (the CLI's and the app's default) is ``extractive``: the check catches invented
+names, numbers and identifiers, not a wrong paraphrase, and the default model (135M parameters)
+writes many of those; the method that only ever quotes the document stays the default until the
+models a user gets here write better than they invent (benchmarks/RESULTS.md, "Grounded
+summaries").
 """
 
 from __future__ import annotations

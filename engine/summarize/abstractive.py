@@ -152,21 +152,24 @@ class Summarizer:
     def single(self, text: str) -> str:
         return self.ask(self.instruction("the following text"), text, stream=True)
 
-    def ask_many(self, asks: Sequence[Ask], stage: str = "summarizing") -> list[str]:
+    def ask_many(self, asks: Sequence[Ask], stage: str = "summarizing", done_before: int = 0,
+                 total: int | None = None) -> list[str]:
         """Every answer, decoded side by side where the model can batch (``engine.batch``: the
         asks do not depend on each other, and one step for several costs little more than for
         one), else one after the other. Each ends at the end of its sentences or its length;
-        ``progress`` hears (stage, answers done, answers)."""
+        ``progress`` hears (stage, done_before + answers done, total or the number of asks):
+        a job asking in several rounds counts on across them."""
         if not asks:
             return []
+        total = total or len(asks)
         if self.should_stop():
             raise OperationCancelledError("the summary was cancelled")
         if not batchable(self.model):  # a prefix or a ban needs token-level control: left out
             answers = []
             for index, one in enumerate(asks):
-                self.progress(stage, index, len(asks))
+                self.progress(stage, done_before + index, total)
                 answers.append(self.ask(one.instruction, one.text, False, one.sentences))
-            self.progress(stage, len(asks), len(asks))
+            self.progress(stage, done_before + len(asks), total)
             return answers
         requests = [self._request(one) for one in asks]
         decode = self.model.tokenizer.decode
@@ -177,9 +180,9 @@ class Summarizer:
 
         def done(index: int) -> None:
             finished[0] += 1
-            self.progress(stage, finished[0], len(asks))
+            self.progress(stage, done_before + finished[0], total)
 
-        self.progress(stage, 0, len(asks))
+        self.progress(stage, done_before, total)
         self.requests += len(asks)
         try:
             results = decode_batch(self.model, requests, should_stop=self.should_stop,

@@ -181,11 +181,14 @@ class SectionedSummary:
         summarizer = self.summarizer
         sections = split_sections(document, summarizer.count, summarizer.budget)
         total = len(sections)
+        inputs = [self._inputs(section) for section in sections]
+        self.inputs = sum(len(texts) for texts in inputs)
         for start in range(0, total, WAVE):
-            wave = sections[start:start + WAVE]
             self._check_stop()
             summarizer.progress("sections", start, total)
-            self.sections += self._wave(wave)
+            self.sections += self._wave(sections[start:start + WAVE],
+                                        inputs[start:start + WAVE],
+                                        sum(len(texts) for texts in inputs[:start]))
         summarizer.progress("sections", total, total)
         self._check_stop()
         notes = [f"{s.title}: {s.summary}" if s.level else s.summary
@@ -219,13 +222,15 @@ class SectionedSummary:
                                           SECTION_HOW[summarizer.length]),
                    text, SECTION_SENTENCES[summarizer.length])
 
-    def _wave(self, wave: list[Section]) -> list[SectionSummary]:
+    def _wave(self, wave: list[Section], inputs: list[list[str]],
+              done_before: int) -> list[SectionSummary]:
+        """One batch of sections: their inputs summarized, combined where a section had
+        several, checked; each announced as it is done. ``done_before``: inputs summarized in
+        the waves before (progress counts on)."""
         summarizer = self.summarizer
-        inputs = [self._inputs(section) for section in wave]
         asks = [self._section_ask(section, text)
                 for section, texts in zip(wave, inputs, strict=True) for text in texts]
-        self.inputs += len(asks)
-        answers = iter(summarizer.ask_many(asks))
+        answers = iter(summarizer.ask_many(asks, "summarizing", done_before, self.inputs))
         notes = [[next(answers) for _ in texts] for texts in inputs]
         # A section read in several parts: its parts' notes combined into one (one batch).
         combined = [index for index, parts in enumerate(notes) if len(parts) > 1]

@@ -37,102 +37,102 @@
 <context>
     <name>ChatPanel</name>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="52"/>
+        <location filename="../../desktop/chat_panel.py" line="54"/>
         <source>System prompt for this conversation (optional)</source>
         <translation>此对话的系统提示词（可选）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="53"/>
+        <location filename="../../desktop/chat_panel.py" line="55"/>
         <source>Settings…</source>
         <translation>设置…</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="54"/>
+        <location filename="../../desktop/chat_panel.py" line="56"/>
         <source>Export…</source>
         <translation>导出…</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="62"/>
+        <location filename="../../desktop/chat_panel.py" line="64"/>
         <source>Message Nightlamp… (Ctrl+Enter to send, Up to edit the last message)</source>
         <translation>给 Nightlamp 发消息…（Ctrl+Enter 发送，↑ 编辑上一条消息）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="66"/>
+        <location filename="../../desktop/chat_panel.py" line="68"/>
         <source>Send</source>
         <translation>发送</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="67"/>
+        <location filename="../../desktop/chat_panel.py" line="69"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="68"/>
+        <location filename="../../desktop/chat_panel.py" line="70"/>
         <source>Regenerate</source>
         <translation>重新生成</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="69"/>
+        <location filename="../../desktop/chat_panel.py" line="71"/>
         <source>Edit</source>
         <translation>编辑</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="70"/>
+        <location filename="../../desktop/chat_panel.py" line="72"/>
         <source>Take back your last message to change and resend it (Up in an empty input box)</source>
         <translation>撤回上一条消息以修改后重新发送（在空输入框中按 ↑）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="234"/>
+        <location filename="../../desktop/chat_panel.py" line="239"/>
         <source>model default</source>
         <translation>模型默认值</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="236"/>
+        <location filename="../../desktop/chat_panel.py" line="241"/>
         <source>off</source>
         <translation>关闭</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="237"/>
+        <location filename="../../desktop/chat_panel.py" line="242"/>
         <source>Temperature {temperature:g} · top-p {top_p:g} · top-k {top_k} · up to {max_tokens} tokens · context {context} · repetition penalty {penalty:g}</source>
         <translation>温度 {temperature:g} · top-p {top_p:g} · top-k {top_k} · 最多 {max_tokens} 个词元 · 上下文 {context} · 重复惩罚 {penalty:g}</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="258"/>
+        <location filename="../../desktop/chat_panel.py" line="263"/>
         <source>You</source>
         <translation>你</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="258"/>
+        <location filename="../../desktop/chat_panel.py" line="263"/>
         <source>Assistant</source>
         <translation>助手</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="259"/>
+        <location filename="../../desktop/chat_panel.py" line="264"/>
         <source>System</source>
         <translation>系统</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="263"/>
+        <location filename="../../desktop/chat_panel.py" line="268"/>
         <source>(stopped)</source>
         <translation>（已停止）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="263"/>
+        <location filename="../../desktop/chat_panel.py" line="268"/>
         <source>(failed)</source>
         <translation>（失败）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="264"/>
+        <location filename="../../desktop/chat_panel.py" line="269"/>
         <source>(interrupted)</source>
         <translation>（已中断）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="271"/>
+        <location filename="../../desktop/chat_panel.py" line="276"/>
         <source>Copy code</source>
         <translation>复制代码</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="301"/>
+        <location filename="../../desktop/chat_panel.py" line="332"/>
         <source>Code copied</source>
         <translation>代码已复制</translation>
     </message>
@@ -140,82 +140,82 @@
 <context>
     <name>ChatSettingsDialog</name>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="109"/>
+        <location filename="../../desktop/chat_settings.py" line="121"/>
         <source>Chat settings</source>
         <translation>聊天设置</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="111"/>
+        <location filename="../../desktop/chat_settings.py" line="123"/>
         <source>0 always picks the most likely word; higher values give more varied answers.</source>
         <translation>0 表示总是选最可能的词；数值越高，回答越多样。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="114"/>
+        <location filename="../../desktop/chat_settings.py" line="126"/>
         <source>Only the most likely words that together reach this probability are considered; 1 turns it off.</source>
         <translation>只考虑累计概率达到此值的最可能的词；1 表示关闭。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="117"/>
+        <location filename="../../desktop/chat_settings.py" line="129"/>
         <source>Off</source>
         <translation>关闭</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="118"/>
+        <location filename="../../desktop/chat_settings.py" line="130"/>
         <source>Only this many of the most likely words are considered.</source>
         <translation>只考虑这么多个最可能的词。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="121"/>
+        <location filename="../../desktop/chat_settings.py" line="133"/>
         <source>The longest answer, in tokens.</source>
         <translation>回答的最大长度（词元数）。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="123"/>
+        <location filename="../../desktop/chat_settings.py" line="135"/>
         <source>Model default</source>
         <translation>模型默认值</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="124"/>
+        <location filename="../../desktop/chat_settings.py" line="136"/>
         <source>How many tokens of the conversation the model sees; older messages are left out beyond it.</source>
         <translation>模型能看到的对话词元数；超出部分会略去较早的消息。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="127"/>
+        <location filename="../../desktop/chat_settings.py" line="139"/>
         <source>Above 1 discourages repeating the same words; 1 turns it off.</source>
         <translation>大于 1 时减少重复用词；1 表示关闭。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="130"/>
+        <location filename="../../desktop/chat_settings.py" line="142"/>
         <source>Temperature</source>
         <translation>温度</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="131"/>
+        <location filename="../../desktop/chat_settings.py" line="143"/>
         <source>Top-p</source>
         <translation>Top-p</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="132"/>
+        <location filename="../../desktop/chat_settings.py" line="144"/>
         <source>Top-k</source>
         <translation>Top-k</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="133"/>
+        <location filename="../../desktop/chat_settings.py" line="145"/>
         <source>Maximum answer length</source>
         <translation>回答最大长度</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="134"/>
+        <location filename="../../desktop/chat_settings.py" line="146"/>
         <source>Context length</source>
         <translation>上下文长度</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="135"/>
+        <location filename="../../desktop/chat_settings.py" line="147"/>
         <source>Repetition penalty</source>
         <translation>重复惩罚</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="138"/>
+        <location filename="../../desktop/chat_settings.py" line="150"/>
         <source>Reset to defaults</source>
         <translation>恢复默认值</translation>
     </message>
@@ -264,50 +264,50 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../desktop/main_window.py" line="76"/>
+        <location filename="../../desktop/main_window.py" line="90"/>
         <source>Chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="79"/>
+        <location filename="../../desktop/main_window.py" line="93"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="80"/>
+        <location filename="../../desktop/main_window.py" line="94"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="83"/>
+        <location filename="../../desktop/main_window.py" line="97"/>
         <source>Models</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="91"/>
-        <location filename="../../desktop/main_window.py" line="232"/>
+        <location filename="../../desktop/main_window.py" line="105"/>
+        <location filename="../../desktop/main_window.py" line="228"/>
         <source>No model</source>
         <translation>没有模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="191"/>
-        <location filename="../../desktop/main_window.py" line="281"/>
+        <location filename="../../desktop/main_window.py" line="187"/>
+        <location filename="../../desktop/main_window.py" line="275"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="235"/>
+        <location filename="../../desktop/main_window.py" line="231"/>
         <source>Removed {name}.</source>
         <translation>已删除 {name}。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="237"/>
+        <location filename="../../desktop/main_window.py" line="233"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="250"/>
-        <location filename="../../desktop/main_window.py" line="263"/>
+        <location filename="../../desktop/main_window.py" line="246"/>
+        <location filename="../../desktop/main_window.py" line="258"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
@@ -327,12 +327,12 @@
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="335"/>
+        <location filename="../../desktop/main_window.py" line="340"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="343"/>
+        <location filename="../../desktop/main_window.py" line="349"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -657,77 +657,92 @@ chrF against built-in reference translations: 0, nothing alike, to 1, identical.
 <context>
     <name>SummarizePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="271"/>
+        <location filename="../../desktop/task_panels.py" line="280"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="274"/>
+        <location filename="../../desktop/task_panels.py" line="283"/>
         <source>Paste text, or open or drop a document (txt, md, html, pdf, docx)…</source>
         <translation>粘贴文本，或打开、拖入文档（txt、md、html、pdf、docx）…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="276"/>
+        <location filename="../../desktop/task_panels.py" line="285"/>
         <source>Short</source>
         <translation>短</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="276"/>
+        <location filename="../../desktop/task_panels.py" line="285"/>
         <source>Medium</source>
         <translation>中</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="277"/>
+        <location filename="../../desktop/task_panels.py" line="286"/>
         <source>Long, by section</source>
         <translation>长（按章节）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="282"/>
+        <location filename="../../desktop/task_panels.py" line="291"/>
         <source>Model writes it</source>
         <translation>由模型撰写</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="287"/>
-        <source>Key sentences: the text&apos;s own most central sentences, instantly, without a model; nothing is invented. Model writes it: the model writes the summary (a long text is first cut down to its key sentences); small models may invent facts. Model, every part: the model reads the whole text part by part (slower).</source>
-        <translation>关键句：直接选出文本自身最核心的句子，无需模型，瞬间完成，不会编造内容。由模型撰写：模型撰写摘要（长文本先缩减为关键句）；小模型可能编造事实。模型逐段阅读：模型分段阅读全文（较慢）。</translation>
-    </message>
-    <message>
-        <location filename="../../desktop/task_panels.py" line="283"/>
+        <location filename="../../desktop/task_panels.py" line="292"/>
         <source>Model, every part</source>
         <translation>模型逐段阅读</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="281"/>
+        <location filename="../../desktop/task_panels.py" line="290"/>
         <source>Key sentences (no model)</source>
         <translation>关键句（无需模型）</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="293"/>
+        <location filename="../../desktop/task_panels.py" line="296"/>
+        <source>Key sentences: the text&apos;s own most central sentences, instantly, without a model; nothing is invented. Model writes it: the model summarizes the text section by section (a long section through its key sentences), and every sentence it writes is checked against the document: one naming something the document does not have is rewritten or replaced by the document&apos;s own sentence. Model, every part: the same, reading every part of each section (slower).</source>
+        <translation>关键句：文本自身最核心的句子，即时生成，无需模型，不会编造任何内容。模型撰写：模型逐节总结文本（较长的章节先取其关键句），并将写出的每个句子与文档核对：提到文档中没有的内容的句子会被重写，或替换为文档自己的句子。模型，逐部分：同上，但读取每个章节的每一部分（较慢）。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="304"/>
         <source>Method:</source>
         <translation>方法：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="303"/>
+        <location filename="../../desktop/task_panels.py" line="309"/>
+        <source>Sections</source>
+        <translation>章节</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="312"/>
+        <source>Section text</source>
+        <translation>章节原文</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="370"/>
+        <source>{checked} sentences checked against the document: {regenerated} rewritten, {replaced} replaced by its own sentences</source>
+        <translation>已与文档核对 {checked} 个句子：重写 {regenerated} 个，{replaced} 个替换为文档原句</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="376"/>
         <source>key sentences</source>
         <translation>关键句</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="303"/>
+        <location filename="../../desktop/task_panels.py" line="376"/>
         <source>model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="304"/>
-        <source>key sentences, then the model</source>
-        <translation>先选关键句，再由模型撰写</translation>
+        <location filename="../../desktop/task_panels.py" line="377"/>
+        <source>model, section by section</source>
+        <translation>模型，逐节</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="305"/>
+        <location filename="../../desktop/task_panels.py" line="378"/>
         <source>{method} · {parts} part(s) · {seconds:.1f} s</source>
         <translation>{method} · {parts} 部分 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="291"/>
+        <location filename="../../desktop/task_panels.py" line="302"/>
         <source>Length:</source>
         <translation>长度：</translation>
     </message>
@@ -735,72 +750,82 @@ chrF against built-in reference translations: 0, nothing alike, to 1, identical.
 <context>
     <name>TaskPanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="96"/>
+        <location filename="../../desktop/task_panels.py" line="99"/>
         <source>Open document…</source>
         <translation>打开文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="98"/>
+        <location filename="../../desktop/task_panels.py" line="101"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="99"/>
+        <location filename="../../desktop/task_panels.py" line="102"/>
         <source>Copy</source>
         <translation>复制</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="100"/>
+        <location filename="../../desktop/task_panels.py" line="103"/>
         <source>Save…</source>
         <translation>保存…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="164"/>
+        <location filename="../../desktop/task_panels.py" line="167"/>
         <source>Combining the parts</source>
         <translation>正在合并各部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="166"/>
+        <location filename="../../desktop/task_panels.py" line="169"/>
+        <source>Section {done} of {total}</source>
+        <translation>第 {done} 节，共 {total} 节</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="172"/>
+        <source>Checking against the document</source>
+        <translation>正在与文档核对</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/task_panels.py" line="174"/>
         <source>Checking again: {done} of {total}</source>
         <translation>再次检查：第 {done} 段，共 {total} 段</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="169"/>
+        <location filename="../../desktop/task_panels.py" line="177"/>
         <source>Part {done} of {total}</source>
         <translation>第 {done} 部分，共 {total} 部分</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="181"/>
+        <location filename="../../desktop/task_panels.py" line="190"/>
         <source>Stopped.</source>
         <translation>已停止。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="217"/>
+        <location filename="../../desktop/task_panels.py" line="226"/>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="227"/>
+        <location filename="../../desktop/task_panels.py" line="236"/>
         <source>{name}: {pages} pages, {count} characters</source>
         <translation>{name}：{pages} 页，{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="230"/>
+        <location filename="../../desktop/task_panels.py" line="239"/>
         <source>{name}: {count} characters</source>
         <translation>{name}：{count} 个字符</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="247"/>
+        <location filename="../../desktop/task_panels.py" line="256"/>
         <source>Open a document</source>
         <translation>打开文档</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="248"/>
+        <location filename="../../desktop/task_panels.py" line="257"/>
         <source>Documents ({patterns})</source>
         <translation>文档 ({patterns})</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="254"/>
+        <location filename="../../desktop/task_panels.py" line="263"/>
         <source>Save the result</source>
         <translation>保存结果</translation>
     </message>
@@ -808,52 +833,52 @@ chrF against built-in reference translations: 0, nothing alike, to 1, identical.
 <context>
     <name>TranslatePanel</name>
     <message>
-        <location filename="../../desktop/task_panels.py" line="316"/>
+        <location filename="../../desktop/task_panels.py" line="391"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="319"/>
+        <location filename="../../desktop/task_panels.py" line="394"/>
         <source>Text to translate, or open or drop a document…</source>
         <translation>要翻译的文本，或打开、拖入文档…</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="321"/>
+        <location filename="../../desktop/task_panels.py" line="396"/>
         <source>Detect language</source>
         <translation>自动检测语言</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="326"/>
+        <location filename="../../desktop/task_panels.py" line="401"/>
         <source>From:</source>
         <translation>源语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="328"/>
+        <location filename="../../desktop/task_panels.py" line="403"/>
         <source>Into:</source>
         <translation>目标语言：</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="330"/>
+        <location filename="../../desktop/task_panels.py" line="405"/>
         <source>Check by translating back</source>
         <translation>回译检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="332"/>
+        <location filename="../../desktop/task_panels.py" line="407"/>
         <source>Translate every segment back and compare it with the original: a better confidence figure for each segment, but it takes twice as long.</source>
         <translation>把每个片段译回原文并与原文比较：每个片段的可信度更准确，但耗时加倍。</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="375"/>
+        <location filename="../../desktop/task_panels.py" line="448"/>
         <source>{source} → {target} · {segments} segments · {seconds:.1f} s</source>
         <translation>{source} → {target} · {segments} 个片段 · {seconds:.1f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="381"/>
+        <location filename="../../desktop/task_panels.py" line="454"/>
         <source> · {count} kept untranslated or to check</source>
         <translation> · {count} 个未翻译或需检查</translation>
     </message>
     <message>
-        <location filename="../../desktop/task_panels.py" line="388"/>
+        <location filename="../../desktop/task_panels.py" line="461"/>
         <source>Save the translation</source>
         <translation>保存译文</translation>
     </message>

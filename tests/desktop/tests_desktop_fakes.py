@@ -66,7 +66,8 @@ def no_trim(model: Any, messages: Any, reserve: int) -> tuple[Any, int]:
 
 
 def quick_summarize(document: Any, model: Any, method: str, length: str,
-                    should_stop: Any, progress: Any, on_text: Any) -> SummaryResult:
+                    should_stop: Any, progress: Any, on_text: Any,
+                    on_section: Any = None) -> SummaryResult:
     """A fake summarizer: two parts of progress, then streams "s0 s1 " (or is cancelled)."""
     for part in range(2):
         if should_stop():

@@ -198,7 +198,7 @@ def test_a_planted_name_is_caught_regenerated_and_if_still_there_replaced(
     model = load_model(roomy_model_dir, device="cpu", threads=1)
     planted = PlantedModel(stubborn)
     monkeypatch.setattr(abstractive.Summarizer, "ask_many",
-                        lambda self, asks, stage="summarizing": planted(self, asks, stage))
+                        lambda self, asks, stage="summarizing", *_: planted(self, asks, stage))
     # The tiny test tokenizer splits most English words in pieces: only the planted one is rare.
     monkeypatch.setattr(abstractive.Summarizer, "is_rare", lambda self, word: word == "zorblax")
     monkeypatch.setattr(abstractive.Summarizer, "fits", lambda self, text: len(text) < 800)
@@ -263,7 +263,7 @@ def test_cli_json_reports_sections_and_grounding(tmp_path: Path, roomy_model_dir
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     planted = PlantedModel(stubborn=True)
     monkeypatch.setattr(abstractive.Summarizer, "ask_many",
-                        lambda self, asks, stage="summarizing": planted(self, asks, stage))
+                        lambda self, asks, stage="summarizing", *_: planted(self, asks, stage))
     # The tiny test tokenizer splits most English words in pieces: only the planted one is rare.
     monkeypatch.setattr(abstractive.Summarizer, "is_rare", lambda self, word: word == "zorblax")
     monkeypatch.setattr(abstractive.Summarizer, "fits", lambda self, text: len(text) < 800)
