@@ -38,7 +38,7 @@ class ReadLimits:
     """
 
     max_file_bytes: int = 100 * MB
-    max_pages: int = 2000
+    max_pages: int = 5000  # the longest real manuals (R's reference: 2,415 pages) fit
     timeout_s: float = 120.0
     memory_mb: int = 256
     max_chars: int = 20_000_000

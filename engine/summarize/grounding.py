@@ -12,7 +12,10 @@ shape, and each one either occurs in the source or it does not:
 - quoted strings: the whole quotation must occur in the source;
 - rare words: a word the source lacks that the model's tokenizer needs three or more pieces for
   (``libghogwadu``, ``dplyr``: common words are one or two), when the caller says how to tell
-  (``rare``).
+  (``rare``);
+- a drifted topic: a sentence most of whose content words (leaving out the words any summary
+  uses: "document", "describes", "overview" ...) have no word of the same stem in the source
+  ("visualize the effects of time dilation" in a manual about R).
 
 A term is supported when the source has it, ignoring case and a plural or possessive ending; a
 hyphenated term also when each of its parts occurs. Anything else in a sentence
@@ -42,13 +45,37 @@ RARE_MIN_LETTERS = 5  # shorter words are too often common ones split oddly
 Rare = Callable[[str], bool]
 
 
+# Words a summary uses whatever it summarizes; they say nothing about the source.
+SUMMARY_WORDS = frozenset("""
+document documents section sections chapter chapters text texts part parts paper article manual
+guide summary summarize summarizes summarized overview describe describes described description
+explain explains explained explanation discuss discusses discussed discussion cover covers covered
+include includes included including provide provides provided present presents presented
+introduce introduces introduced introduction focus focuses focused highlight highlights
+highlighted outline outlines outlined detail details detailed detailing various several also
+comprehensive key main important point points feature features information aspect aspects topic
+topics concept concepts example examples use uses used using user users reader readers explore
+explores explored list lists offer offers offered contain contains contained based well different
+overall additionally finally first second third begin begins start starts end ends give gives
+brief briefly concise way ways help helps step steps learn understand understanding
+""".split())
+STEM_LETTERS = 6  # words sharing their first six letters count as one ("configure", "configured")
+DRIFT_SHARE = 0.5  # a sentence with more than this share of content words new to the source ...
+DRIFT_MIN_WORDS = 3  # ... and at least this many of them has drifted from it
+
+
+def _stem(word: str) -> str:
+    return word[:STEM_LETTERS]
+
+
 @dataclass(frozen=True)
 class SourceIndex:
-    """What a source contains, for fast checks: its terms (and their parts) and its text, both
-    case-folded."""
+    """What a source contains, for fast checks: its terms (and their parts), the stems of its
+    words, and its text, all case-folded."""
 
     terms: frozenset[str]
     text: str
+    stems: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, text: str) -> SourceIndex:
@@ -58,7 +85,16 @@ class SourceIndex:
             term = match.group().strip(".'’:-/")
             terms.add(term)
             terms.update(piece for piece in _PART.split(term) if piece)
-        return cls(frozenset(terms), folded)
+        return cls(frozenset(terms), folded, frozenset(_stem(word) for word in words(folded)))
+
+    def new_words(self, sentence: str) -> list[str]:
+        """The sentence's content words with no word of the same stem in the source, when
+        they are most of its content words (a drifted topic; see the module docstring)."""
+        content = [word for word in dict.fromkeys(words(sentence))
+                   if len(word) >= 4 and word not in SUMMARY_WORDS]
+        new = [word for word in content if _stem(word) not in self.stems]
+        drifted = len(new) >= DRIFT_MIN_WORDS and len(new) > DRIFT_SHARE * len(content)
+        return new if drifted else []
 
     def has(self, term: str) -> bool:
         folded = " ".join(term.casefold().split()).strip(".,;:'’")
@@ -105,6 +141,8 @@ def unsupported_terms(sentence: str, source: SourceIndex, rare: Rare | None = No
     """The fact terms of ``sentence`` that ``source`` does not contain, and (given ``rare``)
     its rare words that the source lacks."""
     missing = [term for term in fact_terms(sentence) if not source.has(term)]
+    missing += [word for word in source.new_words(sentence)
+                if not any(word in term.casefold() for term in missing)]
     if rare is not None:
         for match in _TOKEN.finditer(sentence):
             word = match.group().rstrip(".'’:-/")

@@ -340,7 +340,7 @@ def test_cancel_before_reading(tmp_path: Path) -> None:
 def test_read_limits_are_validated() -> None:
     defaults = ReadLimits()
     assert (defaults.max_file_bytes, defaults.max_pages, defaults.timeout_s) == (
-        100 * 1024 * 1024, 2000, 120.0)
+        100 * 1024 * 1024, 5000, 120.0)
     with pytest.raises(ConfigError, match=r"ReadLimits\.max_pages must be a positive number, "
                                           r"got 0"):
         ReadLimits(max_pages=0)
