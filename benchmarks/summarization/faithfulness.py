@@ -103,11 +103,12 @@ def run_child(command: list[str]) -> tuple[dict[str, Any], float, float]:
 def old_pipeline(path: Path, length: str, threads: int) -> None:
     """The child for ``old``: prints {"summary", "selected"} as JSON."""
     from engine.documents import read_document
-    from engine.model import load_model
+    from engine.model import Model, load_model
     from engine.summarize.abstractive import Summarizer
     from engine.summarize.extractive import select_to_fit
 
     model = load_model(None, device="cpu", threads=threads)
+    assert isinstance(model, Model)
     document = read_document(path)
     summarizer = Summarizer(model, length, "English", None, None, None)
     text = document.text()
@@ -216,11 +217,12 @@ def main() -> int:
         print(table(json.loads(args.report.read_text(encoding="utf-8"))))
         return 0
     sys.path.insert(0, str(ROOT))
-    from engine.model import load_model
+    from engine.model import Model, load_model
     from engine.summarize.abstractive import Summarizer
 
-    checker = Summarizer(load_model(None, device="cpu", threads=1), args.length, "English",
-                         None, None, None)
+    model = load_model(None, device="cpu", threads=1)
+    assert isinstance(model, Model)
+    checker = Summarizer(model, args.length, "English", None, None, None)
     results = []
     for name in args.only or list(DOCUMENTS):
         path = fetch(name)
