@@ -46,7 +46,24 @@ Rare = Callable[[str], bool]
 
 
 # Words a summary uses whatever it summarizes; they say nothing about the source.
-SUMMARY_WORDS = frozenset(["document", "documents", "section", "sections", "chapter", "chapters", "text", "texts", "part", "parts", "paper", "article", "manual", "guide", "summary", "summarize", "summarizes", "summarized", "overview", "describe", "describes", "described", "description", "explain", "explains", "explained", "explanation", "discuss", "discusses", "discussed", "discussion", "cover", "covers", "covered", "include", "includes", "included", "including", "provide", "provides", "provided", "present", "presents", "presented", "introduce", "introduces", "introduced", "introduction", "focus", "focuses", "focused", "highlight", "highlights", "highlighted", "outline", "outlines", "outlined", "detail", "details", "detailed", "detailing", "various", "several", "also", "comprehensive", "key", "main", "important", "point", "points", "feature", "features", "information", "aspect", "aspects", "topic", "topics", "concept", "concepts", "example", "examples", "use", "uses", "used", "using", "user", "users", "reader", "readers", "explore", "explores", "explored", "list", "lists", "offer", "offers", "offered", "contain", "contains", "contained", "based", "well", "different", "overall", "additionally", "finally", "first", "second", "third", "begin", "begins", "start", "starts", "end", "ends", "give", "gives", "brief", "briefly", "concise", "way", "ways", "help", "helps", "step", "steps", "learn", "understand", "understanding"])
+SUMMARY_WORDS = frozenset((
+    "document", "documents", "section", "sections", "chapter", "chapters", "text", "texts", "part",
+    "parts", "paper", "article", "manual", "guide", "summary", "summarize", "summarizes",
+    "summarized", "overview", "describe", "describes", "described", "description", "explain",
+    "explains", "explained", "explanation", "discuss", "discusses", "discussed", "discussion",
+    "cover", "covers", "covered", "include", "includes", "included", "including", "provide",
+    "provides", "provided", "present", "presents", "presented", "introduce", "introduces",
+    "introduced", "introduction", "focus", "focuses", "focused", "highlight", "highlights",
+    "highlighted", "outline", "outlines", "outlined", "detail", "details", "detailed", "detailing",
+    "various", "several", "also", "comprehensive", "key", "main", "important", "point", "points",
+    "feature", "features", "information", "aspect", "aspects", "topic", "topics", "concept",
+    "concepts", "example", "examples", "use", "uses", "used", "using", "user", "users", "reader",
+    "readers", "explore", "explores", "explored", "list", "lists", "offer", "offers", "offered",
+    "contain", "contains", "contained", "based", "well", "different", "overall", "additionally",
+    "finally", "first", "second", "third", "begin", "begins", "start", "starts", "end", "ends",
+    "give", "gives", "brief", "briefly", "concise", "way", "ways", "help", "helps", "step",
+    "steps", "learn", "understand", "understanding",
+))
 STEM_LETTERS = 6  # words sharing their first six letters count as one ("configure", "configured")
 DRIFT_SHARE = 0.5  # a sentence with more than this share of content words new to the source ...
 DRIFT_MIN_WORDS = 3  # ... and at least this many of them has drifted from it
