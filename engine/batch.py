@@ -148,8 +148,11 @@ class BatchDecoder:
                                  f"{short_reason(error)}") from None
         return logits[:, -1, :].copy()  # the array is reused by the next pass
 
-    def prefill(self, slot: int, prompt: Sequence[int]) -> np.ndarray:
-        """Runs a prompt into an empty slot; returns the logits after its last token."""
+    def prefill(self, slot: int, prompt: Sequence[int],
+                should_stop: ShouldStop | None = None) -> np.ndarray:
+        """Runs a prompt into an empty slot; returns the logits after its last token.
+        ``should_stop`` is asked between chunks (a long prompt takes a second or more):
+        True raises OperationCancelledError."""
         if not 1 <= len(prompt) < self.capacity:
             raise ConfigError(f"a batch prompt must have 1 to {self.capacity - 1} tokens "
                               f"(got {len(prompt)})")
@@ -157,6 +160,8 @@ class BatchDecoder:
         done = 0
         logits = np.empty(0, np.float32)
         while done < len(prompt):
+            if done and should_stop is not None and should_stop():
+                raise OperationCancelledError("batch decoding was cancelled")
             chunk = np.asarray([prompt[done:done + PREFILL_CHUNK]], np.int64)
             done += chunk.shape[1]
             logits = self._run(binding, chunk, np.ones((1, done), np.int64))[0]
@@ -275,7 +280,7 @@ def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DE
                 limit = min(request.max_new_tokens, capacity - len(prompt))
                 active[slot] = _Sequence(index, request, build_chain(request.sampling),
                                          list(prompt), results[index], limit)
-                choose(slot, decoder.prefill(slot, prompt))
+                choose(slot, decoder.prefill(slot, prompt, should_stop))
         pending = {slot: last_tokens[slot] for slot in active}
         if pending:
             for slot, logits in decoder.step(pending).items():

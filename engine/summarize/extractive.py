@@ -24,6 +24,9 @@ SENTENCES = {"short": 3, "medium": 6, "long": 12}
 LONG_PER_SECTION = 3
 REDUNDANCY = 0.6  # a sentence this similar (cosine) to a picked one is skipped
 DAMPING = 0.85  # PageRank's usual damping factor
+WINDOW = 2000  # sentences ranked together (see _central)
+FULL_MARGIN = 8  # select_to_fit stops this close to its budget ...
+MAX_TRIES = 2000  # ... or after trying this many sentences
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,54 @@ def textrank(similarity: np.ndarray, iterations: int = 60) -> np.ndarray:
     return scores
 
 
-def rank(sentences: list[Sentence]) -> tuple[np.ndarray, np.ndarray]:
-    """Each sentence's score, and the sentence-by-sentence cosine similarity matrix."""
-    vectors = _vectors(sentences)
-    similarity = np.clip(vectors @ vectors.T, 0.0, 1.0)
-    central = textrank(similarity)
-    central = central / central.max() if central.max() > 0 else central
+class PairSimilarity:
+    """Cosine similarity of two sentences' TF-IDF vectors, computed when asked (indexed like the
+    matrix, ``similarity[i, j]``): what a document too long for the n x n matrix uses."""
+
+    def __init__(self, sentences: list[Sentence]) -> None:
+        self.terms = [Counter(words(s.text)) for s in sentences]
+        self.frequency = Counter(t for counts in self.terms for t in counts)
+        self.total = len(sentences)
+        self.cache: dict[int, tuple[dict[str, float], float]] = {}
+
+    def _vector(self, index: int) -> tuple[dict[str, float], float]:
+        if index not in self.cache:
+            vector = {term: (1 + math.log(count)) *
+                      (math.log((1 + self.total) / (1 + self.frequency[term])) + 1)
+                      for term, count in self.terms[index].items()}
+            self.cache[index] = vector, math.sqrt(sum(v * v for v in vector.values()))
+        return self.cache[index]
+
+    def __getitem__(self, pair: tuple[int, int]) -> float:
+        (a, norm_a), (b, norm_b) = self._vector(pair[0]), self._vector(pair[1])
+        if not norm_a or not norm_b:
+            return 0.0
+        if len(b) < len(a):
+            a, b = b, a
+        return min(1.0, sum(weight * b.get(term, 0.0) for term, weight in a.items())
+                   / (norm_a * norm_b))
+
+
+Similarity = np.ndarray | PairSimilarity
+
+
+def _central(sentences: list[Sentence]) -> tuple[np.ndarray, Similarity]:
+    """TextRank centrality (max 1) and the similarities the picking step needs. A document of
+    more than WINDOW sentences is ranked window by window: the matrix grows with the square of
+    the sentences (a 2,400-page manual has ~100,000: 40 GB), a window's is 16 MB."""
+    if len(sentences) <= WINDOW:
+        vectors = _vectors(sentences)
+        similarity = np.clip(vectors @ vectors.T, 0.0, 1.0)
+        central = textrank(similarity)
+        return (central / central.max() if central.max() > 0 else central), similarity
+    parts = [_central(sentences[start:start + WINDOW])[0]
+             for start in range(0, len(sentences), WINDOW)]
+    return np.concatenate(parts), PairSimilarity(sentences)
+
+
+def rank(sentences: list[Sentence]) -> tuple[np.ndarray, Similarity]:
+    """Each sentence's score, and the sentence-by-sentence cosine similarities."""
+    central, similarity = _central(sentences)
     # Lead bias: the opening of the document and of each section states the point.
     lead = np.array([1.0 + 0.6 * (1 - s.position) ** 4 + (0.6 if s.index < 2 else 0.0)
                      for s in sentences])
@@ -94,7 +139,7 @@ def rank(sentences: list[Sentence]) -> tuple[np.ndarray, np.ndarray]:
     return np.where(too_short, 0.05, central * lead), similarity
 
 
-def _ranked_distinct(scores: np.ndarray, similarity: np.ndarray,
+def _ranked_distinct(scores: np.ndarray, similarity: Similarity,
                      chosen: list[int]) -> Iterator[int]:
     """Sentence indices best first, skipping any too similar to one already in ``chosen``
     (which the caller fills as it accepts sentences)."""
@@ -103,7 +148,7 @@ def _ranked_distinct(scores: np.ndarray, similarity: np.ndarray,
             yield int(index)
 
 
-def pick(scores: np.ndarray, similarity: np.ndarray, count: int,
+def pick(scores: np.ndarray, similarity: Similarity, count: int,
          allowed: Callable[[int], bool] = lambda _i: True) -> list[int]:
     """Indices of up to ``count`` high-scoring sentences that don't repeat each other."""
     chosen: list[int] = []
@@ -143,7 +188,7 @@ def extractive_summary(document: Document, length: str = "medium",
     return "\n\n".join(lines)
 
 
-def _until_words(sentences: list[Sentence], scores: np.ndarray, similarity: np.ndarray,
+def _until_words(sentences: list[Sentence], scores: np.ndarray, similarity: Similarity,
                  max_words: int) -> list[int]:
     chosen: list[int] = []
     used = 0
@@ -164,7 +209,9 @@ def select_to_fit(document: Document, count_tokens: Callable[[str], int], budget
     scores, similarity = rank(sentences)
     chosen: list[int] = []
     used = 0
-    for index in _ranked_distinct(scores, similarity, chosen):
+    for tried, index in enumerate(_ranked_distinct(scores, similarity, chosen)):
+        if used >= budget - FULL_MARGIN or tried >= MAX_TRIES:
+            break  # full: the rest of a long document's sentences would each be counted
         cost = count_tokens(sentences[index].text) + 1
         if used + cost <= budget:
             chosen.append(index)

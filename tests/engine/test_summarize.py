@@ -234,3 +234,26 @@ def test_cli_summarizes_files_and_stdin(tmp_path: Path, capsys: pytest.CaptureFi
     assert captured.out.startswith("A night lamp") and "extractive" in captured.err
     assert main(["summarize", str(tmp_path / "missing.pdf")]) == 2
     assert "missing.pdf" in capsys.readouterr().err
+
+
+def test_a_document_longer_than_a_ranking_window_is_ranked_in_windows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The similarity matrix grows with the square of the sentences: past WINDOW sentences
+    they are ranked window by window and compared pair by pair, with the same kind of result."""
+    import engine.summarize.extractive as extractive
+
+    nouns = ["lamp", "battery", "switch", "wire", "bulb", "socket", "plug", "fuse", "cable",
+             "timer", "sensor", "shade", "stand", "hook", "clip"]
+    text = "\n\n".join(f"The {nouns[i % 15]} works with the {nouns[(i * 7 + 3) % 15]} and "
+                       f"the {nouns[(i * 4 + 1) % 15]} in room {i} at night." for i in range(60))
+    document = read_text(text)
+    sentences = extractive.document_sentences(document)
+    _, matrix = extractive.rank(sentences)
+    monkeypatch.setattr(extractive, "WINDOW", 16)
+    scores, pairs = extractive.rank(sentences)
+    assert isinstance(pairs, extractive.PairSimilarity) and len(scores) == len(sentences)
+    for i, j in [(0, 1), (0, 3), (5, 40), (7, 7)]:
+        assert pairs[i, j] == pytest.approx(float(matrix[i, j]), abs=1e-5)
+    summary = extractive_summary(document, "short")
+    assert len(split_sentences(summary)) == 3 and all(s in text for s in split_sentences(summary))
+    assert select_to_fit(document, lambda t: len(t.split()), budget=40)
