@@ -63,9 +63,14 @@ _WORD = re.compile(r"\w+")
 
 def fetch(name: str) -> Path:
     """The document's PDF, from the installed package or a downloaded copy."""
+    return fetch_package_file(name, *DOCUMENTS[name])
+
+
+def fetch_package_file(name: str, package: str, inside: str) -> Path:
+    """``inside`` (a path in a Debian package; .gz unpacked) as ``CACHE/faithfulness/NAME.pdf``:
+    copied from the installed package, else from the package fetched with apt-get download."""
     import gzip
 
-    package, inside = DOCUMENTS[name]
     target = CACHE / "faithfulness" / f"{name}.pdf"
     if target.exists():
         return target
