@@ -137,7 +137,8 @@ def rouge_precision(summary: str, source: str, n: int) -> float:
 def score(name: str, path: Path, old: dict[str, Any], new: dict[str, Any],
           checker: Any) -> dict[str, Any]:
     """Both pipelines' scores on one document (see the module docstring)."""
-    from engine.documents import read_document
+    from engine.documents import Document, read_document
+    from engine.summarize.extractive import document_sentences
     from engine.summarize.grounding import SourceIndex, unsupported_terms
     from engine.summarize.sections import split_sections
     from engine.text.sentences import split_sentences
@@ -152,8 +153,10 @@ def score(name: str, path: Path, old: dict[str, Any], new: dict[str, Any],
         return sum(not unsupported_terms(s, source, checker.is_rare) for s in sentences)
 
     old_sentences = split_sentences(old["summary"])
-    reached = sum(any(s in section.text for s in split_sentences(old["selected"])[:4000])
-                  for section in sections if not section.is_listing())
+    # A section reached the model if one of its sentences is in the selected text.
+    reached = sum(any(s.text in old["selected"] for s in document_sentences(
+        Document("section", "text", section.blocks))) for section in sections
+        if not section.is_listing())
     prose = [section for section in sections if not section.is_listing()]
     overall = new["summary"].split("\n\n## Sections")[0]
     new_pairs = [(sentence, whole) for sentence in split_sentences(overall)]

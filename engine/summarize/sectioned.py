@@ -181,7 +181,10 @@ class SectionedSummary:
         summarizer = self.summarizer
         sections = split_sections(document, summarizer.count, summarizer.budget)
         total = len(sections)
-        inputs = [self._inputs(section) for section in sections]
+        inputs = []
+        for section in sections:  # choosing a long section's sentences takes a moment
+            self._check_stop()
+            inputs.append(self._inputs(section))
         self.inputs = sum(len(texts) for texts in inputs)
         for start in range(0, total, WAVE):
             self._check_stop()
