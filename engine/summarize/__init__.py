@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from engine.documents import Document, read_text
-from engine.errors import ConfigError
+from engine.errors import ConfigError, OperationCancelledError
 from engine.generation import prompt_ids
 from engine.language import detect_language, language_name
 from engine.model import Model
@@ -64,6 +64,29 @@ def can_summarize(model: Model | None) -> bool:
     and a chat or summarize task). ``abstractive`` asks any model with a chat template."""
     return model is not None and bool(model.manifest.chat_template) and \
         bool({"chat", "summarize"} & set(model.manifest.tasks))
+
+
+PIECE_CHARS = 100_000  # text tokenized at once when a whole document is counted
+
+
+def _count_tokens(model: Model, text: str, should_stop: ShouldStop) -> int:
+    """The document's length in the model's tokens, as a prompt (BOS included), counted piece
+    by piece between paragraphs: a 2,400-page manual takes seconds to tokenize, and Stop is
+    answered between pieces. (A piece boundary may split what would be one token: the count is
+    exact to within a token per piece.)"""
+    if len(text) <= PIECE_CHARS:
+        return len(prompt_ids(model, text))
+    total = len(prompt_ids(model, ""))
+    start = 0
+    while start < len(text):
+        if should_stop():
+            raise OperationCancelledError("the summary was cancelled")
+        end = text.rfind("\n\n", start + 1, start + PIECE_CHARS)
+        end = len(text) if start + PIECE_CHARS >= len(text) else \
+            (end if end > start else start + PIECE_CHARS)
+        total += len(model.tokenizer.encode(text[start:end]))
+        start = end
+    return total
 
 
 def summarize(source: Document | str, model: Model | None = None,
@@ -115,7 +138,7 @@ def summarize(source: Document | str, model: Model | None = None,
     assert model is not None
     summarizer = Summarizer(model, length, language_name(tag), should_stop, progress, on_text)
     # As the model reads the document as a prompt (with its BOS token, if it has one).
-    input_tokens = len(prompt_ids(model, text))
+    input_tokens = _count_tokens(model, text, should_stop or (lambda: False))
     # A summary in another language than the source's cannot be checked word for word.
     same_language = language is None or tag == detect_language(text)
     grounded = SectionedSummary(summarizer, every_part=method == "abstractive",

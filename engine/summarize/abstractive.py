@@ -36,6 +36,7 @@ SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
 PART_TOKENS = 1536  # the most document tokens per request: small models lose the thread beyond
 MIN_PART_TOKENS = 32  # below this a model's context is too small to summarize anything with
 RARE_PIECES = 3
+MAX_CHARS_PER_TOKEN = 20
 SAMPLING = SamplingSettings(temperature=0.0, repetition_penalty=1.1)
 
 
@@ -147,7 +148,9 @@ class Summarizer:
                 f"{self.language}.")
 
     def fits(self, text: str) -> bool:
-        return self.count(text) <= self.budget
+        # No tokenizer averages MAX_CHARS_PER_TOKEN characters a token on real text: a longer
+        # text does not fit, and is not tokenized to learn it (a 90-page section takes ~1 s).
+        return len(text) <= MAX_CHARS_PER_TOKEN * self.budget and self.count(text) <= self.budget
 
     def single(self, text: str) -> str:
         return self.ask(self.instruction("the following text"), text, stream=True)

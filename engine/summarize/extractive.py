@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.callbacks import ShouldStop
 from engine.documents.model import Document
+from engine.errors import OperationCancelledError
 from engine.text.sentences import join_sentences, split_sentences, words
 
 # Sentences per summary for each length ("long" adds up to LONG_PER_SECTION per section).
@@ -24,7 +26,7 @@ SENTENCES = {"short": 3, "medium": 6, "long": 12}
 LONG_PER_SECTION = 3
 REDUNDANCY = 0.6  # a sentence this similar (cosine) to a picked one is skipped
 DAMPING = 0.85  # PageRank's usual damping factor
-WINDOW = 2000  # sentences ranked together (see _central)
+WINDOW = 1000  # sentences ranked together (see _central)
 FULL_MARGIN = 8  # select_to_fit stops this close to its budget ...
 MAX_TRIES = 2000  # ... or after trying this many sentences
 
@@ -115,23 +117,29 @@ class PairSimilarity:
 Similarity = np.ndarray | PairSimilarity
 
 
-def _central(sentences: list[Sentence]) -> tuple[np.ndarray, Similarity]:
+def _central(sentences: list[Sentence],
+             should_stop: ShouldStop | None = None) -> tuple[np.ndarray, Similarity]:
     """TextRank centrality (max 1) and the similarities the picking step needs. A document of
     more than WINDOW sentences is ranked window by window: the matrix grows with the square of
-    the sentences (a 2,400-page manual has ~100,000: 40 GB), a window's is 16 MB."""
+    the sentences (a 2,400-page manual has ~100,000: 40 GB), a window's is 4 MB."""
     if len(sentences) <= WINDOW:
         vectors = _vectors(sentences)
         similarity = np.clip(vectors @ vectors.T, 0.0, 1.0)
         central = textrank(similarity)
         return (central / central.max() if central.max() > 0 else central), similarity
-    parts = [_central(sentences[start:start + WINDOW])[0]
-             for start in range(0, len(sentences), WINDOW)]
+    parts = []
+    for start in range(0, len(sentences), WINDOW):
+        if should_stop is not None and should_stop():
+            raise OperationCancelledError("the summary was cancelled")
+        parts.append(_central(sentences[start:start + WINDOW])[0])
     return np.concatenate(parts), PairSimilarity(sentences)
 
 
-def rank(sentences: list[Sentence]) -> tuple[np.ndarray, Similarity]:
-    """Each sentence's score, and the sentence-by-sentence cosine similarities."""
-    central, similarity = _central(sentences)
+def rank(sentences: list[Sentence],
+         should_stop: ShouldStop | None = None) -> tuple[np.ndarray, Similarity]:
+    """Each sentence's score, and the sentence-by-sentence cosine similarities (``should_stop``
+    is asked between windows of a long document)."""
+    central, similarity = _central(sentences, should_stop)
     # Lead bias: the opening of the document and of each section states the point.
     lead = np.array([1.0 + 0.6 * (1 - s.position) ** 4 + (0.6 if s.index < 2 else 0.0)
                      for s in sentences])
@@ -200,13 +208,14 @@ def _until_words(sentences: list[Sentence], scores: np.ndarray, similarity: Simi
     return sorted(chosen)
 
 
-def select_to_fit(document: Document, count_tokens: Callable[[str], int], budget: int) -> str:
+def select_to_fit(document: Document, count_tokens: Callable[[str], int], budget: int,
+                  should_stop: ShouldStop | None = None) -> str:
     """The most central sentences, in document order, that fit ``budget`` tokens (used to fit a
     long document into a model's context for one abstractive pass)."""
     sentences = document_sentences(document)
     if not sentences:
         return ""
-    scores, similarity = rank(sentences)
+    scores, similarity = rank(sentences, should_stop)
     chosen: list[int] = []
     used = 0
     for tried, index in enumerate(_ranked_distinct(scores, similarity, chosen)):

@@ -216,7 +216,8 @@ class SectionedSummary:
         if self.every_part:
             return [part.text for part in split_parts(document, summarizer.count,
                                                       summarizer.budget)]
-        return [select_to_fit(document, summarizer.count, summarizer.budget) or text[:2000]]
+        return [select_to_fit(document, summarizer.count, summarizer.budget,
+                              summarizer.should_stop) or text[:2000]]
 
     def _section_ask(self, section: Section, text: str, what: str = "this section") -> Ask:
         summarizer = self.summarizer

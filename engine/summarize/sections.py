@@ -39,6 +39,7 @@ class Section:
     title: str  # "" for the text before the first heading
     level: int  # heading level of the title (0 when there is none)
     blocks: list[Block] = field(default_factory=list)
+    _counted: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
 
     @property
     def pages(self) -> tuple[int, int] | None:
@@ -51,7 +52,14 @@ class Section:
         return "\n\n".join(block.render() for block in self.blocks)
 
     def prose_words(self) -> int:
-        return sum(len(words(block.text)) for block in self.blocks if block.kind in PROSE)
+        """Words of its prose; counted once per block (``blocks`` only ever grows, and
+        sectioning a long manual asks this thousands of times)."""
+        counted = self._counted
+        if counted[0] != len(self.blocks):
+            extra = sum(len(words(block.text)) for block in self.blocks[counted[0]:]
+                        if block.kind in PROSE)
+            self._counted = counted = (len(self.blocks), counted[1] + extra)
+        return counted[1]
 
     def body(self) -> str:
         """Its text without its own title (the summarizer names the section separately)."""
