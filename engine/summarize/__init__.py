@@ -147,6 +147,8 @@ def summarize(source: Document | str, model: Model | None = None,
         summary, done = grounded.single(document), "abstractive"
     else:
         summary, done = grounded.document(document), "sectioned"
+    if not summary.strip():  # an unchecked answer that came back empty: the key sentences
+        summary, done = extractive_summary(document, length, max_words), "extractive"
     return SummaryResult(summary, done, grounded.inputs, time.perf_counter() - started,
                          input_tokens, tag, input_words=input_words,
                          grounding=grounded.grounding, sections=grounded.sections)

@@ -139,8 +139,20 @@ def ground(summarizer: Summarizer, drafts: list[_Draft],
             counts.replaced += replaced
             if sentence is not None and sentence not in final:
                 final.append(sentence)
+        if not final and drafts[number].candidates:
+            # Nothing left (an empty answer, or flagged sentences no source sentence matches,
+            # such as a broken model's noise): the source's opening sentence stands in, so a
+            # summary is never empty. An empty answer counts as one sentence, replaced.
+            final.append(_lead(drafts[number].candidates))
+            if not sentences:
+                counts.checked = counts.replaced = 1
         results.append((join_sentences(final), counts))
     return results
+
+
+def _lead(candidates: list[str]) -> str:
+    """The first candidate that reads as a sentence (three words or more), else the first."""
+    return next((c for c in candidates if len(c.split()) >= 3), candidates[0])
 
 
 def _section_source(section: Section) -> tuple[SourceIndex, list[str]]:

@@ -230,6 +230,25 @@ def test_a_planted_name_is_caught_regenerated_and_if_still_there_replaced(
     assert result.summary.startswith("The manual explains lamps")
 
 
+@pytest.mark.parametrize("noise", ["", "Pagpagpagpagpag pagpagpag."])
+def test_noise_or_nothing_from_the_model_never_leaves_a_summary_empty(
+        roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch, noise: str) -> None:
+    # A broken or untrained model: its answers share no word with any source sentence.
+    model = load_model(roomy_model_dir, device="cpu", threads=1)
+    monkeypatch.setattr(abstractive.Summarizer, "ask_many",
+                        lambda self, asks, *_: [noise for _ in asks])
+    monkeypatch.setattr(abstractive.Summarizer, "is_rare", lambda self, word: "pag" in word)
+    monkeypatch.setattr(abstractive.Summarizer, "fits", lambda self, text: len(text) < 800)
+    result = summarize(_sectioned_doc(), model, "abstractive", "medium")
+    assert result.method == "sectioned" and "pag" not in result.summary.casefold()
+    for section in result.sections:  # each section's own opening sentence stands in
+        assert section.summary and section.summary in section.text
+        assert (section.grounding.checked, section.grounding.replaced) == (1, 1)
+    assert result.summary.startswith(result.sections[0].summary)
+    short = summarize(_sectioned_doc(), model, "abstractive", "short")
+    assert short.summary.strip() and "pag" not in short.summary.casefold()
+
+
 def test_a_sectioned_summary_with_a_real_tiny_model_covers_every_section(
         roomy_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = load_model(roomy_model_dir, device="cpu", threads=1)
