@@ -22,11 +22,12 @@ import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from engine.sqlite_transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -169,22 +170,11 @@ class HistoryStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # The connection is in autocommit mode; this makes each API call exactly one transaction.
-        # SQLite errors (disk full, read-only, locked, I/O) become HistoryWriteError, after a
-        # rollback, so a failed COMMIT does not leave the connection inside a transaction.
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise HistoryWriteError(_write_problem(self.path, exc)) from exc
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        # The connection is in autocommit mode; this makes each API call exactly one transaction
+        # (SQLite's errors become HistoryWriteError after a rollback: engine/sqlite_transaction).
+        return transaction(self._conn,
+                           lambda error: HistoryWriteError(_write_problem(self.path, error)))
 
     # -- conversations --------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from engine.errors import ModelFormatError, ModelNotFoundError
 
 MANIFEST_NAME = "nightlamp.json"
 FORMAT_VERSION = 1
-ARCHITECTURES = ("decoder-transformer", "decoder-lstm", "encoder-decoder")
+# "encoder": a text encoder that returns one unit-length embedding per input (task "embed",
+# document search; `files.decoder` names its graph), not a generator.
+ARCHITECTURES = ("decoder-transformer", "decoder-lstm", "encoder-decoder", "encoder")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 CACHE_DTYPES = ("float32", "float16")
 # Manifests are read before anything else in a folder: bigger than this is not a manifest.

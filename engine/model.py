@@ -181,6 +181,10 @@ def load_model(spec: str | os.PathLike[str] | None, device: str = "auto",
         if context_length < 2:
             raise ConfigError(f"context length must be at least 2 tokens (got {context_length})")
         manifest = replace(manifest, context_length=min(context_length, manifest.context_length))
+    if manifest.architecture == "encoder":
+        raise ConfigError(f"{folder.name} is an embedding model (it finds passages for "
+                          "`nightlamp docs`), not one that writes text",
+                          hint="pass -m with a chat model", app_hint="choose a chat model")
     check_fits(folder, manifest, manifest.context_length)
     if manifest.architecture == "encoder-decoder":
         return load_seq2seq(folder, manifest, device, threads)

@@ -24,6 +24,10 @@ class Tokenizer:
             raise TokenizerError(
                 f"{path}: not a valid tokenizer.json ({first_line}); re-export the model folder"
             ) from None
+        # A tokenizer.json may carry padding and truncation settings (sentence-transformers
+        # files pad every text to 128 tokens): the engine pads and cuts for itself.
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
 
     @property
     def vocab_size(self) -> int:
@@ -44,6 +48,20 @@ class Tokenizer:
             if not isinstance(text, str):
                 raise
             raise ConfigError("the text is not valid Unicode (it holds bytes that are not UTF-8, "
+                              "seen as lone surrogates); pass UTF-8 text") from None
+
+    def encode_many(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text with the tokenizer's own special tokens around it (an
+        encoder's ``[CLS] ... [SEP]``), encoded in parallel by the library.
+
+        Raises:
+            ConfigError: a text that is not valid Unicode (see ``encode``).
+        """
+        try:
+            return [list(e.ids) for e in self._tokenizer.encode_batch(texts,
+                                                                       add_special_tokens=True)]
+        except TypeError:
+            raise ConfigError("a text is not valid Unicode (it holds bytes that are not UTF-8, "
                               "seen as lone surrogates); pass UTF-8 text") from None
 
     def decode(self, ids: Sequence[int]) -> str:

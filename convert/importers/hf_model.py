@@ -51,9 +51,12 @@ class TensorEntry:
     end: int
 
 
-def safetensors_header(path: Path) -> tuple[int, dict[str, TensorEntry]]:
+def safetensors_header(path: Path, ignored: frozenset[str] = frozenset(),
+                       ) -> tuple[int, dict[str, TensorEntry]]:
     """(offset of the data, every tensor's entry) of a safetensors file, with each entry's
-    dtype, shape and offsets checked against the file before anything is read or allocated."""
+    dtype, shape and offsets checked against the file before anything is read or allocated.
+    Tensors named in ``ignored`` (buffers such as BERT's int64 ``position_ids``) are left out
+    unread."""
     size = path.stat().st_size
     with path.open("rb") as file:
         head = file.read(8)
@@ -72,7 +75,7 @@ def safetensors_header(path: Path) -> tuple[int, dict[str, TensorEntry]]:
     data_size = size - 8 - header_size
     entries = {}
     for name, entry in header.items():
-        if name != "__metadata__":
+        if name != "__metadata__" and name not in ignored:
             entries[name] = _entry(path, name, entry, data_size)
     return 8 + header_size, entries
 
@@ -104,9 +107,11 @@ def _entry(path: Path, name: str, entry: Any, data_size: int) -> TensorEntry:
     return TensorEntry(dtype, tuple(shape), begin, end)
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """All tensors of a safetensors file as float32 arrays (bf16/f16 widened), bounds-checked."""
-    start, entries = safetensors_header(path)
+def read_safetensors(path: Path, ignored: frozenset[str] = frozenset(),
+                     ) -> dict[str, np.ndarray]:
+    """All tensors of a safetensors file as float32 arrays (bf16/f16 widened), bounds-checked;
+    those in ``ignored`` left out."""
+    start, entries = safetensors_header(path, ignored)
     if not entries:
         return {}
     data = np.memmap(path, dtype=np.uint8, mode="r", offset=start)

@@ -55,6 +55,12 @@ class Block:
         return self.text
 
 
+def _separator(previous: Block, block: Block) -> str:
+    """What ``Document.text`` puts between two blocks: consecutive list items stay on
+    consecutive lines, anything else is a blank line apart."""
+    return "\n" if previous.kind == block.kind == "list_item" else "\n\n"
+
+
 @dataclass(frozen=True)
 class Document:
     """A document read into blocks.
@@ -87,14 +93,22 @@ class Document:
         items stay on consecutive lines so a list still reads as one list.
         """
         parts: list[str] = []
-        previous: Block | None = None
-        for block in self.blocks:
-            if previous is not None:
-                tight = previous.kind == block.kind == "list_item"
-                parts.append("\n" if tight else "\n\n")
+        for index, block in enumerate(self.blocks):
+            if index:
+                parts.append(_separator(self.blocks[index - 1], block))
             parts.append(block.render())
-            previous = block
         return "".join(parts)
+
+    def block_offsets(self) -> list[int]:
+        """Where each block's rendered text starts in ``text()``, block by block (the
+        character offsets a cited passage points at)."""
+        offsets, at = [], 0
+        for index, block in enumerate(self.blocks):
+            if index:
+                at += len(_separator(self.blocks[index - 1], block))
+            offsets.append(at)
+            at += len(block.render())
+        return offsets
 
     def sections(self) -> list[tuple[Block | None, list[Block]]]:
         """The blocks grouped under the heading that precedes them.
