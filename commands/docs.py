@@ -20,8 +20,7 @@ from commands.options import add_model_option, checked_text
 from commands.progress import ProgressPrinter
 from engine.device import DEVICES
 from engine.errors import ConfigError
-
-EMBEDDING_MODEL = "minilm"  # the catalog's embedding model (convert/importers/service.py)
+from engine.retrieval import EMBEDDING_MODEL
 
 
 def register(subcommands: Any) -> None:
@@ -60,16 +59,8 @@ def register(subcommands: Any) -> None:
 
 
 def _embedder(name: str) -> Any:
-    from engine.errors import ModelNotFoundError
     from engine.retrieval.embedder import load_embedder
-    try:
-        return load_embedder(name)
-    except ModelNotFoundError:
-        if name != EMBEDDING_MODEL:
-            raise
-        raise ConfigError(f"the embedding model {EMBEDDING_MODEL!r} is not installed",
-                          hint=f"install it once with: nightlamp models pull {EMBEDDING_MODEL}"
-                          ) from None
+    return load_embedder(name)
 
 
 def _index(collection: Any, embedder: Any, json_progress: bool) -> int:
@@ -141,12 +132,12 @@ def run_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sources(hits: list[Any], cited: list[int] | None) -> list[dict[str, Any]]:
-    return [{"number": n, "where": hit.passage.where(), "path": hit.passage.path,
-             "page_start": hit.passage.page_start, "page_end": hit.passage.page_end,
-             "heading": hit.passage.heading, "cosine": round(hit.cosine, 4),
-             "cited": cited is None or n in cited, "text": hit.passage.text}
-            for n, hit in enumerate(hits, 1)]
+def _found(hits: list[Any]) -> list[dict[str, Any]]:
+    from engine.retrieval.answer import GroundedAnswer
+    sources = GroundedAnswer("", hits, relevant=True).sources()
+    for source in sources:
+        source.pop("cited")  # nothing has been answered
+    return sources
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -164,7 +155,7 @@ def run_ask(args: argparse.Namespace) -> int:
         hits = search(collection, _embedder(collection.embedding_model), question,
                       args.passages, args.mode)
     if args.search_only:
-        sources = _sources(hits, None)
+        sources = _found(hits)
         if args.json:
             print(json.dumps({"question": question, "passages": sources}, ensure_ascii=False))
         for source in [] if args.json else sources:
@@ -191,7 +182,7 @@ def run_ask(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     except KeyboardInterrupt:
         stop.set()
-    sources = _sources(answer.hits, answer.cited)
+    sources = answer.sources()
     if args.json:
         print(json.dumps({"question": question, "answer": answer.text.strip(),
                           "relevant": answer.relevant, "cited": answer.cited,

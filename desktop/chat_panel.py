@@ -4,22 +4,27 @@ The panel owns no model: it asks the controller to generate and receives tokens 
 signals; it only ever touches its own widgets, on the GUI thread. Streamed text is re-rendered at
 most every 50 ms so long answers don't flood the event loop. It also holds the conversation's
 :class:`ChatSettings` (the main window stores them) and puts a "Copy code" link after every
-fenced code block.
+fenced code block. A conversation can answer from a document collection (the *Documents*
+picker, stored in its settings): such answers carry their sources, their ``[n]`` citations are
+links, and a click shows the cited passage beside the conversation (desktop.citations).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -27,10 +32,18 @@ from PySide6.QtWidgets import (
 
 from desktop.chat_markdown import add_copy_links, keep_line_breaks
 from desktop.chat_settings import ChatSettings, ChatSettingsDialog
+from desktop.citations import (
+    CITE_SCHEME,
+    CitationView,
+    link_citations,
+    parse_cite_target,
+    sources_footer,
+)
 
 _SEPARATOR = "\n\n---\n\n"  # between two messages: a horizontal rule
 
 NOTICE_MS = 3000  # how long a passing notice ("Code copied") stays
+_MANAGE = "\x00manage"  # the Documents picker's last entry: opens the collections dialog
 
 
 class ChatPanel(QWidget):
@@ -41,7 +54,8 @@ class ChatPanel(QWidget):
     messages_removed = Signal(list)  # stored ids of messages taken away (regenerate, edit)
     system_prompt_changed = Signal(str)
     export_requested = Signal()
-    settings_changed = Signal(dict)  # ChatSettings.to_dict() after the user pressed OK
+    settings_changed = Signal(dict)  # ChatSettings.to_dict() after the user changed them
+    manage_documents_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,6 +66,11 @@ class ChatPanel(QWidget):
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText(
             self.tr("System prompt for this conversation (optional)"))
+        self.documents = QComboBox()
+        self.documents.setObjectName("documentsPicker")
+        self.documents.setToolTip(self.tr("Answer from one of your document collections, with "
+                                          "numbered citations of the passages used"))
+        self._collections: list[str] = []
         self.settings_button = QPushButton(self.tr("Settings…"))
         self.export_button = QPushButton(self.tr("Export…"))
         self.view = QTextBrowser()
@@ -60,6 +79,12 @@ class ChatPanel(QWidget):
         self.view.setOpenExternalLinks(False)
         self.view.setOpenLinks(False)
         self.view.setObjectName("chatView")
+        self.citation = CitationView()
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.citation)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
         self.input = QPlainTextEdit()
         self.input.setPlaceholderText(self.tr("Message Nightlamp… (Ctrl+Enter to send, "
                                               "Up to edit the last message)"))
@@ -82,11 +107,12 @@ class ChatPanel(QWidget):
             buttons.addWidget(button)
         header = QHBoxLayout()
         header.addWidget(self.system_prompt, 1)
+        header.addWidget(self.documents)
         header.addWidget(self.settings_button)
         header.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.splitter, 1)
         layout.addWidget(self.input)
         layout.addLayout(buttons)
         self.send_button.clicked.connect(self.send)
@@ -96,6 +122,7 @@ class ChatPanel(QWidget):
         self.settings_button.clicked.connect(self.open_settings)
         self.export_button.clicked.connect(self.export_requested)
         self.view.anchorClicked.connect(self._on_anchor)
+        self.documents.activated.connect(self._on_documents_chosen)
         self.system_prompt.editingFinished.connect(
             lambda: self.system_prompt_changed.emit(self.system_prompt.text().strip()))
         QShortcut(QKeySequence("Ctrl+Return"), self, self.send)
@@ -112,6 +139,7 @@ class ChatPanel(QWidget):
         # The rendered messages before a streaming answer, and where that answer starts.
         self._settled: list[str] | None = None
         self._tail_start = 0
+        self.show_collections([])
         self.set_settings(self.settings)
         self.set_generating(False)
 
@@ -119,6 +147,7 @@ class ChatPanel(QWidget):
 
     def set_messages(self, messages: list[dict[str, Any]]) -> None:
         self.messages = [dict(m) for m in messages]
+        self.citation.hide()  # its passage belonged to the conversation shown before
         self._update_buttons()
         self.refresh()
 
@@ -189,6 +218,14 @@ class ChatPanel(QWidget):
             if not self._render_timer.isActive():
                 self._render_timer.start()
 
+    def set_sources(self, documents: dict[str, Any]) -> None:
+        """The passages the streaming answer was given ({"collection", "relevant", "sources"},
+        from the worker), so its citations can be opened as they arrive."""
+        if self.messages and self.messages[-1]["status"] == "streaming":
+            self.messages[-1]["documents"] = documents
+            if not self._render_timer.isActive():
+                self._render_timer.start()
+
     def finish_answer(self, status: str) -> None:
         if self.messages and self.messages[-1]["status"] == "streaming":
             self.messages[-1]["status"] = status
@@ -232,6 +269,39 @@ class ChatPanel(QWidget):
         """Shows the settings of the conversation just opened (emits nothing)."""
         self.settings = settings
         self.settings_button.setToolTip(self.settings_summary())
+        self._show_chosen_collection()
+
+    # Documents ---------------------------------------------------------------------------
+
+    def show_collections(self, names: list[str]) -> None:
+        """Fills the Documents picker with the collections there are (emits nothing)."""
+        self._collections = list(names)
+        self._show_chosen_collection()
+
+    def _show_chosen_collection(self) -> None:
+        chosen = self.settings.documents
+        self.documents.blockSignals(True)
+        self.documents.clear()
+        self.documents.addItem(self.tr("No documents"), "")
+        for name in self._collections:
+            self.documents.addItem(self.tr("Documents: {name}").format(name=name), name)
+        if chosen and chosen not in self._collections:  # removed since: shown, not dropped
+            self.documents.addItem(self.tr("Documents: {name} (missing)").format(name=chosen),
+                                   chosen)
+        self.documents.insertSeparator(self.documents.count())
+        self.documents.addItem(self.tr("Manage documents…"), _MANAGE)
+        self.documents.setCurrentIndex(max(0, self.documents.findData(chosen)))
+        self.documents.blockSignals(False)
+
+    def _on_documents_chosen(self, index: int) -> None:
+        name = self.documents.itemData(index)
+        if name == _MANAGE:
+            self._show_chosen_collection()  # the picker keeps showing the real choice
+            self.manage_documents_requested.emit()
+            return
+        if name != self.settings.documents:
+            self.set_settings(replace(self.settings, documents=name or ""))
+            self.settings_changed.emit(self.settings.to_dict())
 
     def settings_summary(self) -> str:
         """One line describing the active settings (the Settings button's tooltip)."""
@@ -274,7 +344,7 @@ class ChatPanel(QWidget):
         parts: list[str] = []
         blocks: list[str] = []
         label = self.tr("Copy code")
-        for message in self.messages:
+        for index, message in enumerate(self.messages):
             title = self._role_title(message["role"])
             mark = self._status_mark(message.get("status", ""))
             body, code = add_copy_links(keep_line_breaks(message["content"]), label,
@@ -282,8 +352,22 @@ class ChatPanel(QWidget):
             blocks += code
             if not body and message.get("status") == "streaming":
                 body = "…"
+            documents = message.get("documents")
+            if isinstance(documents, dict):
+                body = self._with_sources(body, index, documents)
             parts.append(f"**{title}**{mark}\n\n{body}")
         return parts, blocks
+
+    def _with_sources(self, body: str, index: int, documents: dict[str, Any]) -> str:
+        """A documents answer: its citations as links, and its sources under it."""
+        sources = documents.get("sources") or []
+        name = documents.get("collection", "")
+        footer = sources_footer(
+            index, sources, bool(documents.get("relevant")),
+            self.tr("Sources from {name}:").format(name=name),
+            self.tr("Nothing in {name} matched this question: this answer is not from your "
+                    "documents.").format(name=name))
+        return f"{link_citations(body, index, sources)}\n\n{footer}"
 
     def markdown(self) -> str:
         return _SEPARATOR.join(self._message_parts()[0])
@@ -323,13 +407,30 @@ class ChatPanel(QWidget):
         cursor.insertMarkdown(f"---\n\n{part}" if self._settled else part)
 
     def _on_anchor(self, url: QUrl) -> None:
-        """A clicked link: copy:N copies code block N; any other link is ignored."""
+        """A clicked link: copy:N copies code block N, cite:M.N shows passage N of message M;
+        any other link is ignored."""
+        if url.scheme() == CITE_SCHEME:
+            self.show_citation(url.path())
+            return
         if url.scheme() != "copy" or not url.path().isdigit():
             return
         number = int(url.path())
         if 1 <= number <= len(self._code_blocks):
             QGuiApplication.clipboard().setText(self._code_blocks[number - 1])
             self._show_passing_notice(self.tr("Code copied"))
+
+    def show_citation(self, target: str) -> bool:
+        """Shows the passage a ``cite:`` link's path names; False if there is none."""
+        parsed = parse_cite_target(target)
+        if parsed is None or not 0 <= parsed[0] < len(self.messages):
+            return False
+        documents = self.messages[parsed[0]].get("documents")
+        sources = documents.get("sources") or [] if isinstance(documents, dict) else []
+        source = next((s for s in sources if s.get("number") == parsed[1]), None)
+        if source is None:
+            return False
+        self.citation.show_source(source)
+        return True
 
     def last_answer(self) -> str:
         answers = [m["content"] for m in self.messages if m["role"] == "assistant"]

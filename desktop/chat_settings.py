@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.conversation import CHAT_MAX_TOKENS
 from engine.errors import ConfigError
+from engine.retrieval.collection import check_collection_name
 from engine.sampling import SamplingSettings
 
 __all__ = ["LIMITS", "ChatSettings", "ChatSettingsDialog"]
@@ -47,6 +48,15 @@ LIMITS: dict[str, tuple[float, float]] = {
 def _problem(name: str, value: Any, default: Any) -> str | None:
     """Why ``value`` can't be field ``name`` (one line naming it), or None when it can."""
     kind = type(default)  # every field has a default of its own type
+    if name == "documents":
+        if not isinstance(value, str):
+            return f"documents must be a collection name or empty (got {value!r})"
+        try:
+            if value:
+                check_collection_name(value)
+        except ConfigError as error:
+            return str(error)
+        return None
     if name in _SAMPLING_FIELDS:
         try:
             SamplingSettings(**{name: value})  # the engine's rule: type and valid values
@@ -79,6 +89,8 @@ class ChatSettings:
     max_tokens: int = CHAT_MAX_TOKENS  # longest answer, in tokens
     context_length: int = 0  # prompt + answer budget in tokens; 0 = the model's own
     repetition_penalty: float = _ENGINE.repetition_penalty  # > 1 discourages repeats; 1.0 = off
+    # The document collection answers come from ("" = none: the model answers by itself).
+    documents: str = ""
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -155,7 +167,8 @@ class ChatSettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
-        self.set_value(settings or ChatSettings())
+        self._shown = settings or ChatSettings()  # what value() keeps of fields not shown here
+        self.set_value(self._shown)
 
     def _double(self, name: str, step: float) -> QDoubleSpinBox:
         box = QDoubleSpinBox()
@@ -188,4 +201,5 @@ class ChatSettingsDialog(QDialog):
                             top_k=self.top_k.value(),
                             max_tokens=self.max_tokens.value(),
                             context_length=self.context_length.value(),
-                            repetition_penalty=round(self.repetition_penalty.value(), 2))
+                            repetition_penalty=round(self.repetition_penalty.value(), 2),
+                            documents=self._shown.documents)

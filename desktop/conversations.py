@@ -151,7 +151,7 @@ class ChatHistory(QObject):
         self.chat.system_prompt.setText(conversation.system_prompt)
         self.chat.set_settings(ChatSettings.from_dict(conversation.settings))
         self.chat.set_messages([{"id": m.id, "role": m.role, "content": m.content,
-                                 "status": m.status}
+                                 "status": m.status, "documents": (m.stats or {}).get("documents")}
                                 for m in self.store.messages(conversation_id)])
         self.refresh_list()
 

@@ -339,6 +339,9 @@ class HistoryStore:
                 parts.append(message.content.lstrip("\n").rstrip())  # keep code indentation
             if message.status in _MARKERS:
                 parts.append(_MARKERS[message.status])
+            sources = _sources_list(message.stats)
+            if sources:
+                parts.append(sources)
         return "\n\n".join(parts) + "\n"
 
     def _touch(self, db: sqlite3.Connection, conversation_id: int, now: float) -> None:
@@ -452,6 +455,16 @@ def _move_aside(path: Path, label: str) -> Path:
 
 
 # -- row helpers --------------------------------------------------------------------------------
+
+
+def _sources_list(stats: dict[str, Any] | None) -> str:
+    """The passages a documents answer was given, as a Markdown list ("" for other answers)."""
+    documents = (stats or {}).get("documents")
+    if not isinstance(documents, dict) or not isinstance(documents.get("sources"), list):
+        return ""
+    lines = [f"- [{source.get('number')}] {source.get('where', '')} ({source.get('path', '')})"
+             for source in documents["sources"] if isinstance(source, dict)]
+    return "Sources:\n\n" + "\n".join(lines) if lines else ""
 
 
 def _fold(text: str | None) -> str | None:

@@ -27,6 +27,7 @@ from desktop.chat_panel import ChatPanel
 from desktop.choices import PANELS
 from desktop.conversation_list import ConversationList
 from desktop.conversations import ChatHistory
+from desktop.documents_dialog import DocumentsDialog
 from desktop.menus import Menus
 from desktop.models_panel import ModelsPanel
 from desktop.protocol import (
@@ -47,6 +48,7 @@ from desktop.welcome import WelcomePage
 from desktop.worker import InferenceWorker, WorkerThread
 from engine.errors import EngineError
 from engine.generation import GenerationConfig
+from engine.retrieval.collection import list_collections
 from engine.store import home, installed_models, model_folder, remove_model
 
 
@@ -107,6 +109,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.speed_label)
 
+        self.documents_dialog: DocumentsDialog | None = None  # made when first opened
+        self.chat.show_collections(list_collections())
+        self.chat.manage_documents_requested.connect(self.show_documents)
         self.chat.send_requested.connect(self._generate_chat)
         self.chat.stop_requested.connect(self.stop)
         for panel in (self.summarize, self.translate):
@@ -124,6 +129,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.context_trimmed.connect(self._on_trimmed)
+        self.worker.sources_found.connect(self._on_sources)
         self.worker.progress.connect(self._on_progress)
         self.worker.released.connect(self._on_released)
         self.models.panel_model_changed.connect(self._choose_panel_model)
@@ -188,6 +194,23 @@ class MainWindow(QMainWindow):
         self.worker.load_model_requested.emit(LoadModel(request, spec or "", self.device))
         return request
 
+    # Documents --------------------------------------------------------------------------
+
+    def show_documents(self) -> DocumentsDialog:
+        """Opens the Documents window (not modal: chatting goes on while a folder is read)."""
+        if self.documents_dialog is None:
+            self.documents_dialog = DocumentsDialog(self)
+            self.documents_dialog.collections_changed.connect(self.chat.show_collections)
+        else:
+            self.documents_dialog.refresh()
+        self.documents_dialog.show()
+        self.documents_dialog.raise_()
+        return self.documents_dialog
+
+    def _on_sources(self, request: int, documents: dict[str, Any]) -> None:
+        if request == self._active_generation and self._target is self.chat:
+            self.chat.set_sources(documents)
+
     # Models panel -----------------------------------------------------------------------
 
     def _show_models_panel(self) -> None:
@@ -250,7 +273,8 @@ class MainWindow(QMainWindow):
         chosen = self.chat.settings  # this conversation's own sampling settings
         config = GenerationConfig(max_new_tokens=chosen.max_tokens, sampling=chosen.sampling())
         self._start(self.chat, "chat", ChatJob(messages, config, fit_context=True,
-                                               context_limit=chosen.context_length))
+                                               context_limit=chosen.context_length,
+                                               documents=chosen.documents))
 
     def _generate_task(self, panel: TaskPanel, job: SummaryJob | TranslationJob) -> None:
         task = "summarize" if panel is self.summarize else "translate"
@@ -360,6 +384,8 @@ class MainWindow(QMainWindow):
             self.settings.sync()
         for token in self._tokens.values():  # queued answers too: none may start now
             token.cancel()
+        if self.documents_dialog is not None:
+            self.documents_dialog.cancel()  # an indexing process does not outlive the app
         self.worker_thread.stop()
         if self._target is self.chat:
             self.history.finish_answer("cancelled", None)

@@ -51,6 +51,7 @@ class ChatJob:
     config: GenerationConfig = field(default_factory=GenerationConfig)
     fit_context: bool = False  # leave out the oldest messages that no longer fit (on the worker)
     context_limit: int | None = None  # the conversation's own context cap (0/None = the model's)
+    documents: str = ""  # answer the last question from this document collection ("" = none)
 
     @property
     def needs_model(self) -> bool:

@@ -1,4 +1,5 @@
-"""The Summarize and Translate panels' work, run on the inference worker's thread.
+"""The panels' longer work, run on the inference worker's thread: summaries, translations and
+chat answers from a document collection.
 
 Plain functions over the engine (no Qt): each takes the panel's request (desktop.protocol), the
 loaded model and the worker's callbacks (``should_stop`` polls that request's own cancel token),
@@ -13,16 +14,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from desktop.protocol import SummaryJob, TranslationJob
+from desktop.protocol import ChatJob, SummaryJob, TranslationJob
 from engine.callbacks import OnText, Progress, ShouldStop
 from engine.documents import read_document, read_text
-from engine.errors import OperationCancelledError
+from engine.errors import ConfigError, OperationCancelledError
 from engine.model import Model
+from engine.retrieval.answer import GenerateFunction, fit_passages, new_answer, stream_answer
+from engine.retrieval.collection import Collection
+from engine.retrieval.embedder import Embedder
+from engine.retrieval.search import search
 from engine.summarize import summarize
 from engine.translate import TranslationResult, make_translator, translate_file, translate_text
 from engine.translate.report import KEPT_SOURCE
 
 LOW_CONFIDENCE = 0.5  # segments below it are marked in the Translate panel
+PASSAGES = 5  # passages looked up for a question; those that fit the context are given
 
 
 def summary_job(request: SummaryJob, model: Model | None, should_stop: ShouldStop,
@@ -83,3 +89,34 @@ def translation_stats(result: TranslationResult, round_trip: bool = False) -> di
                   for record in result.records
                   if record.status == KEPT_SOURCE or record.confidence < LOW_CONFIDENCE],
     }
+
+
+def documents_chat_job(request: ChatJob, model: Model, embedder_for: Callable[[str], Embedder],
+                       should_stop: ShouldStop, on_text: OnText,
+                       on_sources: Callable[[dict[str, Any]], None],
+                       generate_fn: GenerateFunction) -> tuple[str, dict[str, Any]]:
+    """An answer to the conversation's last question from the collection ``request.documents``:
+    the passages found go to ``on_sources`` before the answer streams (so its citations can be
+    opened at once) and again after it, marked with what it cited. The stats carry them too,
+    for the history."""
+    if not isinstance(model, Model) or not model.manifest.chat_template:
+        raise ConfigError(f"{model.name} is not a chat model; answers from documents need one",
+                          app_hint="choose a chat model for Chat in Models")
+    messages = request.prompt if isinstance(request.prompt, list) else []
+    question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    if not question.strip():
+        raise ConfigError("there is no question to look up in the documents")
+    with Collection.open(request.documents) as collection:
+        hits = search(collection, embedder_for(collection.embedding_model), question, PASSAGES)
+    answer = new_answer(fit_passages(model, question, hits, request.config.max_new_tokens))
+
+    def sources() -> dict[str, Any]:
+        return {"collection": request.documents, "relevant": answer.relevant,
+                "sources": answer.sources()}
+
+    on_sources(sources())
+    for shown in stream_answer(model, question, answer, request.config, should_stop,
+                               generate_fn):
+        on_text(shown)
+    on_sources(sources())
+    return answer.finish_reason, {**answer.stats, "documents": sources()}

@@ -31,11 +31,12 @@ from desktop.protocol import (
     SummaryJob,
     TranslationJob,
 )
-from desktop.tasks import summary_job, translation_job
+from desktop.tasks import documents_chat_job, summary_job, translation_job
 from engine.conversation import answer_reserve, fit_to_context
 from engine.errors import EngineError
 from engine.generation import GenerationConfig, TextChunk, generate
 from engine.model import Model, load_model
+from engine.retrieval.embedder import Embedder, load_embedder
 from engine.seq2seq import Seq2SeqModel
 from engine.summarize import SummaryResult, summarize
 
@@ -63,7 +64,9 @@ class InferenceWorker(QObject):
     Answers: ``model_loaded(request_id, ModelInfo)``, ``token_generated(request_id, text)``,
     ``finished(request_id, reason, stats)`` (stats: a plain dict), ``failed(request_id,
     message)``, ``progress(request_id, stage, done, total)``, ``section_done(request_id,
-    section)`` (a summary's sections as each is checked), ``released(folder)``. A load ends
+    section)`` (a summary's sections as each is checked), ``sources_found(request_id,
+    documents)`` (a documents answer's passages, before and after it streams),
+    ``released(folder)``. A load ends
     with ``model_loaded`` or ``failed``, an answer with exactly one ``finished`` (reason
     "cancelled" when its token was set, even before it started) or ``failed``.
     """
@@ -77,6 +80,7 @@ class InferenceWorker(QObject):
     failed = Signal(int, str)
     progress = Signal(int, str, int, int)
     context_trimmed = Signal(int, int)  # request id, how many old messages were left out
+    sources_found = Signal(int, object)  # request id, {"collection", "relevant", "sources"}
     release_requested = Signal(object)  # ReleaseModel: a model folder about to be removed
     released = Signal(str)
 
@@ -94,6 +98,7 @@ class InferenceWorker(QObject):
         self._translate = translate_fn
         self._model: Model | Seq2SeqModel | None = None
         self._loaded: OrderedDict[tuple[str, str], Model | Seq2SeqModel] = OrderedDict()
+        self._embedders: dict[str, Embedder] = {}  # by name: loaded once, kept (about 60 MB)
         self.load_model_requested.connect(self._on_load)
         self.generate_requested.connect(self._on_generate)
         self.release_requested.connect(self._on_release)
@@ -186,6 +191,11 @@ class InferenceWorker(QObject):
                        on_section)
         elif isinstance(job, TranslationJob):
             self._task(request_id, token, self._translate, job, on_text)
+        elif job.documents:
+            def on_sources(documents: dict[str, Any]) -> None:
+                self.sources_found.emit(request_id, documents)
+
+            self._task(request_id, token, self._documents_chat, job, on_text, on_sources)
         else:
             self._chat(request, job)
 
@@ -208,9 +218,21 @@ class InferenceWorker(QObject):
             logger.exception("%s request %d failed", request.task, request_id)
             self.failed.emit(request_id, f"generation failed: {error}")
 
+    def _documents_chat(self, job: ChatJob, model: Model, should_stop: Callable[[], bool],
+                        _progress: Any, on_text: Callable[[str], None],
+                        on_sources: Callable[[dict[str, Any]], None]
+                        ) -> tuple[str, dict[str, Any]]:
+        return documents_chat_job(job, model, self._embedder, should_stop, on_text, on_sources,
+                                  self._generate)
+
+    def _embedder(self, name: str) -> Embedder:
+        if name not in self._embedders:
+            self._embedders[name] = load_embedder(name)
+        return self._embedders[name]
+
     def _task(self, request_id: int, token: CancelToken,
               job: Callable[..., tuple[str, dict[str, Any]]],
-              request: SummaryJob | TranslationJob, *callbacks: Any) -> None:
+              request: SummaryJob | TranslationJob | ChatJob, *callbacks: Any) -> None:
         """Runs a panel's job (desktop.tasks); every outcome ends the request."""
         def progress(stage: str, done: int, total: int) -> None:
             self.progress.emit(request_id, stage, done, total)

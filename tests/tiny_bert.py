@@ -84,3 +84,14 @@ def make_bert_folder(folder: Path, seed: int = 0, hidden: int = 32, layers: int 
     (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 48}),
                                                       encoding="utf-8")
     return folder
+
+
+def install_tiny_minilm(scratch: Path) -> Path:
+    """A tiny random encoder installed in the store under the catalog's embedding model name,
+    as ``nightlamp models pull minilm`` would install the real one."""
+    from convert.importers.bert_encoder import read_bert_encoder, write_encoder_folder
+    from engine.retrieval import EMBEDDING_MODEL
+    from engine.store import models_dir
+
+    encoder = read_bert_encoder(make_bert_folder(scratch / "tiny-bert"))
+    return write_encoder_folder(encoder, models_dir() / EMBEDDING_MODEL)

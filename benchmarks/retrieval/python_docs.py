@@ -56,37 +56,47 @@ def fetch_docs() -> Path:
 
 def blank_questions(source: Path, into: Path) -> list[dict[str, Any]]:
     """Copies the documentation's pages to ``into`` with each FAQ question replaced by
-    "Question N"; returns the questions with their page and heading."""
+    "Question N" on every page (the FAQ's own, and the contents pages that list them all);
+    returns the questions with their page and heading."""
     if into.exists():
         shutil.rmtree(into)
+    pages = [page for page in sorted(source.rglob("*.html"))
+             if not page.relative_to(source).parts[0].startswith("_")]  # Sphinx's own files
     questions: list[dict[str, Any]] = []
-    for page in sorted(source.rglob("*.html")):
+    blanks: list[tuple[str, str]] = []  # (text as written in the HTML, label)
+    for page in pages:
         relative = page.relative_to(source)
-        if relative.parts[0].startswith("_"):
-            continue  # Sphinx's sources and static files
+        if relative.parts[0] != "faq":
+            continue
         text = page.read_text(encoding="utf-8", errors="replace")
-        if relative.parts[0] == "faq":
-            found = []
-            for match in _HEADING.finditer(text):
-                raw = match.group(2)
-                plain = " ".join(html.unescape(_TAGS.sub("", raw)).split())
-                if plain.endswith("?") and len(plain.split()) >= 4:
-                    found.append((raw, plain))
-            for raw, plain in found:
+        for match in _HEADING.finditer(text):
+            raw = match.group(2)
+            plain = " ".join(html.unescape(_TAGS.sub("", raw)).split())
+            if plain.endswith("?") and len(plain.split()) >= 4:
                 label = f"Question {len(questions) + 1}"
-                # The heading, and the page's own contents list that repeats it.
-                text = text.replace(raw, label).replace(html.escape(plain, quote=False), label)
                 questions.append({"question": plain, "page": str(relative), "label": label})
-        out = into / relative
+                blanks += [(raw, label), (html.escape(plain, quote=False), label)]
+    # Longest first, so that "... in C++?" is blanked before "... in C?" could cut it.
+    blanks.sort(key=lambda blank: -len(blank[0]))
+    for page in pages:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for written, label in blanks:
+            text = text.replace(written, label)
+        out = into / page.relative_to(source)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     return questions
 
 
 def is_answer(hit: Any, question: dict[str, Any], root: Path) -> bool:
-    path = Path(hit.passage.path)
-    heading = hit.passage.heading.split(" › ")
-    return path == (root / question["page"]).resolve() and question["label"] in heading
+    """A passage of the question's page under its heading, or one that holds its heading's
+    line (a short section joins its first subsection: engine/retrieval/chunks.py)."""
+    if Path(hit.passage.path) != (root / question["page"]).resolve():
+        return False
+    label = question["label"]
+    return label in hit.passage.heading.split(" › ") or any(
+        line.lstrip("#").strip() == label for line in hit.passage.text.splitlines()
+        if line.startswith("#"))
 
 
 def main() -> int:

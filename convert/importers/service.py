@@ -79,7 +79,6 @@ CATALOG = {
         precision="int8",
     ),
 }
-EMBEDDING_MODEL = "minilm"  # what `nightlamp docs` embeds with
 
 
 @dataclass(frozen=True)

@@ -5,3 +5,7 @@
 into a collection incrementally, ``search`` ranks passages for a question (hybrid), ``answer``
 asks a chat model with numbered passages and checks its citations.
 """
+
+# The catalog's embedding model (convert/importers/service.py installs it): new collections embed
+# with it. Here, not in ``embedder``, so the CLI can name it without loading ONNX Runtime.
+EMBEDDING_MODEL = "minilm"

@@ -11,12 +11,13 @@ question, and the result says so (``relevant`` False), so the app and the CLI ca
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from engine.callbacks import OnText, ShouldStop, never_stop
 from engine.conversation import answer_reserve
-from engine.generation import GenerationConfig, generate, prompt_ids
+from engine.generation import GenerationConfig, TextChunk, generate, prompt_ids
 from engine.model import Model
 from engine.retrieval.collection import Collection
 from engine.retrieval.embedder import Embedder
@@ -42,6 +43,16 @@ class GroundedAnswer:
     cited: list[int] = field(default_factory=list)  # passage numbers cited, in order
     dropped: list[str] = field(default_factory=list)  # citations removed: no such passage
     finish_reason: str = "stop"
+    stats: dict[str, Any] = field(default_factory=dict)  # the generation's (tokens/s, ...)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """The passages given, as plain data for JSON and the app: number, where, path, pages,
+        heading, cosine, whether the answer cites it, and the text."""
+        return [{"number": n, "where": hit.passage.where(), "path": hit.passage.path,
+                 "page_start": hit.passage.page_start, "page_end": hit.passage.page_end,
+                 "heading": hit.passage.heading, "cosine": round(hit.cosine, 4),
+                 "cited": n in self.cited, "text": hit.passage.text}
+                for n, hit in enumerate(self.hits, 1)]
 
 
 class CitationFilter:
@@ -111,15 +122,21 @@ def fit_passages(model: Model, question: str, hits: list[Hit], max_tokens: int) 
     return relevant
 
 
+GenerateFunction = Callable[[Model, Any, GenerationConfig, ShouldStop], Iterable[TextChunk]]
+
+
 def stream_answer(model: Model, question: str, answer: GroundedAnswer, config: GenerationConfig,
-                  should_stop: ShouldStop = never_stop) -> Iterator[str]:
+                  should_stop: ShouldStop = never_stop,
+                  generate_fn: GenerateFunction = generate) -> Iterator[str]:
     """Yields the text to show as the model writes, filling ``answer`` (made with the hits to
     give, ``fit_passages`` first); once the iterator ends, ``answer`` is final."""
     citations = CitationFilter(len(answer.hits))
-    for chunk in generate(model, passages_prompt(question, answer.hits), config, should_stop):
+    for chunk in generate_fn(model, passages_prompt(question, answer.hits), config, should_stop):
         shown = citations.feed(chunk.text)
         answer.text += shown
         answer.finish_reason = chunk.finish_reason or answer.finish_reason
+        if chunk.stats is not None:
+            answer.stats = asdict(chunk.stats)
         if shown:
             yield shown
     rest = citations.flush()

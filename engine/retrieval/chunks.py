@@ -6,8 +6,9 @@ is: its pages (PDF) and its character offsets in the document's text (``Document
 
 Size: ``MAX_WORDS`` words, about 200-250 tokens of technical English for MiniLM's tokenizer:
 the embedding model reads at most 256 tokens, so a longer passage would be embedded by its
-start only. A heading with almost nothing under it joins the next passage instead of standing
-alone (its words still help that passage be found).
+start only. A heading with almost nothing under it joins its first subsection instead of standing
+alone (its words still help that passage be found); a short section before a sibling heading
+stays a passage of its own, so that it is cited by its own title.
 """
 
 from __future__ import annotations
@@ -115,12 +116,16 @@ def chunk_document(document: Document) -> list[Chunk]:
 
     for block, offset in zip(document.blocks, document.block_offsets(), strict=True):
         if block.kind == "heading":
-            if sum(p.words for p in current) >= MIN_WORDS:
-                close()
-            elif current:  # too little under the last heading: the passage goes on, and
-                # this heading's line becomes part of its text
+            # A few words under a heading go on into its first subsection ("## Lists" with an
+            # opening sentence, then "### Slicing"): the subheading's line becomes part of the
+            # passage. A sibling or a higher heading always starts a passage of its own, even
+            # after a short one: a short answer in a FAQ is a passage, cited by its own title.
+            subsection = bool(path) and block.level > path[-1][0]
+            if current and subsection and sum(p.words for p in current) < MIN_WORDS:
                 rendered = block.render()
                 current.append(_Piece(rendered, block.page, offset, offset + len(rendered)))
+            else:
+                close()
             while path and path[-1][0] >= block.level:
                 path.pop()
             path.append((block.level, block.text.strip()))

@@ -135,7 +135,6 @@ class Collection:
         self.dimension = int(settings.get("dimension", "0"))
         self.folders: list[str] = json.loads(settings.get("folders", "[]"))
         self._vectors_file = settings.get("vectors_file", "vectors-1.f32")
-        self._trim_vectors()
 
     @classmethod
     def create(cls, name: str, folders: list[Path], embedding_model: str,
@@ -318,7 +317,9 @@ class Collection:
         return 4 * self.dimension
 
     def _trim_vectors(self) -> None:
-        """Cuts a half-written last row (a crash while appending)."""
+        """Cuts a half-written last row (a crash while appending). Only the writer does this,
+        just before it appends: a reader opening the collection while an indexer appends
+        would otherwise cut the row being written."""
         path = self.folder / self._vectors_file
         if self.dimension and path.exists():
             size = path.stat().st_size
@@ -331,6 +332,7 @@ class Collection:
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise ValueError(f"vectors of shape {vectors.shape}, the collection's are "
                              f"(n, {self.dimension})")
+        self._trim_vectors()
         path = self.folder / self._vectors_file
         with path.open("ab") as file:
             first = file.tell() // self._row_bytes()

