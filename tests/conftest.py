@@ -137,3 +137,11 @@ def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_tiny_hf(scratch / "hf", "llama", True, context=1024)
     return write_model_folder(read_hf_model(scratch / "hf", "int8"), scratch / "tiny-chat",
                               "int8")
+
+
+@pytest.fixture
+def minilm(tmp_path: Path) -> Path:
+    """A tiny random encoder installed as the catalog's embedding model (``models pull minilm``)."""
+    from tests.tiny_bert import install_tiny_minilm
+
+    return install_tiny_minilm(tmp_path)

@@ -10,12 +10,6 @@ from pathlib import Path
 import pytest
 
 from commands.main import main
-from tests.tiny_bert import install_tiny_minilm
-
-
-@pytest.fixture
-def minilm(tmp_path: Path) -> Path:
-    return install_tiny_minilm(tmp_path)
 
 
 def _docs(tmp_path: Path) -> Path:

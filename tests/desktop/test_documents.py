@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from desktop.chat_panel import ChatPanel
 from desktop.citations import link_citations, parse_cite_target, sources_footer
 from desktop.documents_dialog import DocumentsDialog
@@ -17,7 +15,6 @@ from desktop.main_window import MainWindow
 from engine.retrieval.collection import Collection, list_collections
 from engine.retrieval.embedder import load_embedder
 from engine.retrieval.indexer import update_collection
-from tests.tiny_bert import install_tiny_minilm
 
 SOURCES = [{"number": 1, "where": "lamp.md, Lamp", "path": "/docs/lamp.md", "page_start": None,
             "page_end": None, "heading": "Lamp", "cited": True, "text": "The lamp has a wire."},
@@ -25,10 +22,6 @@ SOURCES = [{"number": 1, "where": "lamp.md, Lamp", "path": "/docs/lamp.md", "pag
             "page_start": 3, "page_end": 4, "heading": "Setup", "cited": False,
             "text": "Plug the cable in."}]
 
-
-@pytest.fixture
-def minilm(tmp_path: Path) -> Path:
-    return install_tiny_minilm(tmp_path)
 
 
 def _notes(folder: Path) -> Path:
