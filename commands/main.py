@@ -25,7 +25,7 @@ from engine.errors import EngineError
 COMMAND_MODULES = (
     "commands.generate", "commands.chat", "commands.models", "commands.summarize",
     "commands.translate", "commands.evaluate", "commands.bench",
-    "commands.train", "commands.gui", "commands.docs",
+    "commands.train", "commands.gui", "commands.docs", "commands.serve",
 )
 USER_ERROR = 2
 INTERRUPTED = 130

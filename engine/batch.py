@@ -207,6 +207,94 @@ def fitting_slots(model: Model, slots: int, capacity: int) -> int:
     return max(1, min(slots, int(MEMORY_SHARE * free) // per_slot))
 
 
+class ContinuousBatch:
+    """Sequences joining and leaving one :class:`BatchDecoder` between steps.
+
+    The caller admits a request whenever a slot is free (:meth:`admit` prefills it and picks
+    its first token) and calls :meth:`step` while any sequence is active; :meth:`drop` ends one
+    early (a client that went away). Each sequence is known by the caller's ``key``.
+
+    Args:
+        on_token: called with (key, token id) as each token is chosen.
+        until: called with (key, its new ids) after each token; True ends that sequence there
+            (finish reason "stop"), e.g. at the end of enough sentences.
+        on_finish: called with (key, its result) as each sequence ends.
+    """
+
+    def __init__(self, decoder: BatchDecoder,
+                 on_token: Callable[[int, int], None] | None = None,
+                 until: Callable[[int, list[int]], bool] | None = None,
+                 on_finish: Callable[[int, BatchResult], None] | None = None) -> None:
+        self.decoder = decoder
+        self._on_token, self._until, self._on_finish = on_token, until, on_finish
+        self._stops = decoder.model.stop_token_ids
+        self._active: dict[int, _Sequence] = {}  # by slot
+        self._last_tokens: dict[int, int] = {}  # by slot: the token the next step feeds
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    def has_room(self) -> bool:
+        return len(self._active) < self.decoder.slots
+
+    def admit(self, key: int, request: BatchRequest,
+              should_stop: ShouldStop | None = None) -> BatchResult:
+        """Prefills ``request`` into a free slot and picks its first token; its result fills in
+        as it decodes. Raises ConfigError when no slot is free or the prompt does not fit."""
+        slot = next((s for s in range(self.decoder.slots) if s not in self._active), None)
+        if slot is None:
+            raise ConfigError("every batch slot is busy; admit after a sequence finishes")
+        prompt = list(request.prompt_ids)
+        limit = min(request.max_new_tokens, self.decoder.capacity - len(prompt))
+        result = BatchResult()
+        logits = self.decoder.prefill(slot, prompt, should_stop)
+        self._active[slot] = _Sequence(key, request, build_chain(request.sampling), prompt,
+                                       result, limit)
+        self._choose(slot, logits)
+        return result
+
+    def drop(self, key: int) -> None:
+        """Ends sequence ``key`` now (finish reason "cancelled"); its slot is free at once."""
+        for slot, sequence in list(self._active.items()):
+            if sequence.index == key:
+                self._finish(slot, "cancelled")
+
+    def step(self) -> None:
+        """One token for every active sequence, in one pass."""
+        pending = {slot: self._last_tokens[slot] for slot in self._active}
+        if pending:
+            for slot, logits in self.decoder.step(pending).items():
+                self._choose(slot, logits)
+
+    def _finish(self, slot: int, reason: str) -> None:
+        sequence = self._active.pop(slot)
+        self._last_tokens.pop(slot, None)
+        sequence.result.finish_reason = reason
+        self.decoder.free(slot)
+        if self._on_finish is not None:
+            self._on_finish(sequence.index, sequence.result)
+
+    def _choose(self, slot: int, logits: np.ndarray) -> None:
+        sequence = self._active[slot]
+        for constraint in sequence.request.constraints:
+            logits = constraint(logits, sequence.history)
+        token = sequence.chain.sample(logits, sequence.history)
+        if token in self._stops:
+            self._finish(slot, "stop")
+            return
+        sequence.result.token_ids.append(token)
+        sequence.history.append(token)
+        if self._on_token is not None:
+            self._on_token(sequence.index, token)
+        if self._until is not None and self._until(sequence.index, sequence.result.token_ids):
+            self._finish(slot, "stop")
+        elif len(sequence.result.token_ids) >= sequence.limit:
+            self._finish(slot, "length")
+        else:
+            self._last_tokens[slot] = token
+
+
 def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DEFAULT_SLOTS,
                  should_stop: ShouldStop | None = None,
                  on_token: Callable[[int, int], None] | None = None,
@@ -229,60 +317,28 @@ def decode_batch(model: Model, requests: Sequence[BatchRequest], slots: int = DE
         return []
     context = model.manifest.context_length
     for request in requests:
-        if not 1 <= len(request.prompt_ids) < context:
-            raise ConfigError(f"a prompt of {len(request.prompt_ids)} tokens does not fit "
-                              f"{model.name}'s context of {context}")
+        check_prompt_fits(model, len(request.prompt_ids), context)
     capacity = min(context, max(len(r.prompt_ids) + r.max_new_tokens for r in requests))
     decoder = BatchDecoder(model, fitting_slots(model, min(slots, len(requests)), capacity),
                            capacity)
-    results = [BatchResult() for _ in requests]
+    results: list[BatchResult | None] = [None] * len(requests)
+    batch = ContinuousBatch(decoder, on_token, until,
+                            None if on_finish is None else lambda index, _: on_finish(index))
     waiting = deque(range(len(requests)))
-    active: dict[int, _Sequence] = {}
-    last_tokens: dict[int, int] = {}
-    stops = model.stop_token_ids
-
-    def finish(slot: int, reason: str) -> None:
-        sequence = active.pop(slot)
-        sequence.result.finish_reason = reason
-        decoder.free(slot)
-        if on_finish is not None:
-            on_finish(sequence.index)
-
-    def choose(slot: int, logits: np.ndarray) -> None:
-        sequence = active[slot]
-        for constraint in sequence.request.constraints:
-            logits = constraint(logits, sequence.history)
-        token = sequence.chain.sample(logits, sequence.history)
-        if token in stops:
-            finish(slot, "stop")
-            return
-        sequence.result.token_ids.append(token)
-        sequence.history.append(token)
-        if on_token is not None:
-            on_token(sequence.index, token)
-        if until is not None and until(sequence.index, sequence.result.token_ids):
-            finish(slot, "stop")
-        elif len(sequence.result.token_ids) >= sequence.limit:
-            finish(slot, "length")
-        else:
-            last_tokens[slot] = token
-
-    while waiting or active:
+    while waiting or batch.active:
         if should_stop is not None and should_stop():
             raise OperationCancelledError("batch decoding was cancelled")
-        for slot in range(decoder.slots):
-            if slot not in active and waiting:
-                if should_stop is not None and should_stop():  # a prefill takes a while too
-                    raise OperationCancelledError("batch decoding was cancelled")
-                index = waiting.popleft()
-                request = requests[index]
-                prompt = list(request.prompt_ids)
-                limit = min(request.max_new_tokens, capacity - len(prompt))
-                active[slot] = _Sequence(index, request, build_chain(request.sampling),
-                                         list(prompt), results[index], limit)
-                choose(slot, decoder.prefill(slot, prompt, should_stop))
-        pending = {slot: last_tokens[slot] for slot in active}
-        if pending:
-            for slot, logits in decoder.step(pending).items():
-                choose(slot, logits)
-    return results
+        while waiting and batch.has_room():
+            if should_stop is not None and should_stop():  # a prefill takes a while too
+                raise OperationCancelledError("batch decoding was cancelled")
+            index = waiting.popleft()
+            results[index] = batch.admit(index, requests[index], should_stop)
+        batch.step()
+    return [result for result in results if result is not None]
+
+
+def check_prompt_fits(model: Model, prompt_tokens: int, capacity: int) -> None:
+    """Refuses (ConfigError) an empty prompt or one that leaves no room in ``capacity``."""
+    if not 1 <= prompt_tokens < capacity:
+        raise ConfigError(f"a prompt of {prompt_tokens} tokens does not fit {model.name}'s "
+                          f"context of {capacity}")

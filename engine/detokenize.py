@@ -2,7 +2,8 @@
 
 :class:`IncrementalDetokenizer` emits text only once the bytes of every character are complete
 (a CJK character or an emoji is often split over several byte-level tokens), and
-:class:`StopStringFilter` holds back text that might turn out to be the start of a stop string.
+:class:`StopStringFilter` holds back text that might turn out to be the start of a stop string;
+:class:`TextAssembler` is the two together, for one generated sequence.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from engine.errors import ConfigError
 
-__all__ = ["IncrementalDetokenizer", "StopStringFilter"]
+__all__ = ["IncrementalDetokenizer", "StopStringFilter", "TextAssembler"]
 
 # What byte-level BPE and SentencePiece byte-fallback decoders put where the UTF-8 is incomplete.
 _REPLACEMENT = "\ufffd"
@@ -172,3 +173,36 @@ class StopStringFilter:
             if any(stop.startswith(tail) for stop in self._stops):
                 return length
         return 0
+
+
+class TextAssembler:
+    """One sequence's tokens to the text a caller shows: whole characters, cut before the first
+    stop string. The one assembly for ``engine.generation.generate`` and the server's batched
+    streams, so both give the same text for the same tokens.
+
+    Args:
+        decode: Turns a list of token ids into text, e.g. ``tokenizer.decode``.
+        prompt_ids: The prompt's ids (see :class:`IncrementalDetokenizer`).
+        stop_strings: Generation ends before any of these (see :class:`StopStringFilter`).
+    """
+
+    def __init__(self, decode: Callable[[list[int]], str], prompt_ids: Sequence[int],
+                 stop_strings: Sequence[str] = ()) -> None:
+        self._detokenizer = IncrementalDetokenizer(decode, prompt_ids)
+        self._filter = StopStringFilter(stop_strings)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop string has been found (generation should end)."""
+        return self._filter.stopped
+
+    def push(self, token_id: int) -> str:
+        """The text ``token_id`` adds that can be shown now (may be '')."""
+        return self._filter.feed(self._detokenizer.push(token_id))[0]
+
+    def finish(self) -> str:
+        """The text still held back, once generation has ended ('' after a stop string)."""
+        if self.stopped:
+            return ""
+        tail, stopped = self._filter.feed(self._detokenizer.flush())
+        return tail if stopped else tail + self._filter.flush()

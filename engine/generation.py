@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.callbacks import ShouldStop
 from engine.chat_template import render_chat, validate_messages
-from engine.detokenize import IncrementalDetokenizer, StopStringFilter
+from engine.detokenize import TextAssembler
 from engine.errors import ConfigError
 from engine.model import Model, require_decoder
 from engine.runner import DecoderRunner
@@ -292,16 +292,24 @@ def generate(model: Model | Seq2SeqModel, prompt: str | Sequence[Mapping[str, st
         ConfigError: (on the first ``next``) a translation model or a prompt that does not fit.
     """
     model = require_decoder(model)
-    config = config or GenerationConfig()
     started = time.perf_counter()
     ids = prompt_ids(model, prompt, within_context=True)
+    yield from generate_from_ids(model, ids, config, should_stop, started=started)
+
+
+def generate_from_ids(model: Model, ids: list[int], config: GenerationConfig | None = None,
+                      should_stop: ShouldStop | None = None, *,
+                      started: float | None = None) -> Iterator[TextChunk]:
+    """:func:`generate` for a prompt already turned into token ids (``prompt_ids``); the
+    server tokenizes on its own threads. ``started``: when the request began (time to first
+    token is counted from it; default now)."""
+    config = config or GenerationConfig()
+    started = time.perf_counter() if started is None else started
     generator = Generator(model, config, should_stop)
     generator.append_tokens(ids)
-    detokenizer = IncrementalDetokenizer(model.tokenizer.decode, ids)
-    stop_filter = StopStringFilter(config.stop_strings)
+    assembler = TextAssembler(model.tokenizer.decode, ids, config.stop_strings)
     first_token_at: float | None = None
     last_token_at = started
-    hit_stop = False
     while not generator.is_done():
         token = generator.generate_next_token()
         if token is None:
@@ -309,18 +317,15 @@ def generate(model: Model | Seq2SeqModel, prompt: str | Sequence[Mapping[str, st
         last_token_at = time.perf_counter()
         if first_token_at is None:
             first_token_at = last_token_at
-        text, hit_stop = stop_filter.feed(detokenizer.push(token))
+        text = assembler.push(token)
         if text:
             yield TextChunk(text)
-        if hit_stop:
+        if assembler.stopped:
             generator.finish_reason = "stop"
             break
-    if not hit_stop:
-        tail, hit_stop = stop_filter.feed(detokenizer.flush())
-        if not hit_stop:
-            tail += stop_filter.flush()
-        if tail:
-            yield TextChunk(tail)
+    tail = assembler.finish()
+    if tail:
+        yield TextChunk(tail)
     finished = time.perf_counter()
     completed = len(generator.generated)
     decode_time = last_token_at - (first_token_at or last_token_at)
