@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -36,6 +36,7 @@ from engine.errors import EngineError
 from engine.retrieval import EMBEDDING_MODEL
 from engine.retrieval.collection import (
     Collection,
+    FileRecord,
     check_collection_name,
     list_collections,
     remove_collection,
@@ -43,6 +44,12 @@ from engine.retrieval.collection import (
 from engine.store import installed_models
 
 _COLUMNS = 5  # collection, files, passages, skipped, folders
+
+
+def _skipped_lines(files: list[FileRecord]) -> list[str]:
+    """One line per file that could not be read: its name, why, and where it is."""
+    return [f"{Path(f.path).name}: {f.reason}   ({f.path})"
+            for f in files if f.status == "skipped"]
 
 
 class DocumentsDialog(QDialog):
@@ -119,36 +126,47 @@ class DocumentsDialog(QDialog):
         return EMBEDDING_MODEL in installed_models()
 
     def refresh(self, select: str | None = None) -> None:
-        """Reads the collections again (counts, folders) and keeps or makes the selection."""
+        """Reads the collections again (counts, folders) and keeps or makes the selection.
+
+        Each collection is opened once, for its row and its skipped files, and the installed
+        models are listed once; the selection's signal is held back while the table is
+        filled, so the skipped files are shown once, for the row selected at the end.
+        """
         select = select or self.selected()
         names = list_collections()
-        self.table.setRowCount(len(names))
-        for row, name in enumerate(names):
-            for column, value in enumerate(self._row(name)):
-                item = QTableWidgetItem(value)
-                if column in (1, 2, 3):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, column, item)
-        self.table.resizeColumnsToContents()
-        if select in names:
-            self.table.selectRow(names.index(select))
-        elif names:
-            self.table.selectRow(0)
-        self.model_button.setVisible(not self.has_embedding_model())
-        self.model_note.setVisible(not self.has_embedding_model())
-        self._on_selection()
+        skipped: dict[str, list[str]] = {}
+        with QSignalBlocker(self.table):
+            self.table.setRowCount(len(names))
+            for row, name in enumerate(names):
+                values, skipped[name] = self._read(name)
+                for column, value in enumerate(values):
+                    item = QTableWidgetItem(value)
+                    if column in (1, 2, 3):
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                              | Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(row, column, item)
+            self.table.resizeColumnsToContents()
+            if select in names:
+                self.table.selectRow(names.index(select))
+            elif names:
+                self.table.selectRow(0)
+        ready = self.has_embedding_model()
+        self.model_button.setVisible(not ready)
+        self.model_note.setVisible(not ready)
+        chosen = self.selected()
+        self._show_skipped(skipped.get(chosen, []) if chosen is not None else [], ready)
         self.collections_changed.emit(names)
 
-    def _row(self, name: str) -> list[str]:
+    def _read(self, name: str) -> tuple[list[str], list[str]]:
+        """The collection's table row and its skipped files' lines, from one opening."""
         try:
             with Collection.open(name) as collection:
                 files = collection.files()
-                skipped = sum(f.status == "skipped" for f in files)
-                return [name, str(len(files) - skipped), str(collection.passage_count()),
-                        str(skipped), "; ".join(collection.folders)]
+                lines = _skipped_lines(files)
+                return ([name, str(len(files) - len(lines)), str(collection.passage_count()),
+                         str(len(lines)), "; ".join(collection.folders)], lines)
         except EngineError as error:  # damaged, or made by a newer version
-            return [name, "", "", "", error.for_app()]
+            return [name, "", "", "", error.for_app()], [error.for_app()]
 
     def selected(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
@@ -156,22 +174,27 @@ class DocumentsDialog(QDialog):
         return item.text() if item is not None else None
 
     def _on_selection(self) -> None:
+        """The user chose another row: its skipped files, read from the collection."""
         name = self.selected()
         lines: list[str] = []
         if name is not None:
             try:
                 with Collection.open(name) as collection:
-                    lines = [f"{Path(f.path).name}: {f.reason}   ({f.path})"
-                             for f in collection.files() if f.status == "skipped"]
+                    lines = _skipped_lines(collection.files())
             except EngineError as error:
                 lines = [error.for_app()]
-        self.skipped.setPlainText("\n".join(lines))
-        self._update_buttons()
+        self._show_skipped(lines)
 
-    def _update_buttons(self) -> None:
+    def _show_skipped(self, lines: list[str], ready: bool | None = None) -> None:
+        self.skipped.setPlainText("\n".join(lines))
+        self._update_buttons(ready)
+
+    def _update_buttons(self, ready: bool | None = None) -> None:
+        """``ready``: whether the embedding model is installed, where the caller knows."""
         idle = not self.job.busy()
         chosen = self.selected() is not None
-        ready = self.has_embedding_model()
+        if ready is None:
+            ready = self.has_embedding_model()
         self.new_button.setEnabled(idle and ready)
         self.add_button.setEnabled(idle and ready and chosen)
         self.update_button.setEnabled(idle and ready and chosen)
