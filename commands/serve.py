@@ -18,11 +18,15 @@ from commands.options import add_device_options, thread_count
 from engine.errors import ConfigError
 
 API_KEY_VARIABLE = "NIGHTLAMP_API_KEY"
-DEFAULT_CONTEXT = 4096  # positions per request: the slots' caches are this long
 
 
 def register(subcommands: Any) -> None:
-    from engine.server import DEFAULT_HOST, DEFAULT_PORT  # light: constants only
+    from engine.server import (  # light: constants only
+        DEFAULT_CONTEXT,
+        DEFAULT_HOST,
+        DEFAULT_PARALLEL,
+        DEFAULT_PORT,
+    )
 
     parser = subcommands.add_parser("serve", help="serve the installed models over an "
                                                   "OpenAI-compatible HTTP API (loopback)")
@@ -41,8 +45,10 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--context", type=int, default=DEFAULT_CONTEXT,
                         help=f"longest prompt + answer per request, in tokens (default "
                              f"{DEFAULT_CONTEXT}, at most the model's)")
-    parser.add_argument("--parallel", type=int, default=8,
-                        help="requests decoded side by side per model (default 8)")
+    parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
+                        help=f"requests decoded side by side per model (default "
+                             f"{DEFAULT_PARALLEL}; fewer when their caches would not fit "
+                             "memory)")
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="the longest answer a request may ask for (default 2048)")
     parser.add_argument("--max-loaded", type=int, default=2,

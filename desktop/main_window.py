@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
         self.speed_label = QLabel("")
         self.statusBar().addWidget(self.model_label, 1)
         self.statusBar().addPermanentWidget(self.speed_label)
+        self.server_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.server_label)
 
         self.documents_dialog: DocumentsDialog | None = None  # made when first opened
         self.chat.show_collections(list_collections())
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         self.models.models_changed.connect(self._models_changed)
         self.models.remove_requested.connect(self.remove_model)
         self.models.refresh(self.panel_models, self.device)
+        self._restore_server()
         self.welcome.model_installed.connect(self._models_changed)
         self.welcome.import_requested.connect(self._show_models_panel)
         self._restore_window()
@@ -212,6 +215,25 @@ class MainWindow(QMainWindow):
             self.chat.set_sources(documents)
 
     # Models panel -----------------------------------------------------------------------
+
+    def _restore_server(self) -> None:
+        """Turns the local server back on if it was on when the app last closed."""
+        box = self.models.server_box
+        self.models.server.state_changed.connect(self._on_server_state)
+        box.switch.toggled.connect(
+            lambda on: self.settings.set_server(on, box.port.value()))
+        enabled, port = self.settings.server()
+        if port:
+            box.port.setValue(port)
+        if enabled:
+            box.switch.setChecked(True)
+
+    def _on_server_state(self, state: str, detail: str) -> None:
+        self.server_label.setText(self.tr("Server: {url}").format(url=detail)
+                                  if state == "on" else "")
+        if state == "failed":
+            self.statusBar().showMessage(
+                self.tr("The server stopped: {reason}").format(reason=detail), 15_000)
 
     def _show_models_panel(self) -> None:
         self.pages.setCurrentWidget(self.tabs)
@@ -386,6 +408,7 @@ class MainWindow(QMainWindow):
             token.cancel()
         if self.documents_dialog is not None:
             self.documents_dialog.cancel()  # an indexing process does not outlive the app
+        self.models.server.stop()  # nor does the server (its switch stays as it was)
         self.worker_thread.stop()
         if self._target is self.chat:
             self.history.finish_answer("cancelled", None)

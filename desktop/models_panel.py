@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from desktop.model_jobs import JobProgress
 from desktop.model_quality import load_figures, measure_arguments, parse_results, save_figures
+from desktop.server_switch import LocalServer, ServerBox
 from engine.model_list import list_models
 from engine.store import DEFAULT_MODEL_NAME, set_default_model
 from engine.translate.evaluate import BUILTIN_PAIRS, pair_key
@@ -110,6 +111,9 @@ class ModelsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.jobs)
         layout.addWidget(usage)
+        self.server = LocalServer(self)
+        self.server_box = ServerBox(self.server)
+        layout.addWidget(self.server_box)
 
         self._filling = False
         self.import_file_button.clicked.connect(self._choose_file)

@@ -59,6 +59,17 @@ class AppSettings:
     def set_panel_model(self, panel: str, name: str) -> None:
         self._store.setValue(f"models/{panel}", name)
 
+    def server(self) -> tuple[bool, int]:
+        """Whether the local server was on when the app last closed, and its port."""
+        on = self._store.value("server/enabled", False)
+        port = self._store.value("server/port", 0)
+        port = int(port) if isinstance(port, (int, str)) and str(port).isdigit() else 0
+        return on in (True, "true"), port if 1024 <= port <= 65535 else 0
+
+    def set_server(self, enabled: bool, port: int) -> None:
+        self._store.setValue("server/enabled", enabled)
+        self._store.setValue("server/port", port)
+
     def window_state(self) -> tuple[QByteArray | None, QByteArray | None, int]:
         """Geometry, dock/toolbar state and the open tab of the last session."""
         geometry = self._store.value("window/geometry")

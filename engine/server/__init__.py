@@ -16,3 +16,7 @@ from __future__ import annotations
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+DEFAULT_CONTEXT = 4096  # positions per request (prompt + answer): each slot's cache holds this
+# 32 streaming clients on SmolLM2-135M, 2 cores: 8 slots 262 tok/s, 16 slots 351, 32 slots 354
+# (benchmarks/server_load.py); 16 keeps most of the gain at half the cache memory of 32.
+DEFAULT_PARALLEL = 16

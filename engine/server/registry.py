@@ -20,6 +20,7 @@ from engine.errors import ConfigError, EngineError, ModelNotFoundError
 from engine.formats import read_model_folder
 from engine.model import Model, load_model
 from engine.retrieval.embedder import Embedder, load_embedder
+from engine.server import DEFAULT_PARALLEL
 from engine.server.protocol import ApiError
 from engine.server.scheduler import ModelScheduler
 from engine.store import installed_models, model_folder
@@ -40,7 +41,8 @@ class ModelRegistry:
     """
 
     def __init__(self, device: str = "auto", threads: int | None = None,
-                 capacity: int | None = None, slots: int = 8, max_loaded: int = 2) -> None:
+                 capacity: int | None = None, slots: int = DEFAULT_PARALLEL,
+                 max_loaded: int = 2) -> None:
         self.device, self.threads, self.capacity, self.slots = device, threads, capacity, slots
         self.max_loaded = max_loaded
         self.created = int(time.time())

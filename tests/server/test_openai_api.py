@@ -187,6 +187,8 @@ def test_a_client_leaving_mid_stream_frees_its_slot(server: RunningServer) -> No
 
 @pytest.mark.parametrize(("body", "status", "param"), [
     ({"model": "no-such-model", "messages": HELLO}, 404, None),
+    ({"model": f"../models/{CHAT_MODEL}", "messages": HELLO}, 404, None),  # names, never paths
+    ({"model": "/tmp", "messages": HELLO}, 404, None),
     ({"model": CHAT_MODEL, "messages": HELLO, "max_tokens": -5}, 400, "max_tokens"),
     ({"model": CHAT_MODEL, "messages": HELLO, "max_tokens": 10**6}, 400, "max_tokens"),
     ({"model": CHAT_MODEL, "messages": []}, 400, "messages"),
