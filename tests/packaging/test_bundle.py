@@ -109,6 +109,35 @@ def test_the_bundle_reports_the_version_and_takes_a_screenshot(
     assert picture.stat().st_size > 10_000  # a drawn window, not an empty image
 
 
+def test_the_bundle_serves_its_model_over_the_openai_api(built: tuple[Path, Path, str],
+                                                         tmp_path: Path) -> None:
+    """What the app's Server switch runs: the bundle's own `nightlamp serve` (aiohttp inside)."""
+    import openai
+
+    _, dist, _ = built
+    home = tmp_path / "home"
+    child = subprocess.Popen([str(dist / "nightlamp" / "nightlamp"), "serve", "--port", "0"],
+                             cwd=home if home.mkdir() is None else home, env=_clean_env(home),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.startswith("Serving at "), (child.stderr.read() if child.stderr else "")
+        client = openai.OpenAI(base_url=line.split()[2], api_key="x", max_retries=0,
+                               timeout=60)
+        names = [model.id for model in client.models.list()]
+        assert names
+        answer = client.chat.completions.create(
+            model=names[0], messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
+        assert answer.usage is not None and answer.usage.completion_tokens > 0
+        child.terminate()
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 def test_the_bundle_has_no_torch_no_tests_and_no_gpu_provider(
         built: tuple[Path, Path, str]) -> None:
     checkout, dist, output = built
