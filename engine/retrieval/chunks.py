@@ -5,8 +5,8 @@ whole blocks where they fit and whole sentences where a block is too long, and k
 is: its pages (PDF) and its character offsets in the document's text (``Document.text``).
 
 Size: ``MAX_WORDS`` words, about 200-250 tokens of technical English for MiniLM's tokenizer:
-the embedding model reads at most 256 tokens, so a longer passage would be embedded by its
-start only. A heading with almost nothing under it joins its first subsection instead of standing
+enough context for the chat model to answer from, while the index embeds a passage's start
+(``embedder.PASSAGE_TOKENS``, the heading path first) and keeps all of it for keyword search. A heading with almost nothing under it joins its first subsection instead of standing
 alone (its words still help that passage be found); a short section before a sibling heading
 stays a passage of its own, so that it is cited by its own title.
 """

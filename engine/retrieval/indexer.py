@@ -24,7 +24,7 @@ from engine.documents import SUFFIXES, read_document
 from engine.errors import DocumentError, OperationCancelledError
 from engine.retrieval.chunks import chunk_document
 from engine.retrieval.collection import Collection, FileRecord
-from engine.retrieval.embedder import Embedder
+from engine.retrieval.embedder import PASSAGE_TOKENS, Embedder
 
 MAX_FILES = 200_000  # a folder tree with more documents than this is refused, not scanned on
 COMPACT_SHARE = 0.5  # the vector matrix is compacted once this share of its rows is unused
@@ -144,7 +144,8 @@ def _update_file(collection: Collection, embedder: Embedder, path: Path,
         report.skipped.append((str(path), str(error)))
         return
     chunks = chunk_document(document)
-    vectors = embedder.embed([c.embedding_text() for c in chunks], should_stop)
+    vectors = embedder.embed([c.embedding_text() for c in chunks], should_stop,
+                             max_tokens=PASSAGE_TOKENS)
     collection.replace_file(str(path), stat.st_size, stat.st_mtime_ns, digest, chunks, vectors,
                             document.pages)
     report.passages += len(chunks)

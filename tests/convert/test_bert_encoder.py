@@ -61,6 +61,10 @@ def test_int8_stays_close_and_a_long_text_is_cut_to_the_input(tmp_path: Path) ->
     [vector] = embedder.embed([long])
     cut = embedder.tokenizer.encode_many([long])[0][:48]
     np.testing.assert_allclose(vector, reference_embeddings(encoder, [cut])[0], atol=0.02)
+    # Asked to read less (as the indexer reads a passage's start), it reads that much.
+    [start] = embedder.embed([long], max_tokens=10)
+    np.testing.assert_allclose(start, reference_embeddings(encoder, [cut[:10]])[0], atol=0.02)
+    assert not np.allclose(start, vector, atol=0.02)
 
 
 def test_refusals_name_the_file(tmp_path: Path) -> None:

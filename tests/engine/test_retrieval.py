@@ -44,9 +44,12 @@ class WordEmbedder:
     def __init__(self) -> None:
         self.calls = 0
         self.stop_after: int | None = None
+        self.max_tokens: list[int | None] = []  # what each call asked to read of each text
 
-    def embed(self, texts: list[str], should_stop: object = None) -> np.ndarray:
+    def embed(self, texts: list[str], should_stop: object = None,
+              max_tokens: int | None = None) -> np.ndarray:
         self.calls += 1
+        self.max_tokens.append(max_tokens)
         out = np.zeros((len(texts), self.dimension), np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
@@ -125,6 +128,8 @@ def test_an_update_reads_only_new_or_changed_files(tmp_path: Path,
         assert collection.passage_count() < passages + 2
         hits = search(collection, embedder, "What colour is the lamp now?", 3)
         assert "green" in hits[0].passage.text
+    # Passages are embedded by their start (PASSAGE_TOKENS), questions whole.
+    assert set(embedder.max_tokens) == {indexer.PASSAGE_TOKENS, None}
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "vector"])
