@@ -6,9 +6,10 @@ is: its pages (PDF) and its character offsets in the document's text (``Document
 
 Size: ``MAX_WORDS`` words, about 200-250 tokens of technical English for MiniLM's tokenizer:
 enough context for the chat model to answer from, while the index embeds a passage's start
-(``embedder.PASSAGE_TOKENS``, the heading path first) and keeps all of it for keyword search. A heading with almost nothing under it joins its first subsection instead of standing
-alone (its words still help that passage be found); a short section before a sibling heading
-stays a passage of its own, so that it is cited by its own title.
+(``embedder.PASSAGE_TOKENS``, the heading path first) and keeps all of it for keyword search.
+A heading with almost nothing under it joins its first subsection instead of standing alone
+(its words still help that passage be found); a short section before a sibling heading stays a
+passage of its own, so that it is cited by its own title.
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ def test_the_bundle_serves_its_model_over_the_openai_api(built: tuple[Path, Path
 
     _, dist, _ = built
     home = tmp_path / "home"
+    environment = _clean_env(home)  # makes the folder
     child = subprocess.Popen([str(dist / "nightlamp" / "nightlamp"), "serve", "--port", "0"],
-                             cwd=home if home.mkdir() is None else home, env=_clean_env(home),
+                             cwd=home, env=environment,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
