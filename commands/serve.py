@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from commands.options import add_device_options, thread_count
+from commands.options import add_device_options, add_model_option, thread_count
 from engine.errors import ConfigError
 
 API_KEY_VARIABLE = "NIGHTLAMP_API_KEY"
@@ -30,9 +30,8 @@ def register(subcommands: Any) -> None:
 
     parser = subcommands.add_parser("serve", help="serve the installed models over an "
                                                   "OpenAI-compatible HTTP API (loopback)")
-    parser.add_argument("-m", "--model", default=None,
-                        help="model to load at start (a store name; default: the default "
-                             "model); requests may name any installed model")
+    add_model_option(parser, help="model to load at start (a store name; default: the "
+                                  "default model); requests may name any installed model")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}: this machine "
                              "only); any other needs --api-key")
