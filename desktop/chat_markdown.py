@@ -17,6 +17,8 @@ from dataclasses import dataclass
 __all__ = ["CodeBlock", "add_copy_links", "copy_link_target", "find_code_blocks",
            "keep_line_breaks"]
 
+# A list item's first line: "- ", "* ", "+ ", "1. " or "1) " after any indentation.
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+\S")
 # Up to any indentation, then three or more backticks or tildes, then the info string.
 _OPENING = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
@@ -142,18 +144,27 @@ def keep_line_breaks(text: str) -> str:
 
     Markdown joins the lines of a paragraph, but chat answers use a single break on purpose (a
     poem, an address, steps one per line): GitHub and chat apps render them as breaks, so we do
-    too. Two trailing spaces are CommonMark's hard break; code keeps its lines exactly.
+    too. Two trailing spaces are CommonMark's hard break; code keeps its lines exactly. Inside
+    a list item the break is a line separator (U+2028) instead: Qt's Markdown reader makes a
+    hard break there a new block, which it shows as another, numbered, item.
     """
     lines = _lines(text)
     in_code: set[int] = set()
     for block in find_code_blocks(text):
         end = len(lines) - 1 if block.closing_line is None else block.closing_line
         in_code.update(range(block.opening_line, end + 1))
-    out = []
+    out: list[str] = []
+    in_item = False  # the line belongs to a list item (its first line or a continuation)
     for number, line in enumerate(lines):
         following = lines[number + 1] if number + 1 < len(lines) else ""
-        if (number not in in_code and number + 1 not in in_code and line.strip()
-                and following.strip() and not line.endswith(("  ", "\\"))):
+        in_item = number not in in_code and bool(line.strip()) and (
+            bool(_LIST_ITEM.match(line)) or in_item)
+        breaks = (number not in in_code and number + 1 not in in_code and line.strip()
+                  and following.strip() and not line.endswith(("  ", "\\")))
+        if breaks and in_item and not _LIST_ITEM.match(following):
+            lines[number + 1] = f"{line}\u2028{following.lstrip()}"  # one line, two rows
+            continue
+        if breaks:
             line += "  "
         out.append(line)
     return "\n".join(out)

@@ -372,6 +372,22 @@ def test_code_keeps_its_lines_exactly_when_breaks_are_kept() -> None:
     assert "<table" in document.toHtml()  # a table is still a table
 
 
+def test_a_line_break_inside_a_list_item_does_not_make_a_new_item() -> None:
+    from desktop.chat_markdown import keep_line_breaks
+
+    answer = "1. The answer is: [1]\nThe machine wants descaling.\n2. Next step\n- a\n  b\n\nEnd"
+    document = QTextDocument()
+    document.setMarkdown(keep_line_breaks(answer))
+    items, block = [], document.begin()
+    while block.isValid():
+        if block.textList() is not None:
+            items.append(block.text())
+        block = block.next()
+    assert items == ["The answer is: [1]\u2028The machine wants descaling.", "Next step",
+                     "a\u2028b"]  # three items, each break kept as a break inside its item
+    assert "End" in document.toPlainText()
+
+
 def test_titles_are_cut_at_a_word_and_marked() -> None:
     from desktop.conversations import TITLE_CHARS, title_from
 
