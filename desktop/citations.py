@@ -101,7 +101,10 @@ class CitationView(QWidget):
         return self.tr("Pages {start}-{end}").format(start=start, end=end)
 
     def show_source(self, source: dict[str, Any]) -> None:
-        where = [self.pages_label(source), source.get("heading") or ""]
+        heading = source.get("heading") or ""
+        # The title names the file and the pages or the heading already; say each thing once.
+        where = [self.pages_label(source),
+                 "" if source["where"].endswith(f", {heading}") else heading]
         self.title.setText(self.tr("[{number}] {name}").format(
             number=source["number"], name=source["where"]))
         self.location.setText(" · ".join([*(w for w in where if w), source.get("path", "")]))

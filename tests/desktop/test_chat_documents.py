@@ -97,6 +97,9 @@ def test_a_cited_passage_opens_beside_the_conversation(qtbot: Any) -> None:
     assert "Pages 3-4" in panel.citation.location.text()
     assert "Setup" in panel.citation.location.text()
     assert panel.citation.text.toPlainText() == "Plug the cable in."
+    assert panel.show_citation("1.1")  # the heading is in the title: not said twice
+    assert panel.citation.title.text() == "[1] lamp.md, Lamp"
+    assert panel.citation.location.text() == "/docs/lamp.md"
     assert not panel.show_citation("1.7") and not panel.show_citation("0.1")
     panel.set_messages([])  # another conversation: the passage view closes
     assert not panel.citation.isVisibleTo(panel)
