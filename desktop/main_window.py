@@ -408,7 +408,7 @@ class MainWindow(QMainWindow):
             token.cancel()
         if self.documents_dialog is not None:
             self.documents_dialog.cancel()  # an indexing process does not outlive the app
-        self.models.server.stop()  # nor does the server (its switch stays as it was)
+        self.models.server.stop(wait=True)  # nor does the server (its switch stays as it was)
         self.worker_thread.stop()
         if self._target is self.chat:
             self.history.finish_answer("cancelled", None)

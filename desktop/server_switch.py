@@ -8,7 +8,7 @@ loopback only (the command's default), so turning it on exposes nothing to the n
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from desktop.model_jobs import nightlamp_command
@@ -50,16 +50,26 @@ class LocalServer(QObject):
         program, *arguments = nightlamp_command()
         process.start(program, [*arguments, "serve", "--port", str(port)])
 
-    def stop(self) -> None:
-        """Asks the server to stop (SIGTERM), killing it if it has not after STOP_GRACE_MS."""
+    def stop(self, wait: bool = False) -> None:
+        """Asks the server to stop (SIGTERM), killing it if it has not after STOP_GRACE_MS.
+
+        ``wait``: block until it has ended (the window closing); else ``state_changed`` says
+        "off" when it has, and the window goes on meanwhile.
+        """
         process = self._process
         if process is None:
             return
         self._stopping = True
         process.terminate()
-        if not process.waitForFinished(STOP_GRACE_MS):
-            process.kill()
+        if not wait:
+            QTimer.singleShot(STOP_GRACE_MS, lambda: self._kill(process))
+        elif not process.waitForFinished(STOP_GRACE_MS):
+            self._kill(process)
             process.waitForFinished(1_000)
+
+    def _kill(self, process: QProcess) -> None:
+        if process is self._process and process.state() != QProcess.ProcessState.NotRunning:
+            process.kill()
 
     def running(self) -> bool:
         return self._process is not None
@@ -90,6 +100,8 @@ class LocalServer(QObject):
 
     def _on_finished(self, code: int, _status: QProcess.ExitStatus) -> None:
         self._read_errors()
+        if self._process is not None:
+            self._process.deleteLater()
         self._process = None
         if self._stopping or code == 0:
             self._set("off", "")

@@ -114,11 +114,10 @@ async def _guards(request: web.Request, handler: Handler) -> web.StreamResponse:
             and request.headers.get("Host", "").lower() not in settings.allowed_hosts:
         raise ApiError(403, "this server answers requests for its own address only (the Host "
                        "header names another)", code="host_not_allowed")
-    origin = request.headers.get("Origin")
-    allowed_origin = origin is not None and ("*" in settings.cors_origins
-                                             or origin in settings.cors_origins)
+    allowed_origin = _allowed_origin(request)
     if request.method == "OPTIONS":  # a browser's preflight
-        if not allowed_origin:
+        if allowed_origin is None:
+            origin = request.headers.get("Origin")
             raise ApiError(403, f"cross-origin requests from {origin!r} are not allowed; start "
                            "the server with --cors-origin ORIGIN", code="origin_not_allowed")
         response: web.StreamResponse = web.Response(status=204)
@@ -134,10 +133,17 @@ async def _guards(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES,
                                                 actual_size=request.content_length)
         response = await handler(request)
-    if allowed_origin and not response.prepared:
-        response.headers["Access-Control-Allow-Origin"] = origin or ""
+    if allowed_origin is not None and not response.prepared:  # a stream set it itself
+        response.headers["Access-Control-Allow-Origin"] = allowed_origin
         response.headers["Vary"] = "Origin"
     return response
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    """The request's Origin when ``--cors-origin`` lets it call the server, else None."""
+    origin = request.headers.get("Origin")
+    allowed = request.app[SETTINGS].cors_origins
+    return origin if origin is not None and ("*" in allowed or origin in allowed) else None
 
 
 def _check_key(request: web.Request, api_key: str | None) -> None:
@@ -189,9 +195,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.Response:
     parsed = parse_embedding(await _body(request))
     registry = request.app[REGISTRY]
-    if dict(await asyncio.to_thread(registry.served_models)).get(parsed.model) \
-            != EMBEDDING_ARCHITECTURE:
-        if parsed.model not in dict(registry.served_models()):
+    served = dict(await asyncio.to_thread(registry.served_models))
+    if served.get(parsed.model) != EMBEDDING_ARCHITECTURE:
+        if parsed.model not in served:
             raise ModelNotFoundError(f"model {parsed.model!r} is not installed here")
         raise bad_request(f"{parsed.model} is not an embedding model; install one with "
                           "`nightlamp models pull minilm` and name it", "model",
@@ -221,15 +227,15 @@ def _encode_vector(vector: np.ndarray, as_base64: bool) -> list[float] | str:
 async def _complete(request: web.Request, parsed: ChatRequest | CompletionRequest,
                     kind: str, id_prefix: str) -> web.StreamResponse:
     scheduler = await request.app[REGISTRY].scheduler(parsed.model)
-    prompt: Any = parsed.messages if isinstance(parsed, ChatRequest) else parsed.prompt
-    field = "messages" if isinstance(parsed, ChatRequest) else "prompt"
+    chat = isinstance(parsed, ChatRequest)
+    prompt = list(parsed.messages) if isinstance(parsed, ChatRequest) else parsed.prompt
+    field = "messages" if chat else "prompt"  # the field a prompt error is about
     try:
-        ids = await asyncio.to_thread(prompt_ids, scheduler.model,
-                                      [dict(m) for m in prompt] if isinstance(prompt, tuple)
-                                      else prompt, within_context=True)
+        ids = await asyncio.to_thread(prompt_ids, scheduler.model, prompt, within_context=True)
     except ConfigError as error:  # too long for the context, or refused by the chat template
         raise bad_request(str(error), field) from None
-    max_new = _answer_limit(parsed, len(ids), scheduler, request.app[SETTINGS].max_tokens)
+    max_new = _answer_limit(parsed, field, len(ids), scheduler,
+                            request.app[SETTINGS].max_tokens)
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -243,7 +249,7 @@ async def _complete(request: web.Request, parsed: ChatRequest | CompletionReques
     except QueueFullError as error:
         raise ApiError(429, f"{error}; retry in a moment", kind="rate_limit_error",
                        code="queue_full") from None
-    answer = _Answer(kind, id_prefix, parsed.model, isinstance(parsed, ChatRequest))
+    answer = _Answer(kind, id_prefix, parsed.model, chat)
     try:
         if parsed.stream:
             return await _stream(request, answer, _events(events), parsed.include_usage)
@@ -252,14 +258,13 @@ async def _complete(request: web.Request, parsed: ChatRequest | CompletionReques
         job.cancelled.set()  # a no-op once done; frees the slot of a client that went away
 
 
-def _answer_limit(parsed: TextRequest, prompt_tokens: int, scheduler: ModelScheduler,
-                  cap: int) -> int:
+def _answer_limit(parsed: TextRequest, field: str, prompt_tokens: int,
+                  scheduler: ModelScheduler, cap: int) -> int:
     room = scheduler.capacity - prompt_tokens
     if room < 1:
         raise ApiError(400, f"the prompt is {prompt_tokens} tokens; this server runs "
                        f"{parsed.model} with a context of {scheduler.capacity} tokens",
-                       param="messages" if isinstance(parsed, ChatRequest) else "prompt",
-                       code="context_length_exceeded")
+                       param=field, code="context_length_exceeded")
     if parsed.max_tokens is not None and parsed.max_tokens > cap:
         raise bad_request(f"max_tokens is {parsed.max_tokens}; this server allows at most "
                           f"{cap} (serve --max-tokens)", "max_tokens")
@@ -333,10 +338,10 @@ async def _stream(request: web.Request, answer: _Answer, events: AsyncIterator[E
                   include_usage: bool) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
-    origin = request.headers.get("Origin")
-    settings = request.app[SETTINGS]
-    if origin and ("*" in settings.cors_origins or origin in settings.cors_origins):
-        response.headers["Access-Control-Allow-Origin"] = origin
+    allowed_origin = _allowed_origin(request)
+    if allowed_origin is not None:  # the middleware cannot add it once the stream started
+        response.headers["Access-Control-Allow-Origin"] = allowed_origin
+        response.headers["Vary"] = "Origin"
     await response.prepare(request)
 
     async def send(payload: dict[str, Any] | str) -> None:

@@ -97,7 +97,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 
 def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
     _refuse_unsupported(body, ("tools", "functions", "tool_choice", "function_call"),
-                        "tool calls")
+                        "tool calls are")
     response_format = body.get("response_format")
     if response_format not in (None, {"type": "text"}):
         raise bad_request("response_format other than text is not supported",
@@ -111,7 +111,7 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
 
 
 def parse_completion(body: Mapping[str, Any]) -> CompletionRequest:
-    _refuse_unsupported(body, ("suffix",), "suffix")
+    _refuse_unsupported(body, ("suffix",), "a suffix is")
     if body.get("echo"):
         raise bad_request("echo is not supported", "echo")
     prompt = body.get("prompt")
@@ -149,7 +149,7 @@ def parse_embedding(body: Mapping[str, Any]) -> EmbeddingRequest:
 def _refuse_unsupported(body: Mapping[str, Any], fields: tuple[str, ...], what: str) -> None:
     for field in fields:
         if body.get(field):
-            raise bad_request(f"{what} ({field}) are not supported by this server", field)
+            raise bad_request(f"{what} ({field}) not supported by this server", field)
 
 
 def _model_name(body: Mapping[str, Any]) -> str:

@@ -205,7 +205,6 @@ class ModelScheduler:
         return Done("stop", len(job.prompt_ids), 0)
 
     def _run_batched(self) -> None:
-        decoder = BatchDecoder(self.model, self.slots, self.capacity)
         running: dict[int, tuple[Job, TextAssembler]] = {}
         next_key = 0
 
@@ -224,10 +223,13 @@ class ModelScheduler:
             self._done(job, Done(result.finish_reason, len(job.prompt_ids),
                                  len(result.token_ids)))
 
-        batch = ContinuousBatch(decoder, on_token, lambda key, _: running[key][1].stopped,
-                                on_finish)
+        def fresh_batch() -> ContinuousBatch:
+            return ContinuousBatch(BatchDecoder(self.model, self.slots, self.capacity),
+                                   on_token, lambda key, _: running[key][1].stopped, on_finish)
+
+        batch = fresh_batch()
         while True:
-            jobs = self._take(decoder.slots - batch.active, wait=not batch.active)
+            jobs = self._take(self.slots - batch.active, wait=not batch.active)
             if jobs is None:
                 break
             for job in jobs:
@@ -252,9 +254,7 @@ class ModelScheduler:
                 for key in list(running):
                     job, _ = running.pop(key)
                     self._done(job, Failed(str(error)))
-                decoder = BatchDecoder(self.model, self.slots, self.capacity)
-                batch = ContinuousBatch(decoder, on_token,
-                                        lambda key, _: running[key][1].stopped, on_finish)
+                batch = fresh_batch()
         for job, _ in running.values():
             self._done(job, Done("cancelled", len(job.prompt_ids), 0))
 
