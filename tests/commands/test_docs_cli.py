@@ -8,19 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
+from notes_corpus import write_notes
 
 from commands.main import main
 
 
 def _docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "lamp.md").write_text("# Lamp\n\nThe lamp has a copper wire and a glass bulb.\n",
-                                    encoding="utf-8")
-    (folder / "river.md").write_text("# River\n\nThe river runs past the village road.\n",
-                                     encoding="utf-8")
-    (folder / "empty.pdf").write_bytes(b"")
-    return folder
+    return write_notes(tmp_path / "notes", "empty.pdf", b"")
 
 
 def test_add_update_list_ask_remove(tmp_path: Path, minilm: Path, tiny_chat_model_dir: Path,

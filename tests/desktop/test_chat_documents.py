@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from notes_corpus import write_notes
+
 from desktop.chat_panel import ChatPanel
 from desktop.citations import link_citations, parse_cite_target, sources_footer
 from desktop.documents_dialog import DocumentsDialog
@@ -25,13 +27,7 @@ SOURCES = [{"number": 1, "where": "lamp.md, Lamp", "path": "/docs/lamp.md", "pag
 
 
 def _notes(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "lamp.md").write_text("# Lamp\n\nThe lamp has a copper wire and a glass bulb.\n",
-                                    encoding="utf-8")
-    (folder / "river.md").write_text("# River\n\nThe river runs past the village road.\n",
-                                     encoding="utf-8")
-    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a PDF")
-    return folder
+    return write_notes(folder, "broken.pdf", b"%PDF-1.4 this is not really a PDF")
 
 
 def _window(qtbot: Any, windows: list[MainWindow], model: Path, history: Path) -> MainWindow:
